@@ -1,0 +1,58 @@
+import { z } from 'zod';
+
+/** Tenant and principal ids become NATS subject tokens, so they are restricted to a subject-safe alphabet. */
+export const tenantId = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'tenant must be 1-63 chars of a-z, 0-9, "_" or "-"');
+
+export const eventMetadata = z.object({
+  tenant: tenantId,
+  principal: z.string().min(1),
+  correlationId: z.string().min(1),
+  causationId: z.string().min(1).nullable(),
+  /** W3C trace context, `00-<trace-id>-<span-id>-<flags>`. */
+  traceparent: z
+    .string()
+    .regex(/^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/)
+    .optional(),
+});
+export type EventMetadata = z.infer<typeof eventMetadata>;
+
+/** An event as a command handler produces it, before the store gives it a place in the log. */
+export interface NewEvent<Type extends string = string, Data = unknown> {
+  id: string;
+  type: Type;
+  data: Data;
+  schemaVersion?: number;
+  metadata: EventMetadata;
+}
+
+/** An event as it is stored: the envelope every consumer sees. */
+export interface RecordedEvent<Type extends string = string, Data = unknown> {
+  id: string;
+  stream: string;
+  /** 0-based index of the event in its stream. */
+  revision: number;
+  /**
+   * Place in the global log. Unique; the log order is the order in which readAll and subscribeAll
+   * return events. On PostgreSQL that order is (transaction id, position), see infra/event-store/postgres.ts.
+   */
+  position: number;
+  type: Type;
+  schemaVersion: number;
+  occurredAt: string;
+  data: Data;
+  metadata: EventMetadata;
+}
+
+/** The aggregate type of a stream is the part of its name before the first '-': `task-123` is a `task`. */
+export const categoryOf = (stream: string): string => {
+  const dash = stream.indexOf('-');
+  return dash < 0 ? stream : stream.slice(0, dash);
+};
+
+export const streamName = z
+  .string()
+  .min(1)
+  .max(200)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_:@-]*$/, 'stream names use letters, digits, "_", ":", "@" and "-"');

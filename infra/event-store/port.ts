@@ -1,0 +1,72 @@
+import type { NewEvent, RecordedEvent } from '../../events/envelope.ts';
+
+/** Optimistic concurrency: what the writer believes about the stream before appending. */
+export type ExpectedRevision = 'any' | 'no_stream' | 'stream_exists' | number;
+
+export interface AppendResult {
+  /** Revision of the last event now in the stream. */
+  nextExpectedRevision: number;
+  /** Global positions of the appended (or, on an idempotent re-append, the already stored) events. */
+  positions: number[];
+}
+
+export interface ReadStreamOptions {
+  direction?: 'forwards' | 'backwards';
+  /** Inclusive; defaults to the start (forwards) or the end (backwards). */
+  fromRevision?: number;
+  maxCount?: number;
+}
+
+export interface AllFilter {
+  types?: string[];
+  streamPrefix?: string;
+}
+
+export interface ReadAllOptions {
+  /** Exclusive: only events after the event at this position in log order. 0 (or absent) means the start. */
+  after?: number;
+  maxCount?: number;
+  filter?: AllFilter;
+}
+
+export interface Subscription extends AsyncIterable<RecordedEvent> {
+  close(): Promise<void>;
+}
+
+export interface EventStore {
+  readonly kind: string;
+  append(stream: string, events: NewEvent[], options?: { expectedRevision?: ExpectedRevision }): Promise<AppendResult>;
+  /** Events of one stream; an unknown stream reads as []. */
+  readStream(stream: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>;
+  /** Events of every stream, in log order. */
+  readAll(options?: ReadAllOptions): Promise<RecordedEvent[]>;
+  /** Catch-up from `after`, then live, in log order, each event once. */
+  subscribeAll(options?: Omit<ReadAllOptions, 'maxCount'>): Subscription;
+  close(): Promise<void>;
+}
+
+export class ConcurrencyError extends Error {
+  override readonly name = 'ConcurrencyError';
+  constructor(
+    readonly stream: string,
+    readonly expected: ExpectedRevision,
+    readonly actual: number | 'no_stream',
+  ) {
+    super(`stream ${stream}: expected revision ${expected}, actual ${actual}`);
+  }
+}
+
+/** The same event id was appended earlier with different content or to a different place. */
+export class DuplicateEventError extends Error {
+  override readonly name = 'DuplicateEventError';
+  constructor(readonly eventId: string) {
+    super(`event ${eventId} is already stored elsewhere in the log`);
+  }
+}
+
+export const revisionMatches = (expected: ExpectedRevision, actual: number | 'no_stream'): boolean => {
+  if (expected === 'any') return true;
+  if (expected === 'no_stream') return actual === 'no_stream';
+  if (expected === 'stream_exists') return actual !== 'no_stream';
+  return actual === expected;
+};

@@ -1,0 +1,42 @@
+/**
+ * Tests that need a real service call these before they start. When the service is unreachable they
+ * skip loudly, except under CI=true, where an unreachable service is a failure.
+ */
+import net from 'node:net';
+
+export const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+export const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
+export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+const reachable = (url: string, defaultPort: number) =>
+  new Promise<boolean>((resolve) => {
+    const u = new URL(url);
+    const socket = net.connect({ host: u.hostname || '127.0.0.1', port: Number(u.port) || defaultPort });
+    socket.setTimeout(2000);
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+    socket.once('timeout', () => {
+      socket.destroy();
+      resolve(false);
+    });
+  });
+
+const ports: Record<string, number> = { postgres: 5432, nats: 4222, redis: 6379 };
+const urls: Record<string, string> = { postgres: DATABASE_URL, nats: NATS_URL, redis: REDIS_URL };
+
+/** Resolves true when the service is there; false (after a loud message) when the suite must skip. */
+export const requireService = async (name: 'postgres' | 'nats' | 'redis'): Promise<boolean> => {
+  const url = urls[name]!;
+  if (await reachable(url, ports[name]!)) return true;
+  const message = `${name} is unreachable at ${url}`;
+  if (process.env.CI === 'true') throw new Error(`${message}: under CI=true this is a failure`);
+  console.warn(`\n!!! SKIPPED: ${message}; these tests did not run !!!\n`);
+  return false;
+};
+
+/** A name no other test run uses, safe as a schema, stream or subject token. */
+export const uniqueName = (prefix: string) =>
+  `${prefix}_${process.pid}_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`;
