@@ -26,10 +26,11 @@ const runFile = (file) =>
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));
     child.on('close', (code) => {
-      const n = (label) => Number((out.match(new RegExp(`${label}:\\s+(\\d+)`)) ?? [])[1] ?? 0);
+      // A file with top-level await can print one summary per suite: add them all up.
+      const n = (label) => [...out.matchAll(new RegExp(`${label}:\\s+(\\d+)`, 'g'))].reduce((a, m) => a + Number(m[1]), 0);
       const total = n('Total');
       const skipped = n('Skipped');
-      let passed = n('Passed');
+      const passed = n('Passed');
       let failed = total - passed - skipped;
       if (code !== 0 && failed === 0) failed = 1; // crashed before or outside uvu's reporting
       if (code === 0 && total === 0) failed = 1; // a test file that ran nothing is a broken file
@@ -39,13 +40,15 @@ const runFile = (file) =>
     });
   });
 
+// *.serial.test.ts files disturb shared services (they restart NATS, say): they run alone, after the rest.
 const results = [];
-const queue = [...files];
+const queue = files.filter((f) => !f.endsWith('.serial.test.ts'));
 await Promise.all(
   Array.from({ length: Math.max(1, parallel) }, async () => {
     while (queue.length) results.push(await runFile(queue.shift()));
   }),
 );
+for (const file of files.filter((f) => f.endsWith('.serial.test.ts'))) results.push(await runFile(file));
 const sum = (k) => results.reduce((a, r) => a + r[k], 0);
 const failedFiles = results.filter((r) => r.failed > 0).map((r) => r.file);
 if (failedFiles.length) console.log(`\nfailing files:\n  ${failedFiles.join('\n  ')}`);

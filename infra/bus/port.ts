@@ -36,7 +36,11 @@ export interface ConsumerOptions {
   filter?: SubjectFilter;
   /** Resolve to ack. Throw to nak: redelivered after the backoff, dead-lettered after maxDeliver. */
   handler: (delivery: Delivery) => Promise<void>;
-  /** At most this many unacknowledged messages in flight (the bulkhead). Default 256. */
+  /**
+   * At most this many unacknowledged messages in flight (the bulkhead), across every consumer sharing the
+   * durable. Default 256. Handlers of different messages run concurrently up to this bound, so publish order
+   * is only guaranteed with maxAckPending = 1 (a nak'd message then holds its slot until it succeeds).
+   */
   maxAckPending?: number;
   /** Redeliver if not acked within this many ms (consumer died). Default 30000. */
   ackWaitMs?: number;
@@ -58,6 +62,11 @@ export interface Bus {
   consume(options: ConsumerOptions): Promise<Consumer>;
   /** Position of the newest event the bus actually holds, or 0 when it holds none: where a relay resumes. */
   lastPublishedPosition(): Promise<number>;
+  /**
+   * Events matching the durable's filter that it has not acknowledged yet (not delivered, in flight, or
+   * waiting for redelivery): its lag. 0 for a durable that does not exist. For metrics, health and tests.
+   */
+  pending(durable: string): Promise<number>;
   /** Dead-lettered events of a durable, oldest first. */
   deadLetters(durable: string): Promise<RecordedEvent[]>;
   close(): Promise<void>;

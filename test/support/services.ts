@@ -40,3 +40,10 @@ export const requireService = async (name: 'postgres' | 'nats' | 'redis'): Promi
 /** A name no other test run uses, safe as a schema, stream or subject token. */
 export const uniqueName = (prefix: string) =>
   `${prefix}_${process.pid}_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`;
+
+/** Deletes a test's JetStream streams (and so its consumers and messages). */
+export const dropNamespace = async (namespace: string) => {
+  const { createJetStreamBus } = await import('../../infra/bus/jetstream.ts');
+  const bus = await createJetStreamBus({ servers: NATS_URL, namespace });
+  await bus.destroy();
+};

@@ -1,0 +1,112 @@
+import { randomUUID } from 'node:crypto';
+import type { EventMetadata, NewEvent, RecordedEvent } from '../events/envelope.ts';
+import type { EventSchemaRegistry } from '../events/upcasting.ts';
+import { ConcurrencyError, type EventStore } from '../infra/event-store/port.ts';
+import { CommandError } from './errors.ts';
+
+/** An event as a decider emits it: the domain part, without the envelope. */
+export interface DomainEvent<Type extends string = string, Data = unknown> {
+  type: Type;
+  data: Data;
+}
+
+/** A pure aggregate: no I/O, no clock, no randomness that is not passed in through the command. */
+export interface Decider<Command, State, Event extends DomainEvent> {
+  initialState: () => State;
+  /** Returns the events the command causes, or throws a CommandError (rule violated, not found). */
+  decide: (command: Command, state: State) => Event[];
+  evolve: (state: State, event: Event) => State;
+}
+
+export interface CommandContext {
+  tenant: string;
+  principal: string;
+  /** Idempotency key: a command with an id already recorded in the stream is not decided again. */
+  commandId?: string;
+  correlationId?: string;
+  traceparent?: string;
+}
+
+export interface HandleResult<State> {
+  state: State;
+  events: RecordedEvent[];
+  nextExpectedRevision: number;
+  /** True when the command had already been handled and nothing new was written. */
+  replayed: boolean;
+}
+
+export interface HandleOptions {
+  /** Bounded retries on a concurrency conflict (state is reloaded and the command decided again). */
+  maxRetries?: number;
+  schemas?: EventSchemaRegistry;
+}
+
+export const fold = <State, Event extends DomainEvent>(
+  decider: Pick<Decider<unknown, State, Event>, 'initialState' | 'evolve'>,
+  events: RecordedEvent[],
+): State =>
+  events.reduce((s, e) => decider.evolve(s, { type: e.type, data: e.data } as Event), decider.initialState());
+
+/**
+ * Load, decide, append with the expected revision; on a concurrency conflict, reload and decide again.
+ * The causation id of every written event is the command id, which is what makes a retried command
+ * idempotent: its earlier events are found in the stream and returned instead of deciding twice.
+ */
+export const handle = async <Command, State, Event extends DomainEvent>(
+  store: EventStore,
+  stream: string,
+  command: Command,
+  decider: Decider<Command, State, Event>,
+  context: CommandContext,
+  options: HandleOptions = {},
+): Promise<HandleResult<State>> => {
+  const commandId = context.commandId ?? randomUUID();
+  const maxRetries = options.maxRetries ?? 5;
+  for (let attempt = 0; ; attempt++) {
+    const loaded = await store.readStream(stream);
+    const history = options.schemas ? loaded.map((e) => options.schemas!.upcast(e)) : loaded;
+    const state = fold(decider, history);
+    const revision = history.length - 1;
+    const earlier = history.filter((e) => e.metadata.causationId === commandId);
+    if (earlier.length > 0) return { state, events: earlier, nextExpectedRevision: revision, replayed: true };
+
+    const decided = decider.decide(command, state);
+    if (decided.length === 0) return { state, events: [], nextExpectedRevision: revision, replayed: false };
+    const metadata: EventMetadata = {
+      tenant: context.tenant,
+      principal: context.principal,
+      correlationId: context.correlationId ?? commandId,
+      causationId: commandId,
+      ...(context.traceparent ? { traceparent: context.traceparent } : {}),
+    };
+    const newEvents: NewEvent[] = decided.map((e) => ({
+      id: randomUUID(),
+      type: e.type,
+      data: e.data,
+      schemaVersion: options.schemas?.currentVersion(e.type) ?? 1,
+      metadata,
+    }));
+    try {
+      const result = await store.append(stream, newEvents, {
+        expectedRevision: revision < 0 ? 'no_stream' : revision,
+      });
+      const occurredAt = new Date().toISOString();
+      const events: RecordedEvent[] = newEvents.map((e, i) => ({
+        ...e,
+        stream,
+        revision: revision + 1 + i,
+        position: result.positions[i]!,
+        schemaVersion: e.schemaVersion ?? 1,
+        occurredAt,
+      }));
+      const next = decided.reduce(decider.evolve, state);
+      return { state: next, events, nextExpectedRevision: result.nextExpectedRevision, replayed: false };
+    } catch (error) {
+      if (!(error instanceof ConcurrencyError)) throw error;
+      if (attempt >= maxRetries) {
+        throw new CommandError('conflict', `${stream} kept changing: gave up after ${attempt + 1} attempts`);
+      }
+      await new Promise((r) => setTimeout(r, Math.random() * 5 * 2 ** attempt));
+    }
+  }
+};

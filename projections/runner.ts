@@ -1,0 +1,170 @@
+import { type Observable, Subscription } from 'rxjs';
+import type { EventStore } from '../infra/event-store/port.ts';
+import type { SqlDatabase } from '../infra/sql/port.ts';
+import type { Projection } from './projection.ts';
+
+const BOOKKEEPING = `
+CREATE TABLE IF NOT EXISTS projection_checkpoints (
+  name text PRIMARY KEY, position bigint NOT NULL DEFAULT 0, updated_at timestamptz NOT NULL DEFAULT now());
+CREATE TABLE IF NOT EXISTS read_model_migrations (
+  projection text NOT NULL, step int NOT NULL, applied_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (projection, step));`;
+
+/** Runs the projection's migrations not yet applied; safe to call from several processes at once. */
+export const migrateProjection = async (db: SqlDatabase, projection: Projection): Promise<void> => {
+  await db.exec(BOOKKEEPING);
+  await db.transaction(async (tx) => {
+    // Serialise concurrent start-ups of the same projection (PGlite has one connection: nothing to race).
+    if (db.kind === 'postgres')
+      await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [projection.name]);
+    const done = await tx.query<{ step: number }>(
+      'SELECT step FROM read_model_migrations WHERE projection = $1',
+      [projection.name],
+    );
+    const applied = new Set(done.map((r) => Number(r.step)));
+    for (const [step, script] of projection.migrations.entries()) {
+      if (applied.has(step)) continue;
+      for (const statement of splitStatements(script)) await tx.query(statement);
+      await tx.query('INSERT INTO read_model_migrations (projection, step) VALUES ($1, $2)', [
+        projection.name,
+        step,
+      ]);
+    }
+    await tx.query('INSERT INTO projection_checkpoints (name) VALUES ($1) ON CONFLICT DO NOTHING', [
+      projection.name,
+    ]);
+  });
+};
+
+// Extended-protocol queries take one statement each; migrations are plain DDL without bodies containing ';'.
+const splitStatements = (script: string) =>
+  script
+    .split(/;\s*(?:\n|$)/)
+    .map((s) => s.trim())
+    .filter(Boolean);
+
+export interface CatchUpResult {
+  applied: number;
+  position: number;
+}
+
+/**
+ * Applies one batch after the checkpoint, the read-model changes and the new checkpoint in one transaction,
+ * so each event changes the read model exactly once even across crashes. Events are read before the
+ * transaction opens (PGlite has a single connection) and the checkpoint is re-checked under a row lock:
+ * a second copy of the projection that got there first makes this batch a no-op, never a double apply.
+ */
+export const projectBatch = async (
+  db: SqlDatabase,
+  store: EventStore,
+  projection: Projection,
+  batchSize = 500,
+): Promise<CatchUpResult> => {
+  const [row] = await db.query<{ position: string }>(
+    'SELECT position FROM projection_checkpoints WHERE name = $1',
+    [projection.name],
+  );
+  const from = Number(row?.position ?? 0);
+  const events = await store.readAll({ after: from, maxCount: batchSize, filter: projection.filter });
+  if (events.length === 0) return { applied: 0, position: from };
+  const to = events[events.length - 1]!.position;
+  const applied = await db.transaction(async (tx) => {
+    const locked = await tx.query<{ position: string }>(
+      `SELECT position FROM projection_checkpoints WHERE name = $1 FOR UPDATE${db.kind === 'postgres' ? ' SKIP LOCKED' : ''}`,
+      [projection.name],
+    );
+    if (locked.length === 0 || Number(locked[0]!.position) !== from) return 0;
+    for (const event of events) await projection.apply(event, tx);
+    await tx.query('UPDATE projection_checkpoints SET position = $2, updated_at = now() WHERE name = $1', [
+      projection.name,
+      to,
+    ]);
+    return events.length;
+  });
+  return { applied, position: applied ? to : from };
+};
+
+/** Applies batches until the projection has caught up with the log as it is now. */
+export const catchUp = async (
+  db: SqlDatabase,
+  store: EventStore,
+  projection: Projection,
+): Promise<number> => {
+  let total = 0;
+  for (;;) {
+    const { applied } = await projectBatch(db, store, projection);
+    if (applied === 0) return total;
+    total += applied;
+  }
+};
+
+/** Drops the read model, replays the whole log into it, and leaves it caught up. */
+export const rebuild = async (
+  db: SqlDatabase,
+  store: EventStore,
+  projection: Projection,
+): Promise<number> => {
+  await db.exec(BOOKKEEPING);
+  await db.transaction(async (tx) => {
+    for (const table of projection.tables) await tx.query(`DROP TABLE IF EXISTS ${table} CASCADE`);
+    await tx.query('DELETE FROM read_model_migrations WHERE projection = $1', [projection.name]);
+    await tx.query('DELETE FROM projection_checkpoints WHERE name = $1', [projection.name]);
+  });
+  await migrateProjection(db, projection);
+  return catchUp(db, store, projection);
+};
+
+export interface RunningProjections {
+  stop(): Promise<void>;
+}
+
+/**
+ * Keeps projections caught up: a batch right after a non-empty one, otherwise wait for a wake signal
+ * (an append seen in this process) or the poll interval (appends made by other processes).
+ */
+export const runProjections = (
+  db: SqlDatabase,
+  store: EventStore,
+  projections: Projection[],
+  options: {
+    wake?: Observable<unknown>;
+    pollMs?: number;
+    onError?: (error: unknown, projection: string) => void;
+  } = {},
+): RunningProjections => {
+  let stopped = false;
+  let wakeUp: (() => void) | null = null;
+  const subscription = options.wake?.subscribe(() => wakeUp?.()) ?? new Subscription();
+  const idle = () =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(done, options.pollMs ?? 100);
+      function done() {
+        clearTimeout(timer);
+        wakeUp = null;
+        resolve();
+      }
+      wakeUp = done;
+    });
+  const loop = async () => {
+    while (!stopped) {
+      let progressed = false;
+      for (const projection of projections) {
+        try {
+          progressed = (await projectBatch(db, store, projection)).applied > 0 || progressed;
+        } catch (error) {
+          options.onError?.(error, projection.name);
+        }
+      }
+      if (!progressed && !stopped) await idle();
+    }
+  };
+  const running = loop();
+  return {
+    async stop() {
+      stopped = true;
+      subscription.unsubscribe();
+      wakeUp?.();
+      await running;
+    },
+  };
+};
