@@ -17,6 +17,8 @@ const files = walk(join(root, 'test'))
   .filter((f) => only.length === 0 || only.some((o) => f.includes(o)))
   .sort();
 const parallel = Number(process.env.TEST_PARALLEL ?? 2);
+// A file that hangs is killed and counted as failed rather than stalling the whole run.
+const fileTimeoutMs = Number(process.env.TEST_FILE_TIMEOUT_S ?? 300) * 1000;
 
 const runFile = (file) =>
   new Promise((resolve) => {
@@ -25,7 +27,12 @@ const runFile = (file) =>
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));
+    const timer = setTimeout(() => {
+      out += `\n!!! ${file} still running after ${fileTimeoutMs / 1000}s: killed !!!\n`;
+      child.kill('SIGKILL');
+    }, fileTimeoutMs);
     child.on('close', (code) => {
+      clearTimeout(timer);
       // A file with top-level await can print one summary per suite: add them all up.
       const n = (label) => [...out.matchAll(new RegExp(`${label}:\\s+(\\d+)`, 'g'))].reduce((a, m) => a + Number(m[1]), 0);
       const total = n('Total');

@@ -23,21 +23,21 @@
  *   client by type (the server takes one filter per read).
  */
 import {
+  type AllStreamRecordedEvent,
   ANY,
   type AppendExpectedRevision,
-  type AllStreamRecordedEvent,
   BACKWARDS,
+  type RecordedEvent as DbRecordedEvent,
   END,
   EventStoreDBClient,
   eventTypeFilter,
   excludeSystemEvents,
-  FORWARDS,
   type Filter,
+  FORWARDS,
   type JSONType,
   jsonEvent,
   NO_STREAM,
   type Position,
-  type RecordedEvent as DbRecordedEvent,
   START,
   STREAM_EXISTS,
   StreamNotFoundError,
@@ -63,7 +63,8 @@ const toExpected = (e: ExpectedRevision): AppendExpectedRevision =>
 
 const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
-const isSystem = (e: { streamId: string; type: string }) => e.streamId.startsWith('$') || e.type.startsWith('$');
+const isSystem = (e: { streamId: string; type: string }) =>
+  e.streamId.startsWith('$') || e.type.startsWith('$');
 
 const matches = (e: { streamId: string; type: string }, filter: AllFilter | undefined) =>
   (!filter?.types || filter.types.includes(e.type)) &&
@@ -78,7 +79,9 @@ const toMetadata = (e: NewEvent) => ({
 
 const toRecordedEvent = (e: DbRecordedEvent, position: Position | undefined): RecordedEvent => {
   const raw = (e.metadata ?? {}) as Record<string, unknown>;
-  const metadata = Object.fromEntries(Object.entries(raw).filter(([k]) => !k.startsWith('$'))) as EventMetadata;
+  const metadata = Object.fromEntries(
+    Object.entries(raw).filter(([k]) => !k.startsWith('$')),
+  ) as EventMetadata;
   return {
     id: e.id,
     stream: e.streamId,
@@ -96,6 +99,7 @@ class EventStoreDbStore implements EventStore {
   readonly kind = 'eventstoredb';
   readonly #client: EventStoreDBClient;
   readonly #subscriptions = new Set<Subscription>();
+  #closed = false;
 
   constructor(client: EventStoreDBClient) {
     this.#client = client;
@@ -126,7 +130,10 @@ class EventStoreDbStore implements EventStore {
       return { nextExpectedRevision: next, positions: [Number(result.position.commit)] };
     }
     // The server reports the last event's position only: read the batch back for each event's position.
-    const batch = await this.readStream(stream, { fromRevision: next - events.length + 1, maxCount: events.length });
+    const batch = await this.readStream(stream, {
+      fromRevision: next - events.length + 1,
+      maxCount: events.length,
+    });
     return { nextExpectedRevision: next, positions: batch.map((e) => e.position) };
   }
 
@@ -137,7 +144,8 @@ class EventStoreDbStore implements EventStore {
     try {
       for await (const resolved of this.#client.readStream(stream, {
         direction: backwards ? BACKWARDS : FORWARDS,
-        fromRevision: options.fromRevision === undefined ? (backwards ? END : START) : BigInt(options.fromRevision),
+        fromRevision:
+          options.fromRevision === undefined ? (backwards ? END : START) : BigInt(options.fromRevision),
         ...(options.maxCount === undefined ? {} : { maxCount: options.maxCount }),
       })) {
         const e = resolved.event;
@@ -174,6 +182,7 @@ class EventStoreDbStore implements EventStore {
   }
 
   subscribeAll(options: Omit<ReadAllOptions, 'maxCount'> = {}): Subscription {
+    if (this.#closed) throw new Error('event store is closed');
     const after = options.after ?? 0;
     const filter = options.filter;
     const serverFilter: Filter = filter?.streamPrefix
@@ -217,11 +226,16 @@ class EventStoreDbStore implements EventStore {
   }
 
   async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
     await Promise.all([...this.#subscriptions].map((s) => s.close()));
     await this.#client.dispose();
   }
 }
 
 /** `connectionString` as EventStoreDB takes it, e.g. `esdb://localhost:2113?tls=false`. */
-export const createEventStoreDbStore = async ({ connectionString }: { connectionString: string }): Promise<EventStore> =>
-  new EventStoreDbStore(EventStoreDBClient.connectionString(connectionString));
+export const createEventStoreDbStore = async ({
+  connectionString,
+}: {
+  connectionString: string;
+}): Promise<EventStore> => new EventStoreDbStore(EventStoreDBClient.connectionString(connectionString));

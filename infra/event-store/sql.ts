@@ -3,6 +3,7 @@
  * queries, row mapping and the catch-up-then-live subscription. Each adapter only supplies a `SqlDriver`.
  * The design (and why readers filter on `tx_id < pg_snapshot_xmin(...)`) is explained in postgres.ts.
  */
+import { randomUUID } from 'node:crypto';
 import type { NewEvent, RecordedEvent } from '../../events/envelope.ts';
 import {
   type AllFilter,
@@ -22,10 +23,11 @@ export interface SqlDriver {
   /** A multi-statement script, run as one implicit transaction (simple query protocol). */
   exec(script: string): Promise<void>;
   /**
-   * LISTEN on `channel`; `onNotify` runs for every notification and after every (re)connection of the
-   * listening connection. Resolves once listening, with a function that stops listening.
+   * LISTEN on `channel`; `onNotify` runs for every notification (with its payload), and with '' after
+   * every (re)connection of the listening connection. Resolves once listening, with a function that
+   * stops listening.
    */
-  listen(channel: string, onNotify: () => void): Promise<() => Promise<void>>;
+  listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>;
 }
 
 export interface SqlStoreOptions {
@@ -54,11 +56,17 @@ export const channelFor = (schema: string): string => {
   return `${base.slice(0, 54)}_${(h >>> 0).toString(16)}`;
 };
 
+/** First key of the schema's per-stream advisory locks (the two-int form, apart from single-key users). */
+const lockKey = (schema: string): number => {
+  let h = 0x811c9dc5;
+  for (const c of `agentcore.events:${schema}`) h = Math.imul(h ^ c.charCodeAt(0), 0x01000193);
+  return h | 0;
+};
+
 /** Idempotent; safe to run concurrently from several processes (serialised by an advisory lock). */
 export const migrationSql = (schema: string): string => {
   const s = quoteIdent(schema);
   const lit = schema.replaceAll("'", "''");
-  const channel = channelFor(schema);
   return `
 SELECT pg_advisory_xact_lock(hashtext('agentcore.event-store.migrate'), hashtext('${lit}'));
 CREATE SCHEMA IF NOT EXISTS ${s};
@@ -80,13 +88,11 @@ CREATE TABLE IF NOT EXISTS ${s}.events (
 CREATE INDEX IF NOT EXISTS events_log_order ON ${s}.events (tx_id, position);
 -- Type-filtered reads of the log (projections and sagas interested in a few event types).
 CREATE INDEX IF NOT EXISTS events_type_log_order ON ${s}.events (type, tx_id, position);
--- One row per stream: its current revision, and the row every appender to the stream locks.
--- tx_id: the transaction that last appended to the stream (see the ordering check in append_events).
-CREATE TABLE IF NOT EXISTS ${s}.streams (
-  stream text PRIMARY KEY,
-  revision int NOT NULL,
-  tx_id xid8
-);
+-- append_events(stream, expected ('any' | 'no_stream' | 'stream_exists' | 'exact'), revision, events jsonb)
+-- returns {"next": revision, "positions": [...]}, or raises (rolling everything back):
+--   AC001 wrong expected revision (DETAIL: the actual revision, -1 for no stream),
+--   AC002 an event id is already stored elsewhere (DETAIL: the id),
+--   AC003 retry in a new transaction (see the ordering check below).
 CREATE OR REPLACE FUNCTION ${s}.append_events(
   p_stream text, p_expected text, p_revision int, p_events jsonb
 ) RETURNS jsonb LANGUAGE plpgsql AS $fn$
@@ -94,6 +100,7 @@ DECLARE
   v_n int := jsonb_array_length(p_events);
   v_cur int;
   v_last_tx xid8;
+  v_ids uuid[];
   v_found int;
   v_same int;
   v_min_off bigint;
@@ -102,25 +109,28 @@ DECLARE
   v_positions jsonb;
   v_dup uuid;
 BEGIN
-  IF v_n = 0 THEN
-    SELECT revision INTO v_cur FROM ${s}.streams WHERE stream = p_stream;
-    v_cur := coalesce(v_cur, -1);
-  ELSE
-    -- Serialise appenders of this stream (other streams are not blocked).
-    SELECT revision, tx_id INTO v_cur, v_last_tx FROM ${s}.streams WHERE stream = p_stream FOR UPDATE;
-    IF NOT FOUND THEN
-      -- Waits for a concurrent creator of the same stream, then sees its row (a new statement snapshot).
-      INSERT INTO ${s}.streams (stream, revision) VALUES (p_stream, -1) ON CONFLICT (stream) DO NOTHING;
-      SELECT revision, tx_id INTO v_cur, v_last_tx FROM ${s}.streams WHERE stream = p_stream FOR UPDATE;
-    END IF;
+  IF v_n > 0 THEN
+    -- Appenders of one stream queue here, until the holder's transaction ends; other streams do not
+    -- wait (two streams whose names share a 32-bit hash merely share a queue). An advisory lock, not a
+    -- row lock, because it does not give the waiting transaction an id: ids are taken after the lock,
+    -- so they increase with the stream's revisions (see the ordering check below).
+    PERFORM pg_advisory_xact_lock(${lockKey(schema)}, hashtext(p_stream));
+  END IF;
+  -- A new statement, so a new snapshot (READ COMMITTED): it sees the previous holder's commit.
+  SELECT e.revision, e.tx_id INTO v_cur, v_last_tx
+    FROM ${s}.events e WHERE e.stream = p_stream ORDER BY e.revision DESC LIMIT 1;
+  v_cur := coalesce(v_cur, -1);
 
+  IF v_n > 0 THEN
     -- Idempotent re-append: every id already in this stream, same order, contiguous.
-    SELECT count(*), count(*) FILTER (WHERE e.stream = p_stream), min(e.revision - w.ord), max(e.revision - w.ord),
-           max(e.revision), jsonb_agg(e.position ORDER BY w.ord), (array_agg(e.id ORDER BY w.ord))[1]
-      INTO v_found, v_same, v_min_off, v_max_off, v_last, v_positions, v_dup
-      FROM jsonb_array_elements(p_events) WITH ORDINALITY AS w(ev, ord)
-      JOIN ${s}.events e ON e.id = (w.ev->>'id')::uuid;
-    IF v_found > 0 THEN
+    SELECT array_agg((w.ev->>'id')::uuid ORDER BY w.ord) INTO v_ids
+      FROM jsonb_array_elements(p_events) WITH ORDINALITY AS w(ev, ord);
+    IF EXISTS (SELECT 1 FROM ${s}.events e WHERE e.id = ANY (v_ids)) THEN
+      SELECT count(*), count(*) FILTER (WHERE e.stream = p_stream), min(e.revision - w.ord), max(e.revision - w.ord),
+             max(e.revision), jsonb_agg(e.position ORDER BY w.ord), (array_agg(e.id ORDER BY w.ord))[1]
+        INTO v_found, v_same, v_min_off, v_max_off, v_last, v_positions, v_dup
+        FROM unnest(v_ids) WITH ORDINALITY AS w(id, ord)
+        JOIN ${s}.events e ON e.id = w.id;
       IF v_found = v_n AND v_same = v_n AND v_min_off = v_max_off THEN
         RETURN jsonb_build_object('next', v_last, 'positions', v_positions);
       END IF;
@@ -138,11 +148,12 @@ BEGIN
   IF v_n = 0 THEN
     RETURN jsonb_build_object('next', v_cur, 'positions', '[]'::jsonb);
   END IF;
-  -- Keep each stream in revision order in the log order (tx_id, position): our transaction id must be
-  -- above the one of the stream's previous writer. It is, unless this transaction got its id before that
-  -- writer but lost the race for the row lock; the caller then retries in a new transaction (AC003).
+  -- Each stream must stay in revision order in the log order (tx_id, position): this transaction's id
+  -- must be above the one that wrote the stream's last event. Always true when the function runs in its
+  -- own transaction; a transaction that already had an id before taking the lock may fail it, and must
+  -- then be retried as a new transaction.
   IF v_last_tx IS NOT NULL AND pg_current_xact_id() < v_last_tx THEN
-    RAISE EXCEPTION USING ERRCODE = 'AC003', MESSAGE = 'transaction id below the stream''s last writer, retry';
+    RAISE EXCEPTION USING ERRCODE = 'AC003', MESSAGE = 'transaction id below the stream''s last append, retry';
   END IF;
 
   WITH ins AS (
@@ -154,9 +165,6 @@ BEGIN
     RETURNING position, revision
   )
   SELECT jsonb_agg(position ORDER BY revision) INTO v_positions FROM ins;
-  UPDATE ${s}.streams SET revision = v_cur + v_n, tx_id = pg_current_xact_id() WHERE stream = p_stream;
-  -- Delivered to listeners when (and only if) this transaction commits.
-  PERFORM pg_notify('${channel}', '');
   RETURN jsonb_build_object('next', v_cur + v_n, 'positions', v_positions);
 END
 $fn$;
@@ -238,6 +246,10 @@ export class SqlEventStore implements EventStore {
   readonly #wakeup = new Wakeup();
   readonly #subscriptions = new Set<Subscription>();
   #listening: Promise<() => Promise<void>> | null = null;
+  #notifying: Promise<void> | null = null;
+  #notifyAgain = false;
+  /** NOTIFY payload of this store's appends. */
+  readonly #origin = randomUUID();
   #closed = false;
   readonly kind: string;
   private readonly driver: SqlDriver;
@@ -257,13 +269,19 @@ export class SqlEventStore implements EventStore {
     options: { expectedRevision?: ExpectedRevision } = {},
   ): Promise<AppendResult> {
     const expected = options.expectedRevision ?? 'any';
-    if (typeof stream !== 'string' || stream.length === 0) throw new TypeError('stream must be a non-empty string');
-    if (typeof expected === 'number' && (!Number.isInteger(expected) || expected < 0 || expected > INT4_MAX)) {
+    if (typeof stream !== 'string' || stream.length === 0)
+      throw new TypeError('stream must be a non-empty string');
+    if (
+      typeof expected === 'number' &&
+      (!Number.isInteger(expected) || expected < 0 || expected > INT4_MAX)
+    ) {
       throw new TypeError(`expectedRevision must be a non-negative integer, got ${expected}`);
     }
     const payload = events.map((e) => {
-      if (typeof e.id !== 'string' || !UUID.test(e.id)) throw new TypeError(`event id must be a uuid, got "${e.id}"`);
-      if (typeof e.type !== 'string' || e.type.length === 0) throw new TypeError('event type must be a non-empty string');
+      if (typeof e.id !== 'string' || !UUID.test(e.id))
+        throw new TypeError(`event id must be a uuid, got "${e.id}"`);
+      if (typeof e.type !== 'string' || e.type.length === 0)
+        throw new TypeError('event type must be a non-empty string');
       return {
         id: e.id,
         type: e.type,
@@ -281,15 +299,45 @@ export class SqlEventStore implements EventStore {
     let rows: Record<string, unknown>[] | null = null;
     for (let attempt = 1; !rows; attempt++) {
       try {
-        rows = await this.driver.query(`SELECT ${this.#s}.append_events($1, $2, $3, $4::text::jsonb)::text AS r`, params);
+        rows = await this.driver.query(
+          `SELECT ${this.#s}.append_events($1, $2, $3, $4::text::jsonb)::text AS r`,
+          params,
+        );
       } catch (err) {
         if ((err as DbError).code === 'AC003' && attempt < 10) continue; // see append_events
         throw await this.#mapError(err, stream, expected);
       }
     }
     const r = JSON.parse(String(rows[0]!.r)) as { next: number; positions: Array<number | string> };
-    if (payload.length > 0) this.#wakeup.wake();
+    if (payload.length > 0) this.#appended();
     return { nextExpectedRevision: Number(r.next), positions: r.positions.map(Number) };
+  }
+
+  /**
+   * After a commit: wake this store's subscriptions, and NOTIFY the other processes' stores. The NOTIFY
+   * is a statement of its own, not part of the append transaction: PostgreSQL serialises the commits of
+   * notifying transactions (a global lock held through the WAL flush), which halved append throughput.
+   * Coalesced: at most one in flight and one pending. Should this process die between its commit and the
+   * NOTIFY, the other processes' subscriptions still get the event from their poll.
+   */
+  #appended(): void {
+    this.#wakeup.wake();
+    if (this.#notifying) {
+      this.#notifyAgain = true;
+      return;
+    }
+    this.#notifying = (async () => {
+      try {
+        do {
+          this.#notifyAgain = false;
+          await this.driver.query(`SELECT pg_notify($1, $2)`, [this.#channel, this.#origin]);
+        } while (this.#notifyAgain && !this.#closed);
+      } catch {
+        // a lost notification only delays other processes' subscriptions until their next poll
+      } finally {
+        this.#notifying = null;
+      }
+    })();
   }
 
   async #mapError(err: unknown, stream: string, expected: ExpectedRevision): Promise<unknown> {
@@ -306,10 +354,13 @@ export class SqlEventStore implements EventStore {
         return new DuplicateEventError(/\(id\)=\(([^)]+)\)/.exec(e.detail ?? '')?.[1] ?? 'unknown');
       }
       if (constraint === 'events_stream_revision_unique') {
-        // Cannot happen while every appender goes through append_events (it locks the stream), but a raw
-        // unique violation must never reach callers as such.
-        const rows = await this.driver.query(`SELECT revision FROM ${this.#s}.streams WHERE stream = $1`, [stream]);
-        const actual = rows[0] ? Number(rows[0].revision) : -1;
+        // Cannot happen while every appender goes through append_events (it locks the stream) in READ
+        // COMMITTED; a raw unique violation must never reach callers as such.
+        const rows = await this.driver.query(
+          `SELECT max(revision) AS revision FROM ${this.#s}.events WHERE stream = $1`,
+          [stream],
+        );
+        const actual = rows[0]?.revision == null ? -1 : Number(rows[0].revision);
         return new ConcurrencyError(stream, expected, actual < 0 ? 'no_stream' : actual);
       }
     }
@@ -366,9 +417,10 @@ export class SqlEventStore implements EventStore {
 
   async #cursorOf(position: number): Promise<Cursor> {
     if (position === 0) return { tx: 0n, position: 0 };
-    const rows = await this.driver.query(`SELECT tx_id::text AS tx FROM ${this.#s}.events WHERE position = $1`, [
-      position,
-    ]);
+    const rows = await this.driver.query(
+      `SELECT tx_id::text AS tx FROM ${this.#s}.events WHERE position = $1`,
+      [position],
+    );
     if (!rows[0]) throw new RangeError(`position ${position} is not in the log`);
     return { tx: BigInt(String(rows[0].tx)), position };
   }
@@ -410,7 +462,9 @@ export class SqlEventStore implements EventStore {
 
   #listen(): Promise<unknown> {
     if (!this.#listening) {
-      const attempt = this.driver.listen(this.#channel, () => this.#wakeup.wake());
+      const attempt = this.driver.listen(this.#channel, (origin) => {
+        if (origin !== this.#origin) this.#wakeup.wake(); // this store's own appends woke it already
+      });
       this.#listening = attempt;
       attempt.catch(() => {
         if (this.#listening === attempt) this.#listening = null; // let the next subscription try again
@@ -434,18 +488,19 @@ export class SqlEventStore implements EventStore {
       return p;
     };
 
-    const waitForWake = (generation: number) =>
-      new Promise<void>((resolve) => {
-        if (closed || wakeup.generation !== generation) return resolve();
-        const done = () => {
+    /** Resolves true when woken (or closed), false when `ms` passed without a wake-up. */
+    const waitForWake = (generation: number, ms: number) =>
+      new Promise<boolean>((resolve) => {
+        if (closed || wakeup.generation !== generation) return resolve(true);
+        const done = (woken: boolean) => {
           clearTimeout(timer);
           off();
           interrupt = null;
-          resolve();
+          resolve(woken);
         };
-        const timer = setTimeout(done, pollMs);
-        const off = wakeup.on(done);
-        interrupt = done;
+        const timer = setTimeout(() => done(false), ms);
+        const off = wakeup.on(() => done(true));
+        interrupt = () => done(true);
       });
 
     const self = this;
@@ -453,6 +508,9 @@ export class SqlEventStore implements EventStore {
       try {
         await track(self.#listen());
         let cursor = await track(self.#cursorOf(start));
+        let head: Cursor | null = null;
+        let woken = false;
+        let eager = 0;
         while (!closed) {
           const generation = wakeup.generation;
           const page = await track(self.#page(cursor, filter));
@@ -462,8 +520,17 @@ export class SqlEventStore implements EventStore {
             cursor = c;
           }
           if (page.events.length === pageSize) continue;
-          if (page.head && after(page.head, cursor)) cursor = page.head;
-          await waitForWake(generation);
+          const headMoved = page.head !== null && (head === null || after(page.head, head));
+          if (page.head && headMoved) head = page.head;
+          if (head && after(head, cursor)) cursor = head;
+          // Told that something was committed, but nothing new is readable: an older transaction (maybe
+          // not even an append) still holds the horizon back. Look again soon (10, 20, 40 ... 500 ms)
+          // rather than only at the next poll, until something new is readable.
+          eager =
+            page.events.length === 0 && !headMoved && (woken || eager > 0)
+              ? Math.min(pollMs, 500, eager * 2 || 10)
+              : 0;
+          woken = await waitForWake(generation, eager || pollMs);
         }
       } catch (err) {
         if (!closed) throw err; // after close(), a failing in-flight query is not the consumer's problem
@@ -490,6 +557,7 @@ export class SqlEventStore implements EventStore {
   async close(): Promise<void> {
     this.#closed = true;
     await Promise.all([...this.#subscriptions].map((s) => s.close()));
+    await this.#notifying;
     const listening = this.#listening;
     this.#listening = null;
     if (listening) await (await listening.catch(() => null))?.();

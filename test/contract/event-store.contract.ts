@@ -128,7 +128,8 @@ const readAllUntil = async (
   do {
     if (Date.now() > deadline) throw new Error(`readAll saw only ${seen.length} events after ${ms} ms`);
     const page = await store.readAll({ after, maxCount: opts.maxCount, filter: opts.filter });
-    if (opts.maxCount !== undefined) assert.ok(page.length <= opts.maxCount, 'a page is at most maxCount long');
+    if (opts.maxCount !== undefined)
+      assert.ok(page.length <= opts.maxCount, 'a page is at most maxCount long');
     for (const e of page) if (keep(e)) seen.push(e);
     if (page.length > 0) after = page[page.length - 1]!.position;
     else if (!done(seen)) await sleep(20);
@@ -174,7 +175,12 @@ export const eventStoreContract = (
         metadata: metadata({ principal: 'agent:router', causationId: randomUUID(), traceparent }),
       },
       { id: randomUUID(), type: 'TaskStarted', data: { n: 2 }, metadata: metadata() },
-      { id: randomUUID(), type: 'TaskNote', data: 'a bare string', metadata: metadata({ causationId: 'cmd-1' }) },
+      {
+        id: randomUUID(),
+        type: 'TaskNote',
+        data: 'a bare string',
+        metadata: metadata({ causationId: 'cmd-1' }),
+      },
     ];
     const before = Date.now();
     const result = await store.append(stream, events, { expectedRevision: 'no_stream' });
@@ -205,7 +211,9 @@ export const eventStoreContract = (
     assert.is(read[1]!.metadata.causationId, null);
   });
 
-  it('readStream: forwards, backwards, fromRevision, maxCount; an unknown stream reads as []', async ({ store }) => {
+  it('readStream: forwards, backwards, fromRevision, maxCount; an unknown stream reads as []', async ({
+    store,
+  }) => {
     const stream = `${prefix()}-1`;
     await store.append(stream, batch(5), { expectedRevision: 'no_stream' });
     const revs = async (o: Parameters<EventStore['readStream']>[1]) =>
@@ -242,7 +250,10 @@ export const eventStoreContract = (
     );
     assert.is(err.actual, 'no_stream');
 
-    assert.is((await store.append(stream, batch(1), { expectedRevision: 'no_stream' })).nextExpectedRevision, 0);
+    assert.is(
+      (await store.append(stream, batch(1), { expectedRevision: 'no_stream' })).nextExpectedRevision,
+      0,
+    );
     err = await rejects(
       store.append(stream, batch(1), { expectedRevision: 'no_stream' }),
       ConcurrencyError,
@@ -250,12 +261,23 @@ export const eventStoreContract = (
     );
     assert.is(err.actual, 0);
     assert.is(err.expected, 'no_stream');
-    assert.is((await store.append(stream, batch(1), { expectedRevision: 'stream_exists' })).nextExpectedRevision, 1);
+    assert.is(
+      (await store.append(stream, batch(1), { expectedRevision: 'stream_exists' })).nextExpectedRevision,
+      1,
+    );
     assert.is((await store.append(stream, batch(2), { expectedRevision: 1 })).nextExpectedRevision, 3);
-    err = await rejects(store.append(stream, batch(1), { expectedRevision: 1 }), ConcurrencyError, 'stale revision');
+    err = await rejects(
+      store.append(stream, batch(1), { expectedRevision: 1 }),
+      ConcurrencyError,
+      'stale revision',
+    );
     assert.is(err.actual, 3);
     assert.is(err.expected, 1);
-    err = await rejects(store.append(stream, batch(1), { expectedRevision: 7 }), ConcurrencyError, 'future revision');
+    err = await rejects(
+      store.append(stream, batch(1), { expectedRevision: 7 }),
+      ConcurrencyError,
+      'future revision',
+    );
     assert.is(err.actual, 3);
     assert.is((await store.append(stream, batch(1), { expectedRevision: 'any' })).nextExpectedRevision, 4);
     assert.is((await store.append(stream, batch(1))).nextExpectedRevision, 5);
@@ -303,7 +325,10 @@ export const eventStoreContract = (
     }
   });
 
-  it("'any' with 10 concurrent writers on one stream: all succeed, revisions dense", async ({ store, connect }) => {
+  it("'any' with 10 concurrent writers on one stream: all succeed, revisions dense", async ({
+    store,
+    connect,
+  }) => {
     const other = connect ? await connect() : null;
     try {
       const stream = `${prefix()}-1`;
@@ -354,7 +379,11 @@ export const eventStoreContract = (
 
     if (globalIdCheck) {
       const elsewhere = `${p}-2`;
-      let err = await rejects(store.append(elsewhere, [e1!]), DuplicateEventError, 'an id reused on another stream');
+      let err = await rejects(
+        store.append(elsewhere, [e1!]),
+        DuplicateEventError,
+        'an id reused on another stream',
+      );
       assert.is(err.eventId, e1!.id);
       assert.equal(await store.readStream(elsewhere), [], 'the other stream was not created');
       err = await rejects(
@@ -415,10 +444,24 @@ export const eventStoreContract = (
 
       const fromStart = await collect(store.subscribeAll({ after: 0 }), untilSentinel, 20_000, mine);
       const middle = paged[500]!;
-      const fromMiddle = await collect(store.subscribeAll({ after: middle.position }), untilSentinel, 20_000, mine);
-      const readFromMiddle = await readAllUntil(store, { after: middle.position, maxCount: 100 }, untilSentinel, mine);
+      const fromMiddle = await collect(
+        store.subscribeAll({ after: middle.position }),
+        untilSentinel,
+        20_000,
+        mine,
+      );
+      const readFromMiddle = await readAllUntil(
+        store,
+        { after: middle.position, maxCount: 100 },
+        untilSentinel,
+        mine,
+      );
 
-      assert.equal(ids(await live), ids(paged), 'a subscription started before the load sees the readAll order');
+      assert.equal(
+        ids(await live),
+        ids(paged),
+        'a subscription started before the load sees the readAll order',
+      );
       assert.equal(ids(fromStart), ids(paged), 'a subscription started afterwards from 0 sees the same');
       assert.equal(ids(fromMiddle), ids(paged.slice(501)), 'a subscription after a position sees the suffix');
       assert.equal(ids(readFromMiddle), ids(paged.slice(501)), 'readAll after a position reads the suffix');
@@ -453,7 +496,9 @@ export const eventStoreContract = (
     const expect = (f: AllFilter) =>
       ids(
         written.filter(
-          (w) => (!f.types || f.types.includes(w.type)) && (!f.streamPrefix || w.stream.startsWith(f.streamPrefix)),
+          (w) =>
+            (!f.types || f.types.includes(w.type)) &&
+            (!f.streamPrefix || w.stream.startsWith(f.streamPrefix)),
         ),
       );
     const filters: AllFilter[] = [
@@ -469,10 +514,20 @@ export const eventStoreContract = (
       const want = expect(filter);
       const got = await readAllUntil(store, { filter }, (seen) => seen.length >= want.length, mine);
       assert.equal(ids(got), want, `readAll ${JSON.stringify(filter)}`);
-      const paged = await readAllUntil(store, { filter, maxCount: 1 }, (seen) => seen.length >= want.length, mine);
+      const paged = await readAllUntil(
+        store,
+        { filter, maxCount: 1 },
+        (seen) => seen.length >= want.length,
+        mine,
+      );
       assert.equal(ids(paged), want, `readAll ${JSON.stringify(filter)} one event per page`);
       if (want.length > 0) {
-        const sub = await collect(store.subscribeAll({ filter }), (seen) => seen.length >= want.length, 10_000, mine);
+        const sub = await collect(
+          store.subscribeAll({ filter }),
+          (seen) => seen.length >= want.length,
+          10_000,
+          mine,
+        );
         assert.equal(ids(sub), want, `subscribeAll ${JSON.stringify(filter)}`);
         // `after` may be the position of an event the filter does not match
         const from = everything[2]!;
@@ -518,7 +573,11 @@ export const eventStoreContract = (
       id: randomUUID(),
       type: 'Unicode',
       data: { ...text, list: Object.values(text) },
-      metadata: metadata({ principal: 'user:zoë-李-محمد-👩‍💻', correlationId: 'corr-ñ-日本-שלום', causationId: 'cause-😀' }),
+      metadata: metadata({
+        principal: 'user:zoë-李-محمد-👩‍💻',
+        correlationId: 'corr-ñ-日本-שלום',
+        causationId: 'cause-😀',
+      }),
     };
     await store.append(`${p}-big`, [big]);
     await store.append(`${p}-uni`, [uni]);

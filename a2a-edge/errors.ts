@@ -1,0 +1,73 @@
+import { CommandError } from '../commands/errors.ts';
+
+/** A2A v1.0.1 errors (A2A.md §1.6) and the JSON-RPC standard ones, with their REST mapping. */
+export const A2A_ERRORS = {
+  TASK_NOT_FOUND: { code: -32001, http: 404, status: 'NOT_FOUND' },
+  TASK_NOT_CANCELABLE: { code: -32002, http: 400, status: 'FAILED_PRECONDITION' },
+  PUSH_NOTIFICATION_NOT_SUPPORTED: { code: -32003, http: 400, status: 'FAILED_PRECONDITION' },
+  UNSUPPORTED_OPERATION: { code: -32004, http: 400, status: 'FAILED_PRECONDITION' },
+  CONTENT_TYPE_NOT_SUPPORTED: { code: -32005, http: 400, status: 'INVALID_ARGUMENT' },
+  INVALID_AGENT_RESPONSE: { code: -32006, http: 500, status: 'INTERNAL' },
+  EXTENDED_AGENT_CARD_NOT_CONFIGURED: { code: -32007, http: 400, status: 'FAILED_PRECONDITION' },
+  EXTENSION_SUPPORT_REQUIRED: { code: -32008, http: 400, status: 'FAILED_PRECONDITION' },
+  VERSION_NOT_SUPPORTED: { code: -32009, http: 400, status: 'FAILED_PRECONDITION' },
+  PARSE_ERROR: { code: -32700, http: 400, status: 'INVALID_ARGUMENT' },
+  INVALID_REQUEST: { code: -32600, http: 400, status: 'INVALID_ARGUMENT' },
+  METHOD_NOT_FOUND: { code: -32601, http: 404, status: 'NOT_FOUND' },
+  INVALID_PARAMS: { code: -32602, http: 400, status: 'INVALID_ARGUMENT' },
+  INTERNAL: { code: -32603, http: 500, status: 'INTERNAL' },
+  UNAUTHENTICATED: { code: -32001, http: 401, status: 'UNAUTHENTICATED' },
+  PAYLOAD_TOO_LARGE: { code: -32600, http: 413, status: 'INVALID_ARGUMENT' },
+} as const;
+export type A2AReason = keyof typeof A2A_ERRORS;
+
+export class A2AError extends Error {
+  override readonly name = 'A2AError';
+  constructor(
+    readonly reason: A2AReason,
+    message: string,
+    readonly metadata?: Record<string, string>,
+  ) {
+    super(message);
+  }
+  get code() {
+    return A2A_ERRORS[this.reason].code;
+  }
+  get http() {
+    return A2A_ERRORS[this.reason].http;
+  }
+  get status() {
+    return A2A_ERRORS[this.reason].status;
+  }
+  /** google.rpc.ErrorInfo, carried in JSON-RPC error.data (v1.0) and REST error.details. */
+  errorInfo() {
+    return {
+      '@type': 'type.googleapis.com/google.rpc.ErrorInfo',
+      reason: this.reason,
+      domain: 'a2a-protocol.org',
+      ...(this.metadata ? { metadata: this.metadata } : {}),
+    };
+  }
+}
+
+export const taskNotFound = (id: string) => new A2AError('TASK_NOT_FOUND', `Task not found: ${id}`, { taskId: id });
+
+/** Command errors as the protocol names them. */
+export const toA2AError = (error: unknown): A2AError => {
+  if (error instanceof A2AError) return error;
+  if (error instanceof CommandError) {
+    const reason = (error.details as { reason?: string } | undefined)?.reason;
+    if (reason && reason in A2A_ERRORS) return new A2AError(reason as A2AReason, error.message);
+    switch (error.kind) {
+      case 'validation':
+        return new A2AError('INVALID_PARAMS', error.message);
+      case 'not_found':
+        return new A2AError('TASK_NOT_FOUND', error.message);
+      case 'rule_violated':
+        return new A2AError('UNSUPPORTED_OPERATION', error.message);
+      case 'conflict':
+        return new A2AError('INTERNAL', error.message);
+    }
+  }
+  return new A2AError('INTERNAL', 'Internal error');
+};

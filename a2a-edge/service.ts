@@ -1,0 +1,348 @@
+import { randomUUID } from 'node:crypto';
+import type { z } from 'zod';
+import { describeZodIssues } from '../commands/errors.ts';
+import { fold, handle } from '../commands/handle.ts';
+import { type TaskAggregate, type TaskCommand, taskDecider } from '../commands/task.ts';
+import { INTERRUPTED_STATES, type Message, type Task, TERMINAL_STATES } from '../events/a2a.ts';
+import type { RecordedEvent } from '../events/envelope.ts';
+import { type TaskEvent, taskStream } from '../events/task.ts';
+import type { EventStore } from '../infra/event-store/port.ts';
+import type { SqlExecutor } from '../infra/sql/port.ts';
+import { A2AError, taskNotFound, toA2AError } from './errors.ts';
+import {
+  GetTaskRequest,
+  ListPushConfigsRequest,
+  ListTasksRequest,
+  PushConfigInput,
+  PushConfigRef,
+  SendMessageRequest,
+  TaskIdRequest,
+} from './schemas.ts';
+import type { TaskFeed } from './task-feed.ts';
+
+/** Who is calling, as authentication established it. Every operation is scoped to the caller's tenant. */
+export interface Caller {
+  tenant: string;
+  principal: string;
+}
+
+/** A2A StreamResponse (v1.0): exactly one member. */
+export type StreamResponse =
+  | { task: Task }
+  | { message: Message }
+  | { statusUpdate: { taskId: string; contextId: string; status: Task['status']; metadata?: Record<string, unknown> } }
+  | {
+      artifactUpdate: {
+        taskId: string;
+        contextId: string;
+        artifact: NonNullable<Task['artifacts']>[number];
+        append?: boolean;
+        lastChunk?: boolean;
+      };
+    };
+
+/** One SSE event: the StreamResponse and the task-stream revision it reflects (the SSE `id`). */
+export interface StreamItem {
+  revision: number;
+  response: StreamResponse;
+}
+
+export interface PushConfig {
+  id: string;
+  taskId: string;
+  url: string;
+  token?: string;
+  authentication?: { scheme: string; credentials?: string };
+  tenant?: string;
+}
+
+/** Push-notification configs, kept by their own aggregate (sagas/push-delivery.ts delivers them). */
+export interface PushConfigs {
+  create(caller: Caller, taskId: string, input: PushConfigInput): Promise<PushConfig>;
+  get(caller: Caller, taskId: string, id: string): Promise<PushConfig>;
+  list(caller: Caller, taskId: string, pageSize: number, pageToken?: string): Promise<{ configs: PushConfig[]; nextPageToken: string }>;
+  delete(caller: Caller, taskId: string, id: string): Promise<void>;
+}
+
+export interface A2AServiceDeps {
+  store: EventStore;
+  feed: TaskFeed;
+  readModels: SqlExecutor;
+  push?: PushConfigs;
+  capabilities: { streaming: boolean; pushNotifications: boolean };
+  /** Longest a blocking SendMessage waits before answering with the task as it stands. */
+  blockingTimeoutMs?: number;
+  now?: () => string;
+}
+
+export const parseParams = <S extends z.ZodType>(schema: S, input: unknown): z.output<S> => {
+  const parsed = schema.safeParse(input ?? {});
+  if (!parsed.success) throw new A2AError('INVALID_PARAMS', describeZodIssues(parsed.error.issues));
+  return parsed.data;
+};
+
+const settled = (task: Task) => TERMINAL_STATES.has(task.status.state) || INTERRUPTED_STATES.has(task.status.state);
+
+/** historyLength: unset = everything, 0 = no history field, N = the N most recent messages. */
+export const trimHistory = (task: Task, historyLength?: number): Task => {
+  if (historyLength === undefined) return task;
+  const { history, ...rest } = task;
+  return historyLength === 0 ? rest : { ...rest, history: (history ?? []).slice(-historyLength) };
+};
+
+export const toStreamResponse = (task: Task, event: RecordedEvent): StreamResponse | null => {
+  const e = { type: event.type, data: event.data } as TaskEvent;
+  const ids = { taskId: task.id, contextId: task.contextId };
+  switch (e.type) {
+    case 'TaskSubmitted':
+      return { task };
+    case 'TaskInputReceived':
+    case 'TaskStatusUpdated':
+      return { statusUpdate: { ...ids, status: task.status } };
+    case 'TaskArtifactUpdated':
+      return {
+        artifactUpdate: { ...ids, artifact: e.data.artifact, append: e.data.append, lastChunk: e.data.lastChunk },
+      };
+    case 'TaskMessageAdded':
+      return { message: e.data.message };
+  }
+  return null;
+};
+
+/** The A2A operations, transport-agnostic: the JSON-RPC and REST bindings both call these. */
+export class A2AService {
+  private readonly now: () => string;
+
+  constructor(private readonly deps: A2AServiceDeps) {
+    this.now = deps.now ?? (() => new Date().toISOString());
+  }
+
+  /** The task and its events as this caller may see them; another tenant's task does not exist. */
+  private async load(caller: Caller, taskId: string): Promise<{ state: TaskAggregate; events: RecordedEvent[] }> {
+    const events = await this.deps.store.readStream(taskStream(taskId));
+    if (events.length === 0 || events[0]!.metadata.tenant !== caller.tenant) throw taskNotFound(taskId);
+    return { state: fold(taskDecider, events), events };
+  }
+
+  private async command(caller: Caller, taskId: string, command: TaskCommand, commandId?: string) {
+    try {
+      return await handle(this.deps.store, taskStream(taskId), command, taskDecider, {
+        tenant: caller.tenant,
+        principal: caller.principal,
+        ...(commandId ? { commandId } : {}),
+      });
+    } catch (error) {
+      throw toA2AError(error);
+    }
+  }
+
+  /** Submits a new task or a follow-up, and returns where the caller's stream starts. */
+  private async accept(caller: Caller, params: unknown) {
+    const request = parseParams(SendMessageRequest, params);
+    const { message } = request;
+    if (message.taskId) {
+      const { state } = await this.load(caller, message.taskId);
+      if (message.contextId && message.contextId !== state.task!.contextId) {
+        throw new A2AError('INVALID_PARAMS', `contextId ${message.contextId} does not match task ${message.taskId}`);
+      }
+      const result = await this.command(caller, message.taskId, { type: 'ReceiveInput', message, at: this.now() });
+      return { request, taskId: message.taskId, revision: result.nextExpectedRevision, state: result.state };
+    }
+    const taskId = randomUUID();
+    const contextId = message.contextId ?? randomUUID();
+    const named = request.metadata?.agent ?? message.metadata?.agent;
+    const result = await this.command(caller, taskId, {
+      type: 'SubmitTask',
+      taskId,
+      contextId,
+      message,
+      agent: typeof named === 'string' ? named : null,
+      ...(request.configuration
+        ? {
+            configuration: {
+              acceptedOutputModes: request.configuration.acceptedOutputModes,
+              historyLength: request.configuration.historyLength,
+              returnImmediately: request.configuration.returnImmediately,
+            },
+          }
+        : {}),
+      ...(request.metadata ? { metadata: request.metadata } : {}),
+      at: this.now(),
+    });
+    const pushConfig = request.configuration?.taskPushNotificationConfig;
+    if (pushConfig) await this.requirePush().create(caller, taskId, pushConfig);
+    return { request, taskId, revision: 0, state: result.state };
+  }
+
+  private requirePush(): PushConfigs {
+    if (!this.deps.capabilities.pushNotifications || !this.deps.push) {
+      throw new A2AError('PUSH_NOTIFICATION_NOT_SUPPORTED', 'Push notifications are not supported');
+    }
+    return this.deps.push;
+  }
+
+  /** Follows a task's stream after `revision`, folding as it goes, until it settles or the signal aborts. */
+  private async *follow(taskId: string, state: TaskAggregate, after: number, signal: AbortSignal) {
+    let current = state;
+    for await (const event of this.deps.feed.follow(taskStream(taskId), { after, signal })) {
+      current = taskDecider.evolve(current, { type: event.type, data: event.data } as TaskEvent);
+      yield { event, state: current };
+    }
+  }
+
+  async sendMessage(caller: Caller, params: unknown): Promise<{ task: Task } | { message: Message }> {
+    const { request, taskId, revision, state } = await this.accept(caller, params);
+    const historyLength = request.configuration?.historyLength;
+    if (request.configuration?.returnImmediately) return { task: trimHistory(state.task!, historyLength) };
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), this.deps.blockingTimeoutMs ?? 60_000);
+    let latest = state;
+    try {
+      for await (const { event, state: next } of this.follow(taskId, state, revision, abort.signal)) {
+        latest = next;
+        if (event.type === 'TaskMessageAdded') return { message: (event.data as { message: Message }).message };
+        if (settled(next.task!)) break;
+      }
+    } finally {
+      clearTimeout(timer);
+      abort.abort();
+    }
+    return { task: trimHistory(latest.task!, historyLength) };
+  }
+
+  /** Validates and submits before the first byte, so errors are plain responses, not stream events. */
+  async sendStreamingMessage(caller: Caller, params: unknown, signal: AbortSignal): Promise<AsyncIterable<StreamItem>> {
+    this.requireStreaming();
+    const { taskId, revision, state } = await this.accept(caller, params);
+    return this.stream(taskId, state, revision, signal);
+  }
+
+  async subscribeToTask(
+    caller: Caller,
+    params: unknown,
+    signal: AbortSignal,
+    lastEventId?: number,
+  ): Promise<AsyncIterable<StreamItem>> {
+    this.requireStreaming();
+    const { id } = parseParams(TaskIdRequest, params);
+    const { state, events } = await this.load(caller, id);
+    if (lastEventId !== undefined && lastEventId >= 0) {
+      // Resuming: replay exactly what came after the last event the client saw, no snapshot.
+      const upTo = fold(taskDecider, events.filter((e) => e.revision <= lastEventId));
+      return this.stream(id, upTo, lastEventId, signal, false);
+    }
+    if (TERMINAL_STATES.has(state.task!.status.state)) {
+      throw new A2AError('UNSUPPORTED_OPERATION', `Task ${id} is ${state.task!.status.state}: nothing to subscribe to`);
+    }
+    return this.stream(id, state, events.length - 1, signal);
+  }
+
+  private async *stream(
+    taskId: string,
+    state: TaskAggregate,
+    revision: number,
+    signal: AbortSignal,
+    snapshotFirst = true,
+  ): AsyncGenerator<StreamItem> {
+    if (snapshotFirst) yield { revision, response: { task: state.task! } };
+    if (settled(state.task!) && snapshotFirst && revision > 0) return;
+    for await (const { event, state: next } of this.follow(taskId, state, revision, signal)) {
+      const response = toStreamResponse(next.task!, event);
+      if (response) yield { revision: event.revision, response };
+      if (event.type === 'TaskMessageAdded' || settled(next.task!)) return;
+    }
+  }
+
+  private requireStreaming() {
+    if (!this.deps.capabilities.streaming) throw new A2AError('UNSUPPORTED_OPERATION', 'Streaming is not supported');
+  }
+
+  async getTask(caller: Caller, params: unknown): Promise<Task> {
+    const { id, historyLength } = parseParams(GetTaskRequest, params);
+    const { state } = await this.load(caller, id);
+    return trimHistory(state.task!, historyLength);
+  }
+
+  async cancelTask(caller: Caller, params: unknown): Promise<Task> {
+    const { id } = parseParams(TaskIdRequest, params);
+    await this.load(caller, id);
+    const result = await this.command(caller, id, { type: 'CancelTask', at: this.now() });
+    return result.state.task!;
+  }
+
+  async listTasks(caller: Caller, params: unknown) {
+    const request = parseParams(ListTasksRequest, params);
+    const pageSize = request.pageSize ?? 50;
+    const where = ['tenant = $1'];
+    const args: unknown[] = [caller.tenant];
+    const arg = (v: unknown) => `$${args.push(v)}`;
+    if (request.contextId) where.push(`context_id = ${arg(request.contextId)}`);
+    if (request.status) where.push(`state = ${arg(request.status)}`);
+    if (request.statusTimestampAfter) where.push(`status_at > ${arg(request.statusTimestampAfter)}`);
+    const filtered = [...where];
+    if (request.pageToken) {
+      const cursor = decodeCursor(request.pageToken);
+      where.push(`(status_at, id) < (${arg(cursor.at)}::timestamptz, ${arg(cursor.id)})`);
+    }
+    const rows = await this.deps.readModels.query<{ id: string; status_at: string | Date; task: Task }>(
+      `SELECT id, status_at, task FROM rm_tasks WHERE ${where.join(' AND ')} ORDER BY status_at DESC, id DESC LIMIT ${pageSize + 1}`,
+      args,
+    );
+    const [count] = await this.deps.readModels.query<{ n: string | number }>(
+      `SELECT count(*) AS n FROM rm_tasks WHERE ${filtered.join(' AND ')}`,
+      args.slice(0, filtered.length === where.length ? args.length : args.length - 2),
+    );
+    const page = rows.slice(0, pageSize);
+    const last = page[page.length - 1];
+    const nextPageToken =
+      rows.length > pageSize && last ? encodeCursor(new Date(last.status_at).toISOString(), last.id) : '';
+    const tasks = page.map((r) => {
+      const task = trimHistory(r.task, request.historyLength);
+      if (request.includeArtifacts) return task;
+      const { artifacts: _omitted, ...rest } = task;
+      return rest;
+    });
+    return { tasks, nextPageToken, pageSize, totalSize: Number(count?.n ?? 0) };
+  }
+
+  async createPushConfig(caller: Caller, params: unknown) {
+    const push = this.requirePush();
+    const input = parseParams(PushConfigInput, params);
+    if (!input.taskId) throw new A2AError('INVALID_PARAMS', 'taskId is required');
+    await this.load(caller, input.taskId);
+    return push.create(caller, input.taskId, input);
+  }
+
+  async getPushConfig(caller: Caller, params: unknown) {
+    const push = this.requirePush();
+    const { taskId, id } = parseParams(PushConfigRef, params);
+    await this.load(caller, taskId);
+    return push.get(caller, taskId, id);
+  }
+
+  async listPushConfigs(caller: Caller, params: unknown) {
+    const push = this.requirePush();
+    const { taskId, pageSize, pageToken } = parseParams(ListPushConfigsRequest, params);
+    await this.load(caller, taskId);
+    return push.list(caller, taskId, pageSize ?? 50, pageToken);
+  }
+
+  async deletePushConfig(caller: Caller, params: unknown) {
+    const push = this.requirePush();
+    const { taskId, id } = parseParams(PushConfigRef, params);
+    await this.load(caller, taskId);
+    await push.delete(caller, taskId, id);
+    return {};
+  }
+}
+
+const encodeCursor = (at: string, id: string) => Buffer.from(JSON.stringify([at, id])).toString('base64url');
+const decodeCursor = (token: string): { at: string; id: string } => {
+  try {
+    const [at, id] = JSON.parse(Buffer.from(token, 'base64url').toString()) as [string, string];
+    if (typeof at !== 'string' || typeof id !== 'string' || Number.isNaN(Date.parse(at))) throw new Error();
+    return { at, id };
+  } catch {
+    throw new A2AError('INVALID_PARAMS', 'pageToken is not a token this server issued');
+  }
+};

@@ -1,0 +1,89 @@
+import type { Observable, Subscription } from 'rxjs';
+import type { RecordedEvent } from '../events/envelope.ts';
+import type { EventStore } from '../infra/event-store/port.ts';
+
+export interface FollowOptions {
+  /** Yield events with a revision greater than this (-1: from the start). */
+  after: number;
+  signal: AbortSignal;
+  /** Safety net against lost live messages: re-read the stream this often while idle. */
+  pollMs?: number;
+}
+
+/**
+ * Gap-free per-stream event feeds for SSE clients, from one shared live subscription: a listener is
+ * registered before the store is read, so an event is either in what was read or arrives live (both are
+ * de-duplicated by revision); a revision jump or an idle poll re-reads the store from the last revision seen.
+ * Many thousands of followers cost one bus subscription and a map entry each.
+ */
+export class TaskFeed {
+  private readonly listeners = new Map<string, Set<() => void>>();
+  private readonly subscription: Subscription;
+  private readonly latest = new Map<string, RecordedEvent[]>();
+
+  constructor(
+    private readonly store: EventStore,
+    live: Observable<RecordedEvent>,
+  ) {
+    this.subscription = live.subscribe((event) => {
+      const set = this.listeners.get(event.stream);
+      if (!set) return;
+      const buffered = this.latest.get(event.stream) ?? [];
+      buffered.push(event);
+      this.latest.set(event.stream, buffered.slice(-64));
+      for (const wake of set) wake();
+    });
+  }
+
+  async *follow(stream: string, options: FollowOptions): AsyncGenerator<RecordedEvent> {
+    let last = options.after;
+    let wake: (() => void) | null = null;
+    const signalled = () => {
+      const w = wake;
+      wake = null;
+      w?.();
+    };
+    const set = this.listeners.get(stream) ?? new Set();
+    set.add(signalled);
+    this.listeners.set(stream, set);
+    const onAbort = () => signalled();
+    options.signal.addEventListener('abort', onAbort);
+    try {
+      while (!options.signal.aborted) {
+        // Live events that continue exactly where we are need no store read.
+        const live = (this.latest.get(stream) ?? []).filter((e) => e.revision > last);
+        let next: RecordedEvent[];
+        if (live.length > 0 && live[0]!.revision === last + 1 && live.every((e, i) => e.revision === last + 1 + i)) {
+          next = live;
+        } else {
+          next = await this.store.readStream(stream, { fromRevision: last + 1 });
+        }
+        for (const event of next) {
+          if (event.revision !== last + 1) continue;
+          last = event.revision;
+          yield event;
+          if (options.signal.aborted) return;
+        }
+        if (next.length > 0) continue;
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(() => signalled(), options.pollMs ?? 2000);
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+    } finally {
+      options.signal.removeEventListener('abort', onAbort);
+      set.delete(signalled);
+      if (set.size === 0) {
+        this.listeners.delete(stream);
+        this.latest.delete(stream);
+      }
+    }
+  }
+
+  close() {
+    this.subscription.unsubscribe();
+  }
+}
