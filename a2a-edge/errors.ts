@@ -50,7 +50,8 @@ export class A2AError extends Error {
   }
 }
 
-export const taskNotFound = (id: string) => new A2AError('TASK_NOT_FOUND', `Task not found: ${id}`, { taskId: id });
+export const taskNotFound = (id: string) =>
+  new A2AError('TASK_NOT_FOUND', `Task not found: ${id}`, { taskId: id });
 
 /** Command errors as the protocol names them. */
 export const toA2AError = (error: unknown): A2AError => {

@@ -42,7 +42,12 @@ export const TaskIdRequest = z.object({
 export const ListTasksRequest = z.object({
   contextId: z.string().optional(),
   status: TaskState.optional(),
-  pageSize: z.coerce.number().int().min(1, 'pageSize must be between 1 and 100').max(100, 'pageSize must be between 1 and 100').optional(),
+  pageSize: z.coerce
+    .number()
+    .int()
+    .min(1, 'pageSize must be between 1 and 100')
+    .max(100, 'pageSize must be between 1 and 100')
+    .optional(),
   pageToken: z.string().optional(),
   historyLength: z.coerce.number().int().min(0, 'historyLength must not be negative').optional(),
   statusTimestampAfter: z.string().datetime({ offset: true }).optional(),
@@ -53,7 +58,11 @@ export const ListTasksRequest = z.object({
 });
 export type ListTasksRequest = z.infer<typeof ListTasksRequest>;
 
-export const PushConfigRef = z.object({ taskId: z.string().min(1), id: z.string().min(1), tenant: z.string().optional() });
+export const PushConfigRef = z.object({
+  taskId: z.string().min(1),
+  id: z.string().min(1),
+  tenant: z.string().optional(),
+});
 export const ListPushConfigsRequest = z.object({
   taskId: z.string().min(1),
   pageSize: z.coerce.number().int().min(1).max(100).optional(),

@@ -30,7 +30,14 @@ export interface Caller {
 export type StreamResponse =
   | { task: Task }
   | { message: Message }
-  | { statusUpdate: { taskId: string; contextId: string; status: Task['status']; metadata?: Record<string, unknown> } }
+  | {
+      statusUpdate: {
+        taskId: string;
+        contextId: string;
+        status: Task['status'];
+        metadata?: Record<string, unknown>;
+      };
+    }
   | {
       artifactUpdate: {
         taskId: string;
@@ -60,7 +67,12 @@ export interface PushConfig {
 export interface PushConfigs {
   create(caller: Caller, taskId: string, input: PushConfigInput): Promise<PushConfig>;
   get(caller: Caller, taskId: string, id: string): Promise<PushConfig>;
-  list(caller: Caller, taskId: string, pageSize: number, pageToken?: string): Promise<{ configs: PushConfig[]; nextPageToken: string }>;
+  list(
+    caller: Caller,
+    taskId: string,
+    pageSize: number,
+    pageToken?: string,
+  ): Promise<{ configs: PushConfig[]; nextPageToken: string }>;
   delete(caller: Caller, taskId: string, id: string): Promise<void>;
 }
 
@@ -81,7 +93,8 @@ export const parseParams = <S extends z.ZodType>(schema: S, input: unknown): z.o
   return parsed.data;
 };
 
-const settled = (task: Task) => TERMINAL_STATES.has(task.status.state) || INTERRUPTED_STATES.has(task.status.state);
+const settled = (task: Task) =>
+  TERMINAL_STATES.has(task.status.state) || INTERRUPTED_STATES.has(task.status.state);
 
 /** historyLength: unset = everything, 0 = no history field, N = the N most recent messages. */
 export const trimHistory = (task: Task, historyLength?: number): Task => {
@@ -101,7 +114,12 @@ export const toStreamResponse = (task: Task, event: RecordedEvent): StreamRespon
       return { statusUpdate: { ...ids, status: task.status } };
     case 'TaskArtifactUpdated':
       return {
-        artifactUpdate: { ...ids, artifact: e.data.artifact, append: e.data.append, lastChunk: e.data.lastChunk },
+        artifactUpdate: {
+          ...ids,
+          artifact: e.data.artifact,
+          append: e.data.append,
+          lastChunk: e.data.lastChunk,
+        },
       };
     case 'TaskMessageAdded':
       return { message: e.data.message };
@@ -118,7 +136,10 @@ export class A2AService {
   }
 
   /** The task and its events as this caller may see them; another tenant's task does not exist. */
-  private async load(caller: Caller, taskId: string): Promise<{ state: TaskAggregate; events: RecordedEvent[] }> {
+  private async load(
+    caller: Caller,
+    taskId: string,
+  ): Promise<{ state: TaskAggregate; events: RecordedEvent[] }> {
     const events = await this.deps.store.readStream(taskStream(taskId));
     if (events.length === 0 || events[0]!.metadata.tenant !== caller.tenant) throw taskNotFound(taskId);
     return { state: fold(taskDecider, events), events };
@@ -143,9 +164,16 @@ export class A2AService {
     if (message.taskId) {
       const { state } = await this.load(caller, message.taskId);
       if (message.contextId && message.contextId !== state.task!.contextId) {
-        throw new A2AError('INVALID_PARAMS', `contextId ${message.contextId} does not match task ${message.taskId}`);
+        throw new A2AError(
+          'INVALID_PARAMS',
+          `contextId ${message.contextId} does not match task ${message.taskId}`,
+        );
       }
-      const result = await this.command(caller, message.taskId, { type: 'ReceiveInput', message, at: this.now() });
+      const result = await this.command(caller, message.taskId, {
+        type: 'ReceiveInput',
+        message,
+        at: this.now(),
+      });
       return { request, taskId: message.taskId, revision: result.nextExpectedRevision, state: result.state };
     }
     const taskId = randomUUID();
@@ -200,7 +228,8 @@ export class A2AService {
     try {
       for await (const { event, state: next } of this.follow(taskId, state, revision, abort.signal)) {
         latest = next;
-        if (event.type === 'TaskMessageAdded') return { message: (event.data as { message: Message }).message };
+        if (event.type === 'TaskMessageAdded')
+          return { message: (event.data as { message: Message }).message };
         if (settled(next.task!)) break;
       }
     } finally {
@@ -211,7 +240,11 @@ export class A2AService {
   }
 
   /** Validates and submits before the first byte, so errors are plain responses, not stream events. */
-  async sendStreamingMessage(caller: Caller, params: unknown, signal: AbortSignal): Promise<AsyncIterable<StreamItem>> {
+  async sendStreamingMessage(
+    caller: Caller,
+    params: unknown,
+    signal: AbortSignal,
+  ): Promise<AsyncIterable<StreamItem>> {
     this.requireStreaming();
     const { taskId, revision, state } = await this.accept(caller, params);
     return this.stream(taskId, state, revision, signal);
@@ -228,11 +261,17 @@ export class A2AService {
     const { state, events } = await this.load(caller, id);
     if (lastEventId !== undefined && lastEventId >= 0) {
       // Resuming: replay exactly what came after the last event the client saw, no snapshot.
-      const upTo = fold(taskDecider, events.filter((e) => e.revision <= lastEventId));
+      const upTo = fold(
+        taskDecider,
+        events.filter((e) => e.revision <= lastEventId),
+      );
       return this.stream(id, upTo, lastEventId, signal, false);
     }
     if (TERMINAL_STATES.has(state.task!.status.state)) {
-      throw new A2AError('UNSUPPORTED_OPERATION', `Task ${id} is ${state.task!.status.state}: nothing to subscribe to`);
+      throw new A2AError(
+        'UNSUPPORTED_OPERATION',
+        `Task ${id} is ${state.task!.status.state}: nothing to subscribe to`,
+      );
     }
     return this.stream(id, state, events.length - 1, signal);
   }
@@ -254,7 +293,8 @@ export class A2AService {
   }
 
   private requireStreaming() {
-    if (!this.deps.capabilities.streaming) throw new A2AError('UNSUPPORTED_OPERATION', 'Streaming is not supported');
+    if (!this.deps.capabilities.streaming)
+      throw new A2AError('UNSUPPORTED_OPERATION', 'Streaming is not supported');
   }
 
   async getTask(caller: Caller, params: unknown): Promise<Task> {

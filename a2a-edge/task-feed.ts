@@ -53,7 +53,11 @@ export class TaskFeed {
         // Live events that continue exactly where we are need no store read.
         const live = (this.latest.get(stream) ?? []).filter((e) => e.revision > last);
         let next: RecordedEvent[];
-        if (live.length > 0 && live[0]!.revision === last + 1 && live.every((e, i) => e.revision === last + 1 + i)) {
+        if (
+          live.length > 0 &&
+          live[0]!.revision === last + 1 &&
+          live.every((e, i) => e.revision === last + 1 + i)
+        ) {
           next = live;
         } else {
           next = await this.store.readStream(stream, { fromRevision: last + 1 });

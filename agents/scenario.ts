@@ -4,7 +4,14 @@ import { textOf } from './agent.ts';
 const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve) => {
     const timer = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      { once: true },
+    );
   });
 
 const STREAM_PREFIXES = [
@@ -16,7 +23,8 @@ const STREAM_PREFIXES = [
   'tck-stream-artifact-file',
   'tck-stream-artifact-chunked',
 ];
-const PNG_1x1 = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=';
+const PNG_1x1 =
+  'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=';
 
 /**
  * The deterministic scenario agent of the conformance-kit convention (A2A.md §2): the messageId prefix of
@@ -25,12 +33,14 @@ const PNG_1x1 = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAA
 export const scenarioAgent: Agent = {
   id: 'scenario',
   name: 'Scenario agent',
-  description: 'Deterministic conformance agent: behaviour chosen by the messageId prefix; echoes anything else.',
+  description:
+    'Deterministic conformance agent: behaviour chosen by the messageId prefix; echoes anything else.',
   skills: [
     {
       id: 'conformance-scenarios',
       name: 'Conformance scenarios',
-      description: 'Completes, rejects, streams, asks for input or answers directly, by messageId prefix (tck-*).',
+      description:
+        'Completes, rejects, streams, asks for input or answers directly, by messageId prefix (tck-*).',
       tags: ['conformance', 'testing', 'a2a'],
       examples: ['tck-complete-task', 'tck-input-required', 'tck-stream-artifact-chunked'],
     },
@@ -49,10 +59,18 @@ export const scenarioAgent: Agent = {
     const artifactId = `${task.id}-result`;
     if (is('tck-input-required')) {
       if (input.messageId === first?.messageId) {
-        yield { kind: 'status', state: 'TASK_STATE_INPUT_REQUIRED', parts: [{ text: 'Please provide more input' }] };
+        yield {
+          kind: 'status',
+          state: 'TASK_STATE_INPUT_REQUIRED',
+          parts: [{ text: 'Please provide more input' }],
+        };
         return;
       }
-      yield { kind: 'status', state: 'TASK_STATE_COMPLETED', parts: [{ text: `Received: ${textOf(input)}` }] };
+      yield {
+        kind: 'status',
+        state: 'TASK_STATE_COMPLETED',
+        parts: [{ text: `Received: ${textOf(input)}` }],
+      };
       return;
     }
     if (is('tck-complete-task')) {
@@ -68,18 +86,33 @@ export const scenarioAgent: Agent = {
       return;
     }
     const artifacts: Record<string, () => AgentUpdate> = {
-      'tck-artifact-text': () => ({ kind: 'artifact', artifact: { artifactId, name: 'text', parts: [{ text: 'Artifact text' }] } }),
+      'tck-artifact-text': () => ({
+        kind: 'artifact',
+        artifact: { artifactId, name: 'text', parts: [{ text: 'Artifact text' }] },
+      }),
       'tck-artifact-file-url': () => ({
         kind: 'artifact',
-        artifact: { artifactId, name: 'file-url', parts: [{ url: 'https://example.com/file.txt', mediaType: 'text/plain', filename: 'file.txt' }] },
+        artifact: {
+          artifactId,
+          name: 'file-url',
+          parts: [{ url: 'https://example.com/file.txt', mediaType: 'text/plain', filename: 'file.txt' }],
+        },
       }),
       'tck-artifact-file': () => ({
         kind: 'artifact',
-        artifact: { artifactId, name: 'file', parts: [{ raw: PNG_1x1, mediaType: 'image/png', filename: 'pixel.png' }] },
+        artifact: {
+          artifactId,
+          name: 'file',
+          parts: [{ raw: PNG_1x1, mediaType: 'image/png', filename: 'pixel.png' }],
+        },
       }),
       'tck-artifact-data': () => ({
         kind: 'artifact',
-        artifact: { artifactId, name: 'data', parts: [{ data: { key: 'value', count: 42 }, mediaType: 'application/json' }] },
+        artifact: {
+          artifactId,
+          name: 'data',
+          parts: [{ data: { key: 'value', count: 42 }, mediaType: 'application/json' }],
+        },
       }),
     };
     // Longest prefix first: 'tck-artifact-file-url' before 'tck-artifact-file'.
@@ -97,12 +130,25 @@ export const scenarioAgent: Agent = {
         const chunks = ['chunk-1 ', 'chunk-2 ', 'chunk-3'];
         for (const [i, text] of chunks.entries()) {
           await sleep(20, signal);
-          yield { kind: 'artifact', artifact: { artifactId, name: 'chunked', parts: [{ text }] }, append: i > 0, lastChunk: i === chunks.length - 1 };
+          yield {
+            kind: 'artifact',
+            artifact: { artifactId, name: 'chunked', parts: [{ text }] },
+            append: i > 0,
+            lastChunk: i === chunks.length - 1,
+          };
         }
       } else if (is('tck-stream-artifact-file')) {
-        yield { kind: 'artifact', artifact: { artifactId, name: 'file', parts: [{ raw: PNG_1x1, mediaType: 'image/png' }] }, lastChunk: true };
+        yield {
+          kind: 'artifact',
+          artifact: { artifactId, name: 'file', parts: [{ raw: PNG_1x1, mediaType: 'image/png' }] },
+          lastChunk: true,
+        };
       } else {
-        yield { kind: 'artifact', artifact: { artifactId, name: 'stream', parts: [{ text: 'Stream artifact' }] }, lastChunk: true };
+        yield {
+          kind: 'artifact',
+          artifact: { artifactId, name: 'stream', parts: [{ text: 'Stream artifact' }] },
+          lastChunk: true,
+        };
       }
       yield { kind: 'status', state: 'TASK_STATE_COMPLETED', parts: [{ text: 'Stream completed' }] };
       return;
@@ -123,10 +169,16 @@ export const echoAgent: Agent = {
   id: 'echo',
   name: 'Echo agent',
   description: 'Echoes the text of the message back as an artifact.',
-  skills: [{ id: 'echo', name: 'Echo', description: 'Echoes the text back.', tags: ['echo'], examples: ['hello'] }],
+  skills: [
+    { id: 'echo', name: 'Echo', description: 'Echoes the text back.', tags: ['echo'], examples: ['hello'] },
+  ],
   async *run({ task, input }) {
     const text = textOf(input);
-    yield { kind: 'artifact', artifact: { artifactId: `${task.id}-echo`, name: 'echo', parts: [{ text, mediaType: 'text/plain' }] }, lastChunk: true };
+    yield {
+      kind: 'artifact',
+      artifact: { artifactId: `${task.id}-echo`, name: 'echo', parts: [{ text, mediaType: 'text/plain' }] },
+      lastChunk: true,
+    };
     yield { kind: 'status', state: 'TASK_STATE_COMPLETED', parts: [{ text, mediaType: 'text/plain' }] };
   },
 };

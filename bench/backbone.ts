@@ -96,45 +96,46 @@ const measure = async (name: string, runtime: Runtime, concurrency: number): Pro
 };
 
 const rows: Row[] = [];
-const runtimes: Array<{ name: string; make: () => Promise<{ runtime: Runtime; cleanup(): Promise<void> }> }> = [
-  {
-    name: 'PostgreSQL + JetStream',
-    make: async () => {
-      const schema = `bench_${Date.now().toString(36)}`;
-      const namespace = `b${Math.random().toString(36).slice(2, 8)}`;
-      const runtime = await createRuntime(
-        loadConfig({ DATABASE_URL, NATS_URL, AGENTCORE_PG_SCHEMA: schema, AGENTCORE_NAMESPACE: namespace }),
-        { log: pino({ level: 'warn' }), projections: [] },
-      );
-      return {
-        runtime,
-        cleanup: async () => {
-          await runtime.stop();
-          const sql = postgres(DATABASE_URL, { max: 1, onnotice: () => {} });
-          await sql.unsafe(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-          await sql.end();
-        },
-      };
+const runtimes: Array<{ name: string; make: () => Promise<{ runtime: Runtime; cleanup(): Promise<void> }> }> =
+  [
+    {
+      name: 'PostgreSQL + JetStream',
+      make: async () => {
+        const schema = `bench_${Date.now().toString(36)}`;
+        const namespace = `b${Math.random().toString(36).slice(2, 8)}`;
+        const runtime = await createRuntime(
+          loadConfig({ DATABASE_URL, NATS_URL, AGENTCORE_PG_SCHEMA: schema, AGENTCORE_NAMESPACE: namespace }),
+          { log: pino({ level: 'warn' }), projections: [] },
+        );
+        return {
+          runtime,
+          cleanup: async () => {
+            await runtime.stop();
+            const sql = postgres(DATABASE_URL, { max: 1, onnotice: () => {} });
+            await sql.unsafe(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+            await sql.end();
+          },
+        };
+      },
     },
-  },
-  {
-    name: 'embedded (PGlite + in-process)',
-    make: async () => {
-      const dir = mkdtempSync(join(os.tmpdir(), 'agentcore-bench-'));
-      const runtime = await createRuntime(loadConfig({ AGENTCORE_DATA_DIR: dir }), {
-        log: pino({ level: 'warn' }),
-        projections: [],
-      });
-      return {
-        runtime,
-        cleanup: async () => {
-          await runtime.stop();
-          rmSync(dir, { recursive: true, force: true });
-        },
-      };
+    {
+      name: 'embedded (PGlite + in-process)',
+      make: async () => {
+        const dir = mkdtempSync(join(os.tmpdir(), 'agentcore-bench-'));
+        const runtime = await createRuntime(loadConfig({ AGENTCORE_DATA_DIR: dir }), {
+          log: pino({ level: 'warn' }),
+          projections: [],
+        });
+        return {
+          runtime,
+          cleanup: async () => {
+            await runtime.stop();
+            rmSync(dir, { recursive: true, force: true });
+          },
+        };
+      },
     },
-  },
-];
+  ];
 
 for (const { name, make } of runtimes) {
   const { runtime, cleanup } = await make();
@@ -150,7 +151,9 @@ const fmt = (n: number, digits = 2) => (Number.isNaN(n) ? '-' : n.toFixed(digits
 console.log(
   `\nAgentCore backbone benchmark, ${new Date().toISOString()}, ${os.cpus().length} cores, Node ${process.version}, ${seconds}s per cell\n`,
 );
-console.log('| runtime | c | appends/s | append p50 ms | append p99 ms | append->consumer p50 ms | p99 ms | delivered |');
+console.log(
+  '| runtime | c | appends/s | append p50 ms | append p99 ms | append->consumer p50 ms | p99 ms | delivered |',
+);
 console.log('|---|---|---|---|---|---|---|---|');
 for (const r of rows) {
   console.log(

@@ -1,5 +1,12 @@
 import { z } from 'zod';
-import { type Artifact, Artifact as ArtifactSchema, Message, type Task, TaskState, TERMINAL_STATES } from '../events/a2a.ts';
+import {
+  type Artifact,
+  Artifact as ArtifactSchema,
+  Message,
+  type Task,
+  TaskState,
+  TERMINAL_STATES,
+} from '../events/a2a.ts';
 import { SendConfiguration, type TaskEvent } from '../events/task.ts';
 import { notFound, ruleViolated } from './errors.ts';
 import type { Decider } from './handle.ts';
@@ -45,7 +52,9 @@ export interface TaskAggregate {
 const isTerminal = (t: Task) => TERMINAL_STATES.has(t.status.state);
 
 /** Agents may only move a task forward: never back to submitted, never out of a terminal state. */
-const agentTargets: ReadonlySet<TaskState> = new Set(TaskState.options.filter((s) => s !== 'TASK_STATE_SUBMITTED'));
+const agentTargets: ReadonlySet<TaskState> = new Set(
+  TaskState.options.filter((s) => s !== 'TASK_STATE_SUBMITTED'),
+);
 
 export const mergeArtifact = (artifacts: Artifact[], update: Artifact, append: boolean): Artifact[] => {
   const i = artifacts.findIndex((a) => a.artifactId === update.artifactId);
@@ -81,7 +90,9 @@ export const taskDecider: Decider<TaskCommand, TaskAggregate, TaskEvent> = {
     if (command.type === 'CancelTask') {
       if (task.status.state === 'TASK_STATE_CANCELED') return [];
       if (isTerminal(task)) {
-        throw ruleViolated(`task ${task.id} is ${task.status.state} and cannot be canceled`, { reason: TASK_NOT_CANCELABLE });
+        throw ruleViolated(`task ${task.id} is ${task.status.state} and cannot be canceled`, {
+          reason: TASK_NOT_CANCELABLE,
+        });
       }
       return [{ type: 'TaskStatusUpdated', data: { state: 'TASK_STATE_CANCELED', at: command.at } }];
     }
@@ -105,15 +116,26 @@ export const taskDecider: Decider<TaskCommand, TaskAggregate, TaskEvent> = {
           ? []
           : [{ type: 'TaskStatusUpdated', data: { state: 'TASK_STATE_WORKING', at: command.at } }];
       case 'UpdateStatus': {
-        if (!agentTargets.has(command.state)) throw ruleViolated(`an agent cannot move a task to ${command.state}`);
+        if (!agentTargets.has(command.state))
+          throw ruleViolated(`an agent cannot move a task to ${command.state}`);
         const message = command.message && { ...command.message, taskId: task.id, contextId: task.contextId };
-        return [{ type: 'TaskStatusUpdated', data: { state: command.state, ...(message ? { message } : {}), at: command.at } }];
+        return [
+          {
+            type: 'TaskStatusUpdated',
+            data: { state: command.state, ...(message ? { message } : {}), at: command.at },
+          },
+        ];
       }
       case 'UpdateArtifact':
         return [
           {
             type: 'TaskArtifactUpdated',
-            data: { artifact: command.artifact, append: command.append, lastChunk: command.lastChunk, at: command.at },
+            data: {
+              artifact: command.artifact,
+              append: command.append,
+              lastChunk: command.lastChunk,
+              at: command.at,
+            },
           },
         ];
       case 'AddAgentMessage': {
@@ -165,7 +187,10 @@ export const taskDecider: Decider<TaskCommand, TaskAggregate, TaskEvent> = {
       case 'TaskArtifactUpdated':
         return {
           ...state,
-          task: { ...task, artifacts: mergeArtifact(task.artifacts ?? [], event.data.artifact, event.data.append) },
+          task: {
+            ...task,
+            artifacts: mergeArtifact(task.artifacts ?? [], event.data.artifact, event.data.append),
+          },
         };
       case 'TaskMessageAdded':
         return { ...state, task: { ...task, history: [...(task.history ?? []), event.data.message] } };

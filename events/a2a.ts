@@ -16,9 +16,14 @@ export const Part = z
     filename: z.string().optional(),
     metadata: metadata.optional(),
   })
-  .refine((p) => ['text', 'raw', 'url', 'data'].filter((k) => (p as Record<string, unknown>)[k] !== undefined).length === 1, {
-    message: 'a part holds exactly one of text, raw, url or data',
-  });
+  .refine(
+    (p) =>
+      ['text', 'raw', 'url', 'data'].filter((k) => (p as Record<string, unknown>)[k] !== undefined).length ===
+      1,
+    {
+      message: 'a part holds exactly one of text, raw, url or data',
+    },
+  );
 export type Part = z.infer<typeof Part>;
 
 export const Role = z.enum(['ROLE_USER', 'ROLE_AGENT']);
@@ -64,7 +69,10 @@ export const TERMINAL_STATES: ReadonlySet<TaskState> = new Set([
   'TASK_STATE_CANCELED',
   'TASK_STATE_REJECTED',
 ]);
-export const INTERRUPTED_STATES: ReadonlySet<TaskState> = new Set(['TASK_STATE_INPUT_REQUIRED', 'TASK_STATE_AUTH_REQUIRED']);
+export const INTERRUPTED_STATES: ReadonlySet<TaskState> = new Set([
+  'TASK_STATE_INPUT_REQUIRED',
+  'TASK_STATE_AUTH_REQUIRED',
+]);
 
 export const TaskStatus = z.object({
   state: TaskState,

@@ -19,17 +19,29 @@ export const tasksProjection: Projection = {
     const parsed = TaskEvent.safeParse({ type: recorded.type, data: recorded.data });
     if (!parsed.success) return;
     const event = parsed.data;
-    const [row] = await tx.query<{ task: Task; agent: string | null }>('SELECT task, agent FROM rm_tasks WHERE id = $1', [
-      recorded.stream.slice('task-'.length),
-    ]);
-    const before: TaskAggregate = row ? { task: row.task, agent: row.agent, inputs: 0 } : taskDecider.initialState();
+    const [row] = await tx.query<{ task: Task; agent: string | null }>(
+      'SELECT task, agent FROM rm_tasks WHERE id = $1',
+      [recorded.stream.slice('task-'.length)],
+    );
+    const before: TaskAggregate = row
+      ? { task: row.task, agent: row.agent, inputs: 0 }
+      : taskDecider.initialState();
     const { task, agent } = taskDecider.evolve(before, event);
     if (!task) return;
     await tx.query(
       `INSERT INTO rm_tasks (id, tenant, context_id, state, status_at, agent, revision, task)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb)
        ON CONFLICT (id) DO UPDATE SET state = $4, status_at = $5, agent = $6, revision = $7, task = $8::jsonb`,
-      [task.id, recorded.metadata.tenant, task.contextId, task.status.state, task.status.timestamp, agent, recorded.revision, JSON.stringify(task)],
+      [
+        task.id,
+        recorded.metadata.tenant,
+        task.contextId,
+        task.status.state,
+        task.status.timestamp,
+        agent,
+        recorded.revision,
+        JSON.stringify(task),
+      ],
     );
   },
 };

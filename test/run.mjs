@@ -34,13 +34,15 @@ const runFile = (file) =>
     child.on('close', (code) => {
       clearTimeout(timer);
       // A file with top-level await can print one summary per suite: add them all up.
-      const n = (label) => [...out.matchAll(new RegExp(`${label}:\\s+(\\d+)`, 'g'))].reduce((a, m) => a + Number(m[1]), 0);
+      const n = (label) =>
+        [...out.matchAll(new RegExp(`${label}:\\s+(\\d+)`, 'g'))].reduce((a, m) => a + Number(m[1]), 0);
       const total = n('Total');
       const skipped = n('Skipped');
       const passed = n('Passed');
-      let failed = total - passed - skipped;
+      // uvu's Total counts the tests that ran; skipped ones are reported apart.
+      let failed = total - passed;
       if (code !== 0 && failed === 0) failed = 1; // crashed before or outside uvu's reporting
-      if (code === 0 && total === 0) failed = 1; // a test file that ran nothing is a broken file
+      if (code === 0 && total === 0 && skipped === 0) failed = 1; // a test file that ran nothing is a broken file
       const seconds = ((Date.now() - started) / 1000).toFixed(1);
       process.stdout.write(`\n=== ${file} (${seconds}s, exit ${code}) ===\n${out}`);
       resolve({ file, passed, failed, skipped });

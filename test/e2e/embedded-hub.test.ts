@@ -14,7 +14,12 @@ const root = new URL('../..', import.meta.url).pathname;
 const dataDir = mkdtempSync(join(os.tmpdir(), 'agentcore-hub-'));
 
 const startHub = () => {
-  const env: Record<string, string | undefined> = { ...process.env, AGENTCORE_DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'warn' };
+  const env: Record<string, string | undefined> = {
+    ...process.env,
+    AGENTCORE_DATA_DIR: dataDir,
+    PORT: '0',
+    LOG_LEVEL: 'warn',
+  };
   for (const k of ['DATABASE_URL', 'NATS_URL', 'REDIS_URL', 'EVENTSTORE_URL']) delete env[k];
   // What `npm start` runs (tsx bin/agentcore.ts all), without npm in between so signals reach the hub itself.
   const child = spawn(process.execPath, ['--import', 'tsx', 'bin/agentcore.ts', 'all'], {
@@ -65,8 +70,11 @@ test('first start listens, is ready, and prints a dev key once; SIGKILL and rest
   assert.is(await second.exited, 0, `graceful stop:\n${second.output()}`);
 
   const db = await PGlite.create(join(dataDir, 'pglite'));
-  const rows = (await db.query<{ type: string }>("SELECT type FROM events WHERE stream = 'tenant-default' ORDER BY revision"))
-    .rows;
+  const rows = (
+    await db.query<{ type: string }>(
+      "SELECT type FROM events WHERE stream = 'tenant-default' ORDER BY revision",
+    )
+  ).rows;
   await db.close();
   assert.equal(
     rows.map((r) => r.type),

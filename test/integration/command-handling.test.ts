@@ -4,8 +4,8 @@ import * as assert from 'uvu/assert';
 import { CommandError } from '../../commands/errors.ts';
 import { type Decider, handle } from '../../commands/handle.ts';
 import { tenantDecider } from '../../commands/tenant.ts';
-import { schemaRegistry } from '../../events/upcasting.ts';
 import { tenantStream } from '../../events/tenant.ts';
+import { schemaRegistry } from '../../events/upcasting.ts';
 import { createPgliteEventStore } from '../../infra/event-store/pglite.ts';
 import type { EventStore } from '../../infra/event-store/port.ts';
 import { observeAppends } from '../../infra/observe.ts';
@@ -26,11 +26,17 @@ test.after(async () => {
 
 test('handle loads, decides, appends with metadata, and returns the new state', async () => {
   const stream = tenantStream('acme');
-  const r = await handle(store, stream, { type: 'RegisterTenant', tenantId: 'acme', name: 'Acme' }, tenantDecider, {
-    ...ctx,
-    correlationId: 'corr-1',
-    traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
-  });
+  const r = await handle(
+    store,
+    stream,
+    { type: 'RegisterTenant', tenantId: 'acme', name: 'Acme' },
+    tenantDecider,
+    {
+      ...ctx,
+      correlationId: 'corr-1',
+      traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+    },
+  );
   assert.is(r.state.id, 'acme');
   assert.is(r.nextExpectedRevision, 0);
   const [stored] = await store.readStream(stream);
@@ -112,7 +118,7 @@ test('giving up after bounded retries is a conflict error', async () => {
   try {
     await handle(contended, stream, { n: 1 }, racing, ctx, { maxRetries: 2 });
   } catch (error) {
-    assert.is((error as CommandError).kind, "conflict", String(error));
+    assert.is((error as CommandError).kind, 'conflict', String(error));
   }
   assert.is(competitor, 3, 'one first try and two retries, then it gave up');
   assert.is((await store.readStream(stream)).length, 3, 'only the rivals were written');
@@ -127,7 +133,12 @@ test('events are written with the current schema version and read back through u
   };
   const stream = 'counter-upcast';
   await store.append(stream, [
-    { id: crypto.randomUUID(), type: 'Counted', data: { n: 2 }, metadata: { ...ctx, correlationId: 'c', causationId: null } },
+    {
+      id: crypto.randomUUID(),
+      type: 'Counted',
+      data: { n: 2 },
+      metadata: { ...ctx, correlationId: 'c', causationId: null },
+    },
   ]);
   const r = await handle(store, stream, { n: 3 }, counter, ctx, { schemas });
   assert.is(r.state, 5, 'the v1 event was upcast before evolve');

@@ -72,7 +72,9 @@ const main = async () => {
 
   const total = TENANTS * EVENTS_PER_TENANT;
   for (;;) {
-    const [effects] = await runtime.db.query<{ n: string }>('SELECT count(DISTINCT event_id) AS n FROM crash_effects');
+    const [effects] = await runtime.db.query<{ n: string }>(
+      'SELECT count(DISTINCT event_id) AS n FROM crash_effects',
+    );
     const [checkpoint] = await runtime.db.query<{ position: string }>(
       "SELECT position FROM projection_checkpoints WHERE name = 'tenants'",
     );

@@ -34,7 +34,10 @@ const env = {
 const childPath = new URL('./crash-child.ts', import.meta.url).pathname;
 
 const startChild = () => {
-  const child = spawn(process.execPath, ['--import', 'tsx', childPath], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', childPath], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   const seen = (word: string) =>
     new Promise<void>((resolve, reject) => {
@@ -44,7 +47,9 @@ const startChild = () => {
         check();
       });
       child.once('exit', (code) =>
-        out.includes(`${word}\n`) ? resolve() : reject(new Error(`child exited ${code} before "${word}": ${out}`)),
+        out.includes(`${word}\n`)
+          ? resolve()
+          : reject(new Error(`child exited ${code} before "${word}": ${out}`)),
       );
       check();
     });
@@ -92,7 +97,8 @@ it('SIGKILL x20 during a 10,000-event load loses nothing and applies every effec
     const gaps = await sql`SELECT stream FROM events GROUP BY stream HAVING max(revision) + 1 <> count(*)`;
     assert.is(gaps.length, 0, 'no stream has a gap');
 
-    const [effects] = await sql`SELECT count(*)::int AS n, count(DISTINCT event_id)::int AS ids FROM crash_effects`;
+    const [effects] =
+      await sql`SELECT count(*)::int AS n, count(DISTINCT event_id)::int AS ids FROM crash_effects`;
     assert.is(effects!.ids, TOTAL, 'every event had its effect');
     assert.is(effects!.n, TOTAL, 'no effect was applied twice');
 

@@ -47,7 +47,8 @@ it('a NATS crash mid-load loses no event and duplicates no effect', async () => 
         {
           durable: 'effects',
           maxAckPending: 64,
-          apply: async (event, tx) => void (await tx.query('INSERT INTO nk_effects (event_id) VALUES ($1)', [event.id])),
+          apply: async (event, tx) =>
+            void (await tx.query('INSERT INTO nk_effects (event_id) VALUES ($1)', [event.id])),
         },
       ],
     },
@@ -77,9 +78,10 @@ it('a NATS crash mid-load loses no event and duplicates no effect', async () => 
     await load;
     let effects = { n: 0, ids: 0 };
     for (let i = 0; i < 600; i++) {
-      [effects] = (await sql`SELECT count(*)::int AS n, count(DISTINCT event_id)::int AS ids FROM nk_effects`) as unknown as [
-        typeof effects,
-      ];
+      [effects] =
+        (await sql`SELECT count(*)::int AS n, count(DISTINCT event_id)::int AS ids FROM nk_effects`) as unknown as [
+          typeof effects,
+        ];
       if (effects.ids >= total) break;
       await new Promise((r) => setTimeout(r, 100));
     }

@@ -7,8 +7,8 @@ import { handle } from '../../commands/handle.ts';
 import { tenantDecider } from '../../commands/tenant.ts';
 import { tenantStream } from '../../events/tenant.ts';
 import { createPgliteEventStore } from '../../infra/event-store/pglite.ts';
-import { createPostgresEventStore } from '../../infra/event-store/postgres.ts';
 import type { EventStore } from '../../infra/event-store/port.ts';
+import { createPostgresEventStore } from '../../infra/event-store/postgres.ts';
 import { pgliteDatabase } from '../../infra/sql/pglite.ts';
 import type { SqlDatabase } from '../../infra/sql/port.ts';
 import { postgresDatabase } from '../../infra/sql/postgres.ts';
@@ -28,19 +28,34 @@ const workload = async (store: EventStore, tenants: number) => {
   for (let i = 0; i < tenants; i++) {
     const stream = tenantStream(`p${i}`);
     const ctx = { tenant: `p${i}`, principal: 'test' };
-    await handle(store, stream, { type: 'RegisterTenant', tenantId: `p${i}`, name: `P${i}` }, tenantDecider, ctx);
+    await handle(
+      store,
+      stream,
+      { type: 'RegisterTenant', tenantId: `p${i}`, name: `P${i}` },
+      tenantDecider,
+      ctx,
+    );
     for (let k = 0; k < 4; k++) {
       const keyHash = hashApiKey(`${i}-${k}`);
-      await handle(store, stream, { type: 'IssueApiKey', keyId: `k${k}`, keyHash, label: '', actsFor: [] }, tenantDecider, ctx);
+      await handle(
+        store,
+        stream,
+        { type: 'IssueApiKey', keyId: `k${k}`, keyHash, label: '', actsFor: [] },
+        tenantDecider,
+        ctx,
+      );
     }
     await handle(store, stream, { type: 'RevokeApiKey', keyId: 'k0' }, tenantDecider, ctx);
-    if (i % 3 === 0) await handle(store, stream, { type: 'RenameTenant', name: `Renamed ${i}` }, tenantDecider, ctx);
+    if (i % 3 === 0)
+      await handle(store, stream, { type: 'RenameTenant', name: `Renamed ${i}` }, tenantDecider, ctx);
   }
 };
 
 const dump = async (db: SqlDatabase) => ({
   tenants: await db.query('SELECT id, name, active_keys, last_position FROM rm_tenants ORDER BY id'),
-  keys: await db.query('SELECT key_hash, key_id, tenant, label, acts_for, revoked FROM rm_api_keys ORDER BY key_hash'),
+  keys: await db.query(
+    'SELECT key_hash, key_id, tenant, label, acts_for, revoked FROM rm_api_keys ORDER BY key_hash',
+  ),
 });
 
 const projectionSuite = (name: string, available: boolean, make: () => Promise<Fixture>) => {
@@ -59,9 +74,13 @@ const projectionSuite = (name: string, available: boolean, make: () => Promise<F
   s('the live read model follows the log and equals a rebuild', async () => {
     const running = runProjections(f.db, f.store, [tenantsProjection], { pollMs: 20 });
     await workload(f.store, 12);
-    const [last] = await f.store.readAll({ filter: { streamPrefix: 'tenant-' }, maxCount: 10_000 }).then((e) => e.slice(-1));
+    const [last] = await f.store
+      .readAll({ filter: { streamPrefix: 'tenant-' }, maxCount: 10_000 })
+      .then((e) => e.slice(-1));
     for (let i = 0; i < 200; i++) {
-      const [row] = await f.db.query<{ position: string }>("SELECT position FROM projection_checkpoints WHERE name = 'tenants'");
+      const [row] = await f.db.query<{ position: string }>(
+        "SELECT position FROM projection_checkpoints WHERE name = 'tenants'",
+      );
       if (Number(row?.position) === last!.position) break;
       await new Promise((r) => setTimeout(r, 25));
     }
@@ -89,7 +108,10 @@ const projectionSuite = (name: string, available: boolean, make: () => Promise<F
     s('two copies of the projection on one database never apply an event twice', async () => {
       await workload(f.store, 10);
       await migrateProjection(f.second!, tenantsProjection);
-      const [a, b] = await Promise.all([catchUp(f.db, f.store, tenantsProjection), catchUp(f.second!, f.store, tenantsProjection)]);
+      const [a, b] = await Promise.all([
+        catchUp(f.db, f.store, tenantsProjection),
+        catchUp(f.second!, f.store, tenantsProjection),
+      ]);
       assert.is(a + b, 10 * 6 + 4, 'the batches were split, not repeated');
       const { tenants } = await dump(f.db);
       assert.ok(tenants.every((t) => Number(t.active_keys) === 3));
@@ -109,7 +131,8 @@ projectionSuite('PostgreSQL', pgUp, async () => {
   const schema = uniqueName('proj');
   const admin = postgres(DATABASE_URL, { max: 1, onnotice: () => {} });
   await admin.unsafe(`CREATE SCHEMA ${schema}`);
-  const connect = () => postgres(DATABASE_URL, { max: 4, onnotice: () => {}, connection: { search_path: schema } });
+  const connect = () =>
+    postgres(DATABASE_URL, { max: 4, onnotice: () => {}, connection: { search_path: schema } });
   const sql = connect();
   const sql2 = connect();
   const store = await createPostgresEventStore({ sql, schema });

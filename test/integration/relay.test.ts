@@ -19,7 +19,12 @@ const log = pino({ level: 'warn' });
 
 const schema = uniqueName('relay');
 const namespace = `r${Math.random().toString(36).slice(2, 10)}`;
-const config = loadConfig({ DATABASE_URL, NATS_URL, AGENTCORE_PG_SCHEMA: schema, AGENTCORE_NAMESPACE: namespace });
+const config = loadConfig({
+  DATABASE_URL,
+  NATS_URL,
+  AGENTCORE_PG_SCHEMA: schema,
+  AGENTCORE_NAMESPACE: namespace,
+});
 const runtimes: Runtime[] = [];
 const open = async () => {
   const r = await createRuntime(config, { log, projections: [] });
@@ -27,7 +32,7 @@ const open = async () => {
   return r;
 };
 
-const events = (stream: string, n: number): NewEvent[] =>
+const events = (n: number): NewEvent[] =>
   Array.from({ length: n }, (_, i) => ({
     id: randomUUID(),
     type: 'RelayProbed',
@@ -63,7 +68,7 @@ test.after(async () => {
 
 it('publishes the log in order, resumes from what JetStream holds, and never duplicates', async () => {
   const runtime = await open();
-  await Promise.all(Array.from({ length: 10 }, (_, w) => runtime.store.append(`probe-${w}`, events(`probe-${w}`, 50))));
+  await Promise.all(Array.from({ length: 10 }, (_, w) => runtime.store.append(`probe-${w}`, events(50))));
   const first = runRelay(runtime.store, runtime.bus, { log });
   const logOrder = await runtime.store.readAll({ maxCount: 10_000 });
   assert.is(logOrder.length, 500);
@@ -77,7 +82,7 @@ it('publishes the log in order, resumes from what JetStream holds, and never dup
   assert.is(await runtime.bus.lastPublishedPosition(), logOrder[logOrder.length - 1]!.position);
 
   // More events while no relay runs; a new relay picks up exactly where the bus ends.
-  await runtime.store.append('probe-late', events('probe-late', 100));
+  await runtime.store.append('probe-late', events(100));
   const second = runRelay(runtime.store, runtime.bus, { log });
   const all = await collect(runtime, 'after-resume', (s) => s.length >= 600);
   await new Promise((r) => setTimeout(r, 300));
@@ -92,7 +97,7 @@ it('of two relay roles on one database only the leader publishes, and a standby 
   await a.start(['relay']);
   await b.start(['relay']);
   const before = await a.bus.lastPublishedPosition();
-  await a.store.append('probe-leader', events('probe-leader', 200));
+  await a.store.append('probe-leader', events(200));
   for (let i = 0; i < 100 && (await a.bus.lastPublishedPosition()) === before; i++) {
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -105,8 +110,12 @@ it('of two relay roles on one database only the leader publishes, and a standby 
   const [leader, standby] = a.relayLeading() ? [a, b] : [b, a];
   await leader.stop();
   runtimes.splice(runtimes.indexOf(leader), 1);
-  await standby.store.append('probe-takeover', events('probe-takeover', 10));
-  const later = await collect(standby, 'takeover', (s) => s.filter((e) => e.stream === 'probe-takeover').length >= 10);
+  await standby.store.append('probe-takeover', events(10));
+  const later = await collect(
+    standby,
+    'takeover',
+    (s) => s.filter((e) => e.stream === 'probe-takeover').length >= 10,
+  );
   assert.ok(standby.relayLeading(), 'the standby leads now');
   assert.is(later.filter((e) => e.stream === 'probe-takeover').length, 10);
 });

@@ -1,8 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { mergeArtifact, taskDecider } from '../../commands/task.ts';
 import type { Message, TaskState } from '../../events/a2a.ts';
 import type { TaskEvent } from '../../events/task.ts';
-import { mergeArtifact, taskDecider } from '../../commands/task.ts';
 import { deciderSpec } from '../support/decider-spec.ts';
 
 const spec = deciderSpec(taskDecider);
@@ -45,29 +45,53 @@ test('starting work moves submitted to working, once', () => {
 });
 
 test('the agent moves the task on; never back to submitted', () => {
-  for (const s of ['TASK_STATE_INPUT_REQUIRED', 'TASK_STATE_AUTH_REQUIRED', 'TASK_STATE_COMPLETED', 'TASK_STATE_FAILED', 'TASK_STATE_REJECTED'] as const) {
-    spec([submitted, working]).when({ type: 'UpdateStatus', state: s, at }).thenEvents([status(s)]);
+  for (const s of [
+    'TASK_STATE_INPUT_REQUIRED',
+    'TASK_STATE_AUTH_REQUIRED',
+    'TASK_STATE_COMPLETED',
+    'TASK_STATE_FAILED',
+    'TASK_STATE_REJECTED',
+  ] as const) {
+    spec([submitted, working])
+      .when({ type: 'UpdateStatus', state: s, at })
+      .thenEvents([status(s)]);
   }
-  spec([submitted, working]).when({ type: 'UpdateStatus', state: 'TASK_STATE_SUBMITTED', at }).thenFails('rule_violated');
+  spec([submitted, working])
+    .when({ type: 'UpdateStatus', state: 'TASK_STATE_SUBMITTED', at })
+    .thenFails('rule_violated');
 });
 
 test('cancel: from any live state, idempotent on canceled, refused on other terminal states', () => {
-  spec([submitted]).when({ type: 'CancelTask', at }).thenEvents([status('TASK_STATE_CANCELED')]);
+  spec([submitted])
+    .when({ type: 'CancelTask', at })
+    .thenEvents([status('TASK_STATE_CANCELED')]);
   spec([submitted, working, status('TASK_STATE_INPUT_REQUIRED')])
     .when({ type: 'CancelTask', at })
     .thenEvents([status('TASK_STATE_CANCELED')]);
-  spec([submitted, status('TASK_STATE_CANCELED')]).when({ type: 'CancelTask', at }).thenEvents([]);
+  spec([submitted, status('TASK_STATE_CANCELED')])
+    .when({ type: 'CancelTask', at })
+    .thenEvents([]);
   for (const s of ['TASK_STATE_COMPLETED', 'TASK_STATE_FAILED', 'TASK_STATE_REJECTED'] as const) {
-    spec([submitted, status(s)]).when({ type: 'CancelTask', at }).thenFails('rule_violated', /cannot be canceled/);
+    spec([submitted, status(s)])
+      .when({ type: 'CancelTask', at })
+      .thenFails('rule_violated', /cannot be canceled/);
   }
 });
 
 test('terminal tasks take no messages or updates', () => {
   const done = [submitted, working, status('TASK_STATE_COMPLETED')];
-  spec(done).when({ type: 'ReceiveInput', message: { ...userMessage, messageId: 'm2' }, at }).thenFails('rule_violated');
+  spec(done)
+    .when({ type: 'ReceiveInput', message: { ...userMessage, messageId: 'm2' }, at })
+    .thenFails('rule_violated');
   spec(done).when({ type: 'UpdateStatus', state: 'TASK_STATE_WORKING', at }).thenFails('rule_violated');
   spec(done)
-    .when({ type: 'UpdateArtifact', artifact: { artifactId: 'a', parts: [{ text: 'x' }] }, append: false, lastChunk: true, at })
+    .when({
+      type: 'UpdateArtifact',
+      artifact: { artifactId: 'a', parts: [{ text: 'x' }] },
+      append: false,
+      lastChunk: true,
+      at,
+    })
     .thenFails('rule_violated');
 });
 
@@ -76,19 +100,33 @@ test('a follow-up on an interrupted task joins it; a mismatched contextId is ref
   const followUp = { ...userMessage, messageId: 'm2' };
   spec(interrupted)
     .when({ type: 'ReceiveInput', message: followUp, at })
-    .thenEvents([{ type: 'TaskInputReceived', data: { message: { ...followUp, taskId: 't1', contextId: 'c1' }, at } }]);
+    .thenEvents([
+      { type: 'TaskInputReceived', data: { message: { ...followUp, taskId: 't1', contextId: 'c1' }, at } },
+    ]);
   spec(interrupted)
     .when({ type: 'ReceiveInput', message: { ...followUp, contextId: 'other' }, at })
     .thenFails('rule_violated', /does not match/);
 });
 
 test('evolve builds the A2A task: history, status message, artifacts appended in chunks', () => {
-  const agentMessage: Message = { messageId: 'a1', role: 'ROLE_AGENT', parts: [{ text: 'done' }], taskId: 't1', contextId: 'c1' };
+  const agentMessage: Message = {
+    messageId: 'a1',
+    role: 'ROLE_AGENT',
+    parts: [{ text: 'done' }],
+    taskId: 't1',
+    contextId: 'c1',
+  };
   const events: TaskEvent[] = [
     submitted,
     working,
-    { type: 'TaskArtifactUpdated', data: { artifact: { artifactId: 'x', parts: [{ text: 'a' }] }, append: false, lastChunk: false, at } },
-    { type: 'TaskArtifactUpdated', data: { artifact: { artifactId: 'x', parts: [{ text: 'b' }] }, append: true, lastChunk: true, at } },
+    {
+      type: 'TaskArtifactUpdated',
+      data: { artifact: { artifactId: 'x', parts: [{ text: 'a' }] }, append: false, lastChunk: false, at },
+    },
+    {
+      type: 'TaskArtifactUpdated',
+      data: { artifact: { artifactId: 'x', parts: [{ text: 'b' }] }, append: true, lastChunk: true, at },
+    },
     { type: 'TaskStatusUpdated', data: { state: 'TASK_STATE_COMPLETED', message: agentMessage, at } },
   ];
   const { task } = events.reduce(taskDecider.evolve, taskDecider.initialState());
@@ -101,7 +139,11 @@ test('evolve builds the A2A task: history, status message, artifacts appended in
 });
 
 test('a non-append update replaces the artifact with the same id', () => {
-  const merged = mergeArtifact([{ artifactId: 'x', parts: [{ text: 'old' }] }], { artifactId: 'x', parts: [{ text: 'new' }] }, false);
+  const merged = mergeArtifact(
+    [{ artifactId: 'x', parts: [{ text: 'old' }] }],
+    { artifactId: 'x', parts: [{ text: 'new' }] },
+    false,
+  );
   assert.equal(merged, [{ artifactId: 'x', parts: [{ text: 'new' }] }]);
 });
 
