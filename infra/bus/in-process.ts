@@ -18,10 +18,17 @@
  *   saved (coalesced: one save in flight per durable, the latest value wins). After a restart the log is
  *   empty and lastPublishedPosition() returns the smallest saved position, so the relay republishes
  *   everything not every durable had acknowledged. Consumers are idempotent: redelivery is allowed.
+ * - live(): publish() hands the events it appends (duplicates dropped as above) to the live subscribers
+ *   synchronously, before it returns, through one queue drained by one loop: an observer that publishes
+ *   from next() gets its events delivered after the current one has reached every subscriber, so all of
+ *   them see one order. One filter on the publish Subject per distinct filter subject, shared (live.ts);
+ *   each event is decoded from its wire form once per filter and deep-frozen, so subscribers get the same
+ *   read-only copy, never the object given to publish().
  */
-import { Subject, type Subscription } from 'rxjs';
+import { filter, map, Subject, type Subscription } from 'rxjs';
 import type { RecordedEvent } from '../../events/envelope.ts';
 import { consumerDefaults, defaultBackoffMs, eventFromJson, eventToJson, validDurable } from './codec.ts';
+import { DEFAULT_STREAMS_REMEMBERED, liveTaps } from './live.ts';
 import {
   type Bus,
   type Consumer,
@@ -47,12 +54,16 @@ export interface InProcessBusOptions {
   retain?: number;
   /** A failed durableState.load/save (the bus carries on; the save is retried on the next advance). */
   onError?: (err: unknown) => void;
+  /** live(): streams whose last revision each shared live subscription remembers (see live.ts). */
+  liveStreamsRemembered?: number;
 }
 
 export interface InProcessBus extends Bus {
   readonly kind: 'in-process';
   /** Number of events held in memory (for tests and metrics). */
   retained(): number;
+  /** Shared live() subscriptions open now: one per distinct filter subject with subscribers. */
+  liveSubscriptions(): number;
 }
 
 /** NATS subject matching: `*` is exactly one token, a final `>` is one or more tokens. */
@@ -142,6 +153,31 @@ export const createInProcessBus = (options: InProcessBusOptions = {}): InProcess
   let closed = false;
   const appended$ = new Subject<void>();
   const durables = new Map<string, Durable>();
+
+  // live(): appended entries, in publish order, through one queue so that a re-entrant publish (from an
+  // observer's next()) cannot overtake the entry being handed out.
+  const live$ = new Subject<Entry>();
+  const liveQueue: Entry[] = [];
+  let liveDraining = false;
+  const emitLive = (added: Entry[]) => {
+    liveQueue.push(...added);
+    if (liveDraining) return; // the loop below, further up the stack, takes them in turn
+    liveDraining = true;
+    try {
+      for (let i = 0; i < liveQueue.length; i++) live$.next(liveQueue[i]!);
+    } finally {
+      liveQueue.length = 0;
+      liveDraining = false;
+    }
+  };
+  const taps = liveTaps(
+    (subject) =>
+      live$.pipe(
+        filter((entry) => subjectMatches(subject, entry.subject)),
+        map((entry) => eventFromJson(entry.json)),
+      ),
+    options.liveStreamsRemembered ?? DEFAULT_STREAMS_REMEMBERED,
+  );
 
   /** Saved positions from before this process; a saved durable not consuming yet holds back trimming. */
   let persisted: Record<string, number> = {};
@@ -367,17 +403,27 @@ export const createInProcessBus = (options: InProcessBusOptions = {}): InProcess
 
     async publish(events: RecordedEvent[]) {
       assertOpen();
-      let added = false;
+      const added: Entry[] = [];
       for (const e of events) {
         if (recentIds.has(e.id)) continue;
         const json = eventToJson(e); // also proves it survives the wire format
         recentIds.add(e.id);
         if (recentIds.size > dedupWindow) recentIds.delete(recentIds.values().next().value!);
-        entries.push({ seq: nextSeq++, id: e.id, position: e.position, subject: eventSubject(ns, e), json });
+        const entry: Entry = {
+          seq: nextSeq++,
+          id: e.id,
+          position: e.position,
+          subject: eventSubject(ns, e),
+          json,
+        };
+        entries.push(entry);
+        added.push(entry);
         lastPosition = e.position;
-        added = true;
       }
-      if (added) appended$.next();
+      if (added.length > 0) {
+        appended$.next();
+        if (live$.observed || liveDraining) emitLive(added);
+      }
     },
 
     async consume(o: ConsumerOptions): Promise<Consumer> {
@@ -426,7 +472,11 @@ export const createInProcessBus = (options: InProcessBusOptions = {}): InProcess
       return (durables.get(durable)?.deadLetters ?? []).map(eventFromJson);
     },
 
+    live: (f) => taps.live(filterSubject(ns, f)),
+
     retained: () => nextSeq - firstSeq(),
+
+    liveSubscriptions: () => taps.open(),
 
     async close() {
       if (closed) return;
@@ -439,6 +489,7 @@ export const createInProcessBus = (options: InProcessBusOptions = {}): InProcess
         for (const u of d.unacked.values()) if (u.ackTimer) clearTimeout(u.ackTimer);
       }
       appended$.complete();
+      live$.complete(); // live subscribers complete
       // Let the last saves land (one more try for a durable whose save failed).
       for (const d of durables.values()) {
         await d.saving;

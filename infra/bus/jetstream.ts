@@ -11,6 +11,15 @@
  * messages in flight across every process sharing that durable, and while a nak'd message waits for its
  * redelivery it keeps its slot (measured on 2.9.10). Handlers of different messages run concurrently;
  * per-consumer order is only guaranteed with maxAckPending = 1.
+ *
+ * live() is a core NATS subscription on filterSubject(ns, filter): JetStream publishes are ordinary
+ * messages on their subjects, so core subscribers get them too (checked on 2.9.10, same connection and
+ * another), in the order of the publishing connection (the relay publishes over one). They also get what
+ * the stream did not store (a re-publish of a stored id, the refused rest of a broken publish chain): the
+ * per-stream revision check of live.ts drops those that would repeat or go backwards. One NATS subscription
+ * per distinct filter subject serves every subscriber of this bus (live.ts); it is unsubscribed when the
+ * last one leaves, drained with the connection on close() (subscribers complete), and re-established by
+ * the client after a reconnect (what was published meanwhile is missed).
  */
 import {
   AckPolicy,
@@ -27,7 +36,16 @@ import {
   ReplayPolicy,
   StorageType,
 } from '@nats-io/jetstream';
-import { connect, headers, type MsgHdrs, type NatsConnection, nanos } from '@nats-io/transport-node';
+import {
+  connect,
+  headers,
+  type MsgHdrs,
+  type NatsConnection,
+  type Subscription as NatsSubscription,
+  nanos,
+  type Stats,
+} from '@nats-io/transport-node';
+import { Observable } from 'rxjs';
 import type { RecordedEvent } from '../../events/envelope.ts';
 import {
   consumerDefaults,
@@ -44,6 +62,7 @@ import {
   headerSafe,
   validDurable,
 } from './codec.ts';
+import { DEFAULT_STREAMS_REMEMBERED, liveTaps } from './live.ts';
 import {
   type Bus,
   type Consumer,
@@ -61,6 +80,8 @@ export interface JetStreamBusOptions {
   replicas?: number;
   /** Connection name shown by the server (monitoring). */
   name?: string;
+  /** live(): streams whose last revision each shared live subscription remembers (see live.ts). */
+  liveStreamsRemembered?: number;
 }
 
 export interface JetStreamBus extends Bus {
@@ -69,6 +90,15 @@ export interface JetStreamBus extends Bus {
   readonly streams: { readonly events: string; readonly dlq: string };
   /** Deletes both streams (and so every consumer and message of this namespace), then closes. For tests. */
   destroy(): Promise<void>;
+  /** Core NATS subscriptions open for live() now: one per distinct filter subject with subscribers. */
+  liveSubscriptions(): number;
+  /**
+   * One round trip to the server: every live() subscription opened before it is then known there, so
+   * events published from any connection after it resolves are delivered.
+   */
+  flush(): Promise<void>;
+  /** Traffic counters of this bus's connection (nc.stats()), for metrics and tests. */
+  stats(): Stats;
 }
 
 const DEDUP_WINDOW_MS = 2 * 60_000;
@@ -124,6 +154,51 @@ export const createJetStreamBus = async (options: JetStreamBusOptions): Promise<
   /** Consumers of this connection, so close() can let go of them without waiting for their handlers. */
   const live = new Set<RunningConsumer>();
   const gone = () => nc.isClosed() || nc.isDraining();
+
+  /** The core subscriptions behind live(), to count them. */
+  const liveSubscriptions = new Set<NatsSubscription>();
+  const taps = liveTaps(
+    (subject) =>
+      new Observable<RecordedEvent>((subscriber) => {
+        if (gone()) {
+          subscriber.complete();
+          return;
+        }
+        let sub: NatsSubscription;
+        try {
+          sub = nc.subscribe(subject, {
+            callback: (err, msg) => {
+              if (err) {
+                subscriber.error(err);
+                return;
+              }
+              let event: RecordedEvent;
+              try {
+                event = decodeEvent(msg.data);
+              } catch {
+                return; // not an envelope (someone else published on our subjects)
+              }
+              subscriber.next(event);
+            },
+          });
+        } catch (err) {
+          subscriber.error(err); // the connection closed in between
+          return;
+        }
+        liveSubscriptions.add(sub);
+        // Closed by the server or the connection (drain on close()): end the subscribers' streams.
+        void sub.closed.then((result) => {
+          liveSubscriptions.delete(sub);
+          if (result instanceof Error) subscriber.error(result);
+          else subscriber.complete();
+        });
+        return () => {
+          liveSubscriptions.delete(sub);
+          if (!sub.isClosed()) quietly(() => sub.unsubscribe());
+        };
+      }),
+    options.liveStreamsRemembered ?? DEFAULT_STREAMS_REMEMBERED,
+  );
 
   /**
    * Pipelined, ordered publish. Every message but the first of a chain carries
@@ -375,6 +450,16 @@ export const createJetStreamBus = async (options: JetStreamBusOptions): Promise<
       }
       return out;
     },
+
+    live: (f) => taps.live(filterSubject(ns, f)),
+
+    liveSubscriptions: () => liveSubscriptions.size,
+
+    async flush() {
+      await nc.flush();
+    },
+
+    stats: () => nc.stats(),
 
     async close() {
       for (const c of [...live]) c.abandon();

@@ -1,3 +1,4 @@
+import type { Observable } from 'rxjs';
 import { categoryOf, type RecordedEvent } from '../../events/envelope.ts';
 
 /**
@@ -69,5 +70,29 @@ export interface Bus {
   pending(durable: string): Promise<number>;
   /** Dead-lettered events of a durable, oldest first. */
   deadLetters(durable: string): Promise<RecordedEvent[]>;
+  /**
+   * Every event published from now on that matches the filter, in publish order, to every subscriber
+   * (not shared like a durable; no acks, nothing persisted). For pushing task updates to SSE clients:
+   * callers fill gaps from the event store, so a slow subscriber may miss events but never sees them out
+   * of order or twice.
+   *
+   * - Cold: subscribing starts it, unsubscribing stops it. All subscribers of one filter in a process
+   *   share one underlying subscription (JetStream: one core NATS subscription per filter subject), opened
+   *   by the first and closed when the last leaves: prefer one broad filter (`{ category: 'task' }`) and
+   *   dispatch in memory over one filter per stream.
+   * - Never twice and never backwards: per stream, an event is passed only if its revision is higher than
+   *   the last one passed (NATS also hands core subscribers the re-publishes and refused publishes that
+   *   JetStream does not store). So an event is missed, never repeated, when its first publish failed and
+   *   its stream moved on before the re-publish. Fill gaps by revision from the store.
+   * - Every subscriber of a filter gets the same deep-frozen object per event, decoded once: read-only.
+   * - Observers run synchronously as events arrive, in the adapter's delivery path: keep next() cheap (hand
+   *   off to an SSE write queue) and never throw (rxjs reports a throwing observer as an uncaught error).
+   * - "From now on": in-process, from the subscribe() call. On JetStream the server knows of a new
+   *   underlying subscription one round trip later: events published on the same bus (connection) after
+   *   subscribe() are delivered; from elsewhere, await JetStreamBus.flush() after subscribing before relying
+   *   on it (for example before reading the store to fill the gap).
+   * - Completes when the bus closes (at once if it is closed); errors if the underlying subscription fails.
+   */
+  live(filter?: SubjectFilter): Observable<RecordedEvent>;
   close(): Promise<void>;
 }

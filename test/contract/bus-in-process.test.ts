@@ -4,7 +4,7 @@ import { busContract, makeEvents, waitFor } from './bus.contract.ts';
 
 const contract = busContract('bus contract: in-process', async () => {
   const bus = createInProcessBus();
-  return { bus, cleanup: () => bus.close() };
+  return { bus, cleanup: () => bus.close(), liveSubscriptions: () => bus.liveSubscriptions() };
 });
 
 contract('subject matching: `*` is one token, a final `>` one or more', () => {
@@ -127,5 +127,39 @@ contract('a durable that registers late still sees the retained events', async (
   await late.stop();
   await bus.close();
 });
+
+contract('live: an observer that publishes from next() does not reorder what the others see', async () => {
+  const bus = createInProcessBus();
+  const events = makeEvents('reenter', 1, 6);
+  const seen: Record<string, number[]> = { publisher: [], other: [] };
+  bus.live().subscribe((e) => {
+    seen.publisher!.push(e.position);
+    if (e.position === 1) void bus.publish(events.slice(3)); // while 1 is still being handed out
+  });
+  bus.live().subscribe((e) => void seen.other!.push(e.position));
+  await bus.publish(events.slice(0, 3));
+  assert.equal(seen.publisher, [1, 2, 3, 4, 5, 6]);
+  assert.equal(seen.other, [1, 2, 3, 4, 5, 6], 'delivered before publish() returned, in one order');
+  await bus.close();
+});
+
+contract(
+  'live: the per-stream revision memory is bounded (least recently seen streams are forgotten)',
+  async () => {
+    const bus = createInProcessBus({ liveStreamsRemembered: 2 });
+    const [a, b, c] = makeEvents('lru', 1, 3).map((e, i) => ({
+      ...e,
+      stream: `task-${'abc'[i]}`,
+      revision: 5,
+    }));
+    const ids: string[] = [];
+    bus.live().subscribe((e) => void ids.push(e.id));
+    const older = (e: typeof a) => ({ ...e!, id: `${e!.id}-older`, revision: 4 });
+    await bus.publish([a!, b!, older(b), c!]); // b's older revision is dropped; c pushes a out
+    await bus.publish([older(c), older(a)]); // c is remembered, a is not any more
+    assert.equal(ids, [a!.id, b!.id, c!.id, older(a).id]);
+    await bus.close();
+  },
+);
 
 contract.run();

@@ -1,12 +1,15 @@
-import { jetstreamManager } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import * as assert from 'uvu/assert';
+import { categoryOf, type RecordedEvent } from '../../events/envelope.ts';
 import { createJetStreamBus, type JetStreamBus } from '../../infra/bus/jetstream.ts';
 import { type Bus, eventSubject } from '../../infra/bus/port.ts';
 import { NATS_URL, requireService, uniqueName } from '../support/services.ts';
 import { busContract, makeEvents, waitFor } from './bus.contract.ts';
 
 const up = await requireService('nats');
+
+const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 const open = (namespace: string) => createJetStreamBus({ servers: NATS_URL, namespace });
 
@@ -18,6 +21,7 @@ const contract = busContract(
     const others: Bus[] = [];
     return {
       bus,
+      liveSubscriptions: () => bus.liveSubscriptions(),
       second: async () => {
         const other = await open(namespace);
         others.push(other);
@@ -110,6 +114,97 @@ specific('lastPublishedPosition reads what the stream holds, not what was acknow
   });
   assert.is(await bus.lastPublishedPosition(), 3);
 });
+
+specific(
+  'live: JetStream publishes reach core subscribers of other connections, duplicates and refused ones too; live() drops those',
+  async (bus) => {
+    const events = makeEvents('raw', 1, 6);
+    const nc = await connect({ servers: NATS_URL });
+    const other = await open(bus.namespace); // another process of the same namespace
+    try {
+      // What the server does (2.9.10), which the design relies on and guards against.
+      const raw: string[] = [];
+      nc.subscribe(`${bus.namespace}.evt.>`, {
+        callback: (_err, m) => void raw.push(m.json<RecordedEvent>().id),
+      });
+      await nc.flush();
+      const seen: RecordedEvent[] = [];
+      other.live().subscribe((e) => void seen.push(e));
+      await other.flush(); // the other connection's subscription is known to the server from here
+      await bus.publish(events.slice(0, 4));
+      await bus.publish(events.slice(2, 6)); // 3 and 4 again: JetStream drops them as duplicates
+      await inspect(async (jsm) => {
+        assert.is(
+          (await jsm.streams.info(bus.streams.events)).state.messages,
+          6,
+          'the stream stores each once',
+        );
+      });
+      // A refused publish (wrong expected last id) is not stored, yet core subscribers get it.
+      const js = jetstream(nc);
+      const refused = makeEvents('raw-refused', 7, 7)[0]!;
+      await js
+        .publish(eventSubject(bus.namespace, refused), JSON.stringify(refused), {
+          msgID: refused.id,
+          expect: { lastMsgID: 'not-the-last-one' },
+        })
+        .then(
+          () => assert.unreachable('the server should refuse it'),
+          (err: Error) => assert.match(err.message, /wrong last msg ID/),
+        );
+      await waitFor('the raw subscriber to get 9 messages', () => raw.length >= 9);
+      assert.equal(raw, [
+        'raw-e1',
+        'raw-e2',
+        'raw-e3',
+        'raw-e4',
+        'raw-e3',
+        'raw-e4',
+        'raw-e5',
+        'raw-e6',
+        refused.id,
+      ]);
+      await waitFor('the live subscriber on the other connection', () => seen.length >= 7);
+      await delay(150);
+      // The refused event is new to its stream, so live() passes it: callers fill gaps from the store.
+      assert.equal(
+        seen.map((e) => e.id),
+        [...events.map((e) => e.id), refused.id],
+      );
+    } finally {
+      await other.close();
+      await nc.close();
+    }
+  },
+);
+
+specific(
+  'live: one NATS subscription serves 200 subscribers and goes when the last leaves (server traffic)',
+  async (bus) => {
+    const events = makeEvents('traffic', 1, 60);
+    // The server sends this connection one message per publish ack, plus one per task event for the one
+    // subscription: 200 subscriptions would make it send each task event 200 times.
+    const taskCount = events.slice(0, 30).filter((e) => categoryOf(e.stream) === 'task').length;
+    const got = Array.from({ length: 200 }, () => [] as RecordedEvent[]);
+    await bus.flush();
+    const before = bus.stats().inMsgs;
+    const subs = got.map((list) => bus.live({ category: 'task' }).subscribe((e) => void list.push(e)));
+    assert.is(bus.liveSubscriptions(), 1);
+    await bus.publish(events.slice(0, 30));
+    await waitFor('200 subscribers to get the task events', () => got.every((l) => l.length >= taskCount));
+    await bus.flush();
+    await delay(100);
+    assert.is(bus.stats().inMsgs - before, 30 + taskCount, 'messages the server sent this connection');
+    for (const s of subs) s.unsubscribe();
+    assert.is(bus.liveSubscriptions(), 0);
+    const after = bus.stats().inMsgs;
+    await bus.publish(events.slice(30));
+    await bus.flush();
+    await delay(100);
+    assert.is(bus.stats().inMsgs - after, 30, 'only the publish acks: the server has no subscription left');
+    assert.ok(got.every((l) => l.length === taskCount));
+  },
+);
 
 const rejects = async (fn: () => Promise<unknown>, pattern?: RegExp) => {
   try {

@@ -2,16 +2,22 @@
  * The Bus contract: every adapter of infra/bus/port.ts must pass this suite unchanged.
  * Each test gets a fresh bus from the factory and cleans it up.
  */
+import type { Subscription } from 'rxjs';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { categoryOf, type RecordedEvent } from '../../events/envelope.ts';
-import type { Bus, Consumer, ConsumerOptions, Delivery } from '../../infra/bus/port.ts';
+import type { Bus, Consumer, ConsumerOptions, Delivery, SubjectFilter } from '../../infra/bus/port.ts';
 
 export interface BusHarness {
   bus: Bus;
   cleanup(): Promise<void>;
   /** Another process on the same bus (JetStream: a new connection on the same namespace). */
   second?: () => Promise<Bus>;
+  /**
+   * Underlying subscriptions open for live() on `bus` (JetStream: core NATS subscriptions), so the suite
+   * checks that subscribers of one filter share one, and that it closes when the last one leaves.
+   */
+  liveSubscriptions?: () => number;
 }
 
 export interface BusContractOptions {
@@ -90,6 +96,36 @@ const record = async (
   });
   return { deliveries, ids: () => deliveries.map((d) => d.event.id), consumer };
 };
+
+interface LiveRecorder {
+  events: RecordedEvent[];
+  ids: () => string[];
+  completed: () => boolean;
+  subscription: Subscription;
+}
+
+const watch = (bus: Bus, filter?: SubjectFilter): LiveRecorder => {
+  const events: RecordedEvent[] = [];
+  let completed = false;
+  const subscription = bus.live(filter).subscribe({
+    next: (e) => void events.push(e),
+    error: (err) => {
+      throw err;
+    },
+    complete: () => {
+      completed = true;
+    },
+  });
+  return { events, ids: () => events.map((e) => e.id), completed: () => completed, subscription };
+};
+
+const idsOf = (events: RecordedEvent[], keep: (e: RecordedEvent) => boolean = () => true) =>
+  events.filter(keep).map((e) => e.id);
+
+const isDeepFrozen = (value: unknown): boolean =>
+  value === null ||
+  typeof value !== 'object' ||
+  (Object.isFrozen(value) && Object.values(value).every(isDeepFrozen));
 
 const sorted = (xs: string[]) => [...xs].sort();
 const run = () => Math.random().toString(36).slice(2, 8);
@@ -374,6 +410,171 @@ export const busContract = (
     await next.consumer.stop();
     assert.is(rec.deliveries.length + next.deliveries.length, 6, 'each handled once');
     assert.equal(sorted([...rec.ids(), ...next.ids()]), sorted(events.map((e) => e.id)));
+  });
+
+  const openLive = (h: BusHarness, expected: number, when: string) => {
+    if (h.liveSubscriptions) assert.is(h.liveSubscriptions(), expected, `live subscriptions open ${when}`);
+  };
+
+  test('live: two subscribers each get every event, in publish order, as one frozen copy', async (h) => {
+    const { bus } = h;
+    const events = makeEvents(run(), 1, 30);
+    const a = watch(bus);
+    const b = watch(bus);
+    openLive(h, 1, 'for two subscribers of one filter');
+    await bus.publish(events.slice(0, 12));
+    await bus.publish(events.slice(12));
+    await waitFor('both to get 30', () => a.events.length >= 30 && b.events.length >= 30);
+    await sleep(150); // nothing more may come
+    assert.equal(a.ids(), idsOf(events), 'a: every event once, in publish order');
+    assert.equal(b.ids(), idsOf(events), 'b: every event once, in publish order');
+    for (let i = 0; i < events.length; i++) {
+      assert.equal(a.events[i], events[i], 'the envelope survives the trip');
+      assert.ok(a.events[i] === b.events[i], 'one decoded copy for every subscriber of a filter');
+      assert.ok(a.events[i] !== events[i], 'never the object given to publish()');
+      assert.ok(isDeepFrozen(a.events[i]), 'deep-frozen');
+    }
+    a.subscription.unsubscribe();
+    b.subscription.unsubscribe();
+    openLive(h, 0, 'after both left');
+  });
+
+  test('live: a filter gets exactly its events, in publish order; one shared subscription per filter', async (h) => {
+    const { bus } = h;
+    const events = makeEvents(run(), 1, 36);
+    const cases: Array<[SubjectFilter, (e: RecordedEvent) => boolean]> = [
+      [{ category: 'agent' }, (e) => categoryOf(e.stream) === 'agent'],
+      [{ stream: 'task-1' }, (e) => e.stream === 'task-1'],
+      [
+        { tenant: 'acme', category: 'task' },
+        (e) => e.metadata.tenant === 'acme' && categoryOf(e.stream) === 'task',
+      ],
+      [{ type: 'TaskCompleted' }, (e) => e.type === 'TaskCompleted'],
+      [{ tenant: 'globex' }, (e) => e.metadata.tenant === 'globex'],
+    ];
+    const watchers = cases.map(([filter, keep]) => {
+      const expected = idsOf(events, keep);
+      assert.ok(
+        expected.length > 0 && expected.length < events.length,
+        `a meaningful filter ${JSON.stringify(filter)}`,
+      );
+      return { filter, expected, w: watch(bus, filter), twin: watch(bus, { ...filter }) };
+    });
+    openLive(h, cases.length, 'for two subscribers of each of five filters');
+    await bus.publish(events);
+    for (const { filter, expected, w, twin } of watchers) {
+      await waitFor(
+        `${JSON.stringify(filter)} to get its events`,
+        () => twin.events.length >= expected.length,
+      );
+      await waitFor(`${JSON.stringify(filter)} to get its events`, () => w.events.length >= expected.length);
+    }
+    await sleep(150);
+    for (const { filter, expected, w, twin } of watchers) {
+      assert.equal(w.ids(), expected, JSON.stringify(filter));
+      assert.equal(twin.ids(), expected, JSON.stringify(filter));
+      w.subscription.unsubscribe();
+      twin.subscription.unsubscribe();
+    }
+    openLive(h, 0, 'after everyone left');
+  });
+
+  test('live: events published before subscribing are not delivered, to a first or a joining subscriber', async (h) => {
+    const { bus } = h;
+    const events = makeEvents(run(), 1, 15);
+    await bus.publish(events.slice(0, 5));
+    const first = watch(bus);
+    await bus.publish(events.slice(5, 10));
+    await waitFor('the first to get 6..10', () => first.events.length >= 5);
+    const joining = watch(bus); // joins the shared subscription that is already running
+    openLive(h, 1, 'for a first and a joining subscriber');
+    await bus.publish(events.slice(10));
+    await waitFor('11..15', () => first.events.length >= 10 && joining.events.length >= 5);
+    await sleep(150);
+    assert.equal(first.ids(), idsOf(events.slice(5)));
+    assert.equal(joining.ids(), idsOf(events.slice(10)));
+    first.subscription.unsubscribe();
+    joining.subscription.unsubscribe();
+  });
+
+  test('live: nothing after unsubscribe; the shared subscription closes with the last subscriber and reopens', async (h) => {
+    const { bus } = h;
+    const events = makeEvents(run(), 1, 20);
+    const a = watch(bus, { category: 'task' });
+    const b = watch(bus, { category: 'task' });
+    const task = (from: number, to: number) =>
+      idsOf(events.slice(from - 1, to), (e) => categoryOf(e.stream) === 'task');
+    await bus.publish(events.slice(0, 5));
+    await waitFor(
+      'a and b to get 1..5',
+      () => a.events.length >= task(1, 5).length && b.events.length >= task(1, 5).length,
+    );
+    a.subscription.unsubscribe();
+    openLive(h, 1, 'while b stays');
+    await bus.publish(events.slice(5, 10));
+    await waitFor('b to get 6..10', () => b.events.length >= task(1, 10).length);
+    b.subscription.unsubscribe();
+    openLive(h, 0, 'after the last subscriber left');
+    await bus.publish(events.slice(10, 15));
+    const c = watch(bus, { category: 'task' });
+    openLive(h, 1, 'after a new subscriber came');
+    await bus.publish(events.slice(15));
+    await waitFor('c to get 16..20', () => c.events.length >= task(16, 20).length);
+    await sleep(150);
+    assert.equal(a.ids(), task(1, 5), 'a: nothing after it left');
+    assert.equal(b.ids(), task(1, 10), 'b: nothing after it left');
+    assert.equal(c.ids(), task(16, 20), 'c: only what came after it subscribed');
+    assert.not.ok(a.completed() || b.completed(), 'unsubscribing is not completion');
+    c.subscription.unsubscribe();
+    openLive(h, 0, 'at the end');
+  });
+
+  test('live: 200 subscribers on one filter all get every event in order, served by one subscription', async (h) => {
+    const { bus } = h;
+    const events = makeEvents(run(), 1, 60);
+    const expected = idsOf(events, (e) => categoryOf(e.stream) === 'task');
+    const watchers = Array.from({ length: 200 }, () => watch(bus, { category: 'task' }));
+    openLive(h, 1, 'for 200 subscribers of one filter');
+    await bus.publish(events.slice(0, 30));
+    await bus.publish(events.slice(30));
+    await waitFor('all 200 to get everything', () =>
+      watchers.every((w) => w.events.length >= expected.length),
+    );
+    await sleep(150);
+    for (const w of watchers) assert.equal(w.ids(), expected);
+    for (const w of watchers) w.subscription.unsubscribe();
+    openLive(h, 0, 'after all 200 left');
+  });
+
+  test('live: republished events and older revisions of a stream are never delivered again', async (h) => {
+    const { bus } = h;
+    const events = makeEvents(run(), 1, 14);
+    const w = watch(bus);
+    await bus.publish(events.slice(0, 10));
+    await bus.publish(events.slice(0, 10)); // a relay re-publishing what the bus holds
+    await bus.publish([...events.slice(4, 12), events[12]!, events[12]!]); // overlap, repeat within a call
+    // A new id, but an older revision of a stream that was delivered at a later one.
+    const later = events[12]!;
+    const stale: RecordedEvent = { ...later, id: `${later.id}-stale`, revision: later.revision - 1 };
+    await bus.publish([stale, events[13]!]);
+    await waitFor('14 events', () => w.events.length >= 14);
+    await sleep(200);
+    assert.equal(w.ids(), idsOf(events), 'each once, in order, the stale revision left out');
+    w.subscription.unsubscribe();
+  });
+
+  test('live: subscribers complete when the bus closes, and at once on a closed bus', async (h) => {
+    const bus = h.second ? await h.second() : h.bus; // JetStream: the harness still destroys the namespace
+    const events = makeEvents(run(), 1, 3);
+    const w = watch(bus, { category: 'task' });
+    const other = watch(bus, { category: 'agent' });
+    await bus.publish(events);
+    await waitFor('the task events', () => w.events.length >= 2);
+    await bus.close();
+    await waitFor('completion', () => w.completed() && other.completed());
+    const late = watch(bus);
+    await waitFor('completion at once', () => late.completed());
+    assert.is(late.events.length, 0);
   });
 
   if (!options.secondProcess) return s;
