@@ -252,19 +252,25 @@ export const createInProcessBus = (options: InProcessBusOptions = {}): InProcess
     u.state = 'handling';
     u.deliveryCount++;
     const attempt = ++u.attempt;
-    const delivery: Delivery = {
-      event: eventFromJson(entry.json), // a fresh copy per delivery, as off the wire
-      subject: entry.subject,
-      deliveryCount: u.deliveryCount,
-    };
-    u.ackTimer = setTimeout(() => {
+    const expire = () => {
       if (u.attempt !== attempt || u.state !== 'handling') return;
       u.ackTimer = null;
       u.state = 'waiting';
       u.dueAt = Date.now();
       d.waiting.add(u);
       pump(d);
-    }, d.ackWaitMs);
+    };
+    const delivery: Delivery = {
+      event: eventFromJson(entry.json), // a fresh copy per delivery, as off the wire
+      subject: entry.subject,
+      deliveryCount: u.deliveryCount,
+      working: () => {
+        if (u.attempt !== attempt || u.state !== 'handling' || !u.ackTimer) return;
+        clearTimeout(u.ackTimer);
+        u.ackTimer = setTimeout(expire, d.ackWaitMs);
+      },
+    };
+    u.ackTimer = setTimeout(expire, d.ackWaitMs);
     const run = (async () => {
       await null; // never run a handler inside publish() or pump()
       return c.handler(delivery);

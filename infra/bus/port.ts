@@ -28,6 +28,8 @@ export interface Delivery {
   subject: string;
   /** 1 on first delivery. */
   deliveryCount: number;
+  /** Still working on it: restarts the ack-wait clock, so a long handler is not redelivered to another copy. */
+  working(): void;
 }
 
 export interface ConsumerOptions {

@@ -327,6 +327,24 @@ export const busContract = (
     await b.consumer.stop();
   });
 
+  test('a handler that reports working() past ackWaitMs keeps its message: no redelivery', async ({ bus }) => {
+    const r = run();
+    const rec = await record(bus, {
+      durable: 'long-runner',
+      ackWaitMs: 1000,
+      handler: async (d) => {
+        for (let i = 0; i < 8; i++) {
+          await sleep(300);
+          d.working();
+        }
+      },
+    });
+    await bus.publish(makeEvents(r, 1, 1));
+    await waitFor('the ack after 2.4 s of work', async () => (await bus.pending('long-runner')) === 0, 6000);
+    assert.is(rec.deliveries.length, 1, 'working() held the message for 2.4 s against a 1 s ack wait');
+    await rec.consumer.stop();
+  });
+
   test('lastPublishedPosition: 0 on an empty bus, then the position of the newest event', async ({ bus }) => {
     assert.is(await bus.lastPublishedPosition(), 0);
     const r = run();
