@@ -16,7 +16,9 @@ export const A2A_ERRORS = {
   METHOD_NOT_FOUND: { code: -32601, http: 404, status: 'NOT_FOUND' },
   INVALID_PARAMS: { code: -32602, http: 400, status: 'INVALID_ARGUMENT' },
   INTERNAL: { code: -32603, http: 500, status: 'INTERNAL' },
-  UNAUTHENTICATED: { code: -32001, http: 401, status: 'UNAUTHENTICATED' },
+  // Not A2A errors: authentication is the transport's business (HTTP 401/403); JSON-RPC gets a server-defined code.
+  UNAUTHENTICATED: { code: -32000, http: 401, status: 'UNAUTHENTICATED' },
+  PERMISSION_DENIED: { code: -32000, http: 403, status: 'PERMISSION_DENIED' },
   PAYLOAD_TOO_LARGE: { code: -32600, http: 413, status: 'INVALID_ARGUMENT' },
 } as const;
 export type A2AReason = keyof typeof A2A_ERRORS;

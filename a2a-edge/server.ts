@@ -7,8 +7,8 @@ export interface HealthCheck {
   check(): Promise<void>;
 }
 
-/** The hub's HTTP face. Liveness answers while the process runs; readiness checks every adapter. */
-export const edgeApp = (checks: HealthCheck[]) => {
+/** Liveness answers while the process runs; readiness checks every adapter. */
+export const healthRoutes = (checks: HealthCheck[]) => {
   const app = new Hono();
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
   app.get('/readyz', async (c) => {
@@ -28,7 +28,11 @@ export const edgeApp = (checks: HealthCheck[]) => {
   return app;
 };
 
-export const listen = (app: Hono, host: string, port: number) =>
+export const listen = (
+  app: { fetch: (request: Request) => Response | Promise<Response> },
+  host: string,
+  port: number,
+) =>
   new Promise<{ url: string; close(): Promise<void> }>((resolve, reject) => {
     const server = serve({ fetch: app.fetch, hostname: host, port }, (info: AddressInfo) => {
       resolve({

@@ -247,7 +247,37 @@ export class A2AService {
   ): Promise<AsyncIterable<StreamItem>> {
     this.requireStreaming();
     const { taskId, revision, state } = await this.accept(caller, params);
-    return this.stream(taskId, state, revision, signal);
+    return revision === 0
+      ? this.replyOrTask(taskId, state, signal)
+      : this.stream(taskId, state, revision, signal);
+  }
+
+  /**
+   * A new task's stream is either exactly one message (the agent answered directly) or the task followed by
+   * its updates, so the first item waits for the agent's first move.
+   */
+  private async *replyOrTask(
+    taskId: string,
+    submitted: TaskAggregate,
+    signal: AbortSignal,
+  ): AsyncGenerator<StreamItem> {
+    let snapshotSent = false;
+    for await (const { event, state } of this.follow(taskId, submitted, 0, signal)) {
+      if (!snapshotSent && event.type === 'TaskMessageAdded') {
+        yield {
+          revision: event.revision,
+          response: { message: (event.data as { message: Message }).message },
+        };
+        return;
+      }
+      if (!snapshotSent) {
+        snapshotSent = true;
+        yield { revision: 0, response: { task: submitted.task! } };
+      }
+      const response = toStreamResponse(state.task!, event);
+      if (response) yield { revision: event.revision, response };
+      if (settled(state.task!)) return;
+    }
   }
 
   async subscribeToTask(
@@ -265,7 +295,9 @@ export class A2AService {
         taskDecider,
         events.filter((e) => e.revision <= lastEventId),
       );
-      return this.stream(id, upTo, lastEventId, signal, false);
+      // The client already saw the end: there is nothing to resume.
+      if (TERMINAL_STATES.has(upTo.task!.status.state)) return (async function* () {})();
+      return this.stream(id, upTo, Math.min(lastEventId, events.length - 1), signal, false);
     }
     if (TERMINAL_STATES.has(state.task!.status.state)) {
       throw new A2AError(

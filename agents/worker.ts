@@ -42,9 +42,15 @@ export const agentWorker = (deps: WorkerDeps): ConsumerOptions => {
     maxAckPending: deps.maxConcurrentRuns ?? 64,
     ackWaitMs: deps.ackWaitMs ?? 30_000,
     maxDeliver: 5,
-    handler: async ({ event }) => {
+    handler: async ({ event, working }) => {
       if (event.type !== 'TaskSubmitted' && event.type !== 'TaskInputReceived') return;
-      await run(deps, event, now);
+      // A live worker keeps its task however long the agent takes; a dead one loses it after ackWaitMs.
+      const heartbeat = setInterval(working, Math.max(50, (deps.ackWaitMs ?? 30_000) / 3));
+      try {
+        await run(deps, event, now);
+      } finally {
+        clearInterval(heartbeat);
+      }
     },
   };
 };
@@ -90,7 +96,9 @@ const run = async (deps: WorkerDeps, trigger: RecordedEvent, now: () => string) 
 
   let last = state;
   try {
-    last = (await command({ type: 'StartWork', at: now() }, 'start')).state;
+    // Working is announced with the agent's first update, not before: an agent that answers with a direct
+    // reply leaves a stream that is exactly one message.
+    let started = false;
     let seq = 0;
     for await (const update of agent.run({
       task: last.task!,
@@ -99,6 +107,11 @@ const run = async (deps: WorkerDeps, trigger: RecordedEvent, now: () => string) 
       signal: abort.signal,
     })) {
       if (abort.signal.aborted) break;
+      const announcesWork = update.kind === 'status' && update.state === 'TASK_STATE_WORKING';
+      if (!started && update.kind !== 'reply' && !announcesWork) {
+        last = (await command({ type: 'StartWork', at: now() }, 'start')).state;
+      }
+      started = true;
       const key = String(seq++);
       const result = await command(toCommand(update, `${trigger.id}:${key}`, now()), key);
       last = result.state;

@@ -1,18 +1,38 @@
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
+import { vector } from '@electric-sql/pglite-pgvector';
 import pino, { type Logger } from 'pino';
 import postgres from 'postgres';
-import { edgeApp, listen } from '../a2a-edge/server.ts';
+import { createRequire } from 'node:module';
+import { edgeApp } from '../a2a-edge/app.ts';
+import { apiKeyAuthenticator } from '../a2a-edge/auth.ts';
+import { pushConfigs } from '../a2a-edge/push-configs.ts';
+import { listen } from '../a2a-edge/server.ts';
+import { A2AService } from '../a2a-edge/service.ts';
+import { TaskFeed } from '../a2a-edge/task-feed.ts';
+import { type AgentDirectory, builtInAgents } from '../agents/directory.ts';
+import { agentWorker } from '../agents/worker.ts';
 import { bootstrapDefaultTenant } from '../commands/bootstrap.ts';
 import type { Projection } from '../projections/projection.ts';
-import { migrateProjection, runProjections } from '../projections/runner.ts';
+import { discoveryProjection } from '../projections/discovery.ts';
+import { catchUp, migrateProjection, runProjections } from '../projections/runner.ts';
+import { tasksProjection } from '../projections/tasks.ts';
 import { tenantsProjection } from '../projections/tenants.ts';
+import { agentsProjection } from '../projections/agents.ts';
+import { registerInProcessAgents } from '../commands/agent-registry.ts';
+import { startCardRefresh } from '../sagas/card-refresh.ts';
 import { exactlyOnce, PROCESSED_EVENTS_DDL, type TransactionalConsumer } from '../sagas/exactly-once.ts';
+import { pushDeliveryConsumers } from '../sagas/push-delivery.ts';
 import { createInProcessBus } from './bus/in-process.ts';
 import { createJetStreamBus } from './bus/jetstream.ts';
-import type { Bus, Consumer } from './bus/port.ts';
+import type { Bus, Consumer, ConsumerOptions } from './bus/port.ts';
 import type { Config, Role } from './config.ts';
+import type { Discovery } from './discovery/port.ts';
+import { createDiscovery, ensureVectorExtension } from './discovery/postgres.ts';
+import { createOfflineEmbeddings } from './embeddings/offline.ts';
+import { createOpenAIEmbeddings } from './embeddings/openai.ts';
+import type { Embeddings } from './embeddings/port.ts';
 import { createEventStoreDbStore } from './event-store/eventstoredb.ts';
 import { createPgliteEventStore } from './event-store/pglite.ts';
 import type { EventStore } from './event-store/port.ts';
@@ -33,10 +53,13 @@ export interface Runtime {
   /** The read-model database (and, embedded, the event store's too). */
   db: SqlDatabase;
   projections: Projection[];
-  /** Bus consumers with database effects, run by the `sagas` role. */
-  sagas: TransactionalConsumer[];
-  /** Bus consumers that run agents, run by the `workers` role. */
-  workers: TransactionalConsumer[];
+  agents: AgentDirectory;
+  /** Text embeddings (offline model unless AGENTCORE_EMBEDDINGS_* name an OpenAI-compatible endpoint). */
+  embeddings: Embeddings;
+  /** Hybrid (exact + semantic) agent-skill discovery over the discovery read model. */
+  discovery: Discovery;
+  /** Per-task live event feeds for streams and workers (one bus subscription per process). */
+  feed: TaskFeed;
   start(roles: Role[]): Promise<{ url?: string; devApiKey?: string | null }>;
   /** True while this process's relay role holds the leadership and publishes. */
   relayLeading(): boolean;
@@ -47,9 +70,12 @@ export interface Runtime {
 export interface RuntimeOverrides {
   log?: Logger;
   projections?: Projection[];
+  /** Extra bus consumers with database effects for the `sagas` role, applied exactly once per event. */
   sagas?: TransactionalConsumer[];
-  workers?: TransactionalConsumer[];
+  agents?: AgentDirectory;
 }
+
+const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
 
 const BUS_DURABLES_DDL = `CREATE TABLE IF NOT EXISTS bus_durables (name text PRIMARY KEY, position bigint NOT NULL)`;
 
@@ -64,7 +90,7 @@ export const createRuntime = async (config: Config, overrides: RuntimeOverrides 
   if (config.mode === 'embedded') {
     const dir = resolve(config.dataDir, 'pglite');
     mkdirSync(dir, { recursive: true });
-    const pglite = await PGlite.create(dir);
+    const pglite = await PGlite.create(dir, { extensions: { vector } });
     db = pgliteDatabase(pglite);
     baseStore = await createPgliteEventStore({ db: pglite });
     await db.exec(BUS_DURABLES_DDL);
@@ -103,10 +129,21 @@ export const createRuntime = async (config: Config, overrides: RuntimeOverrides 
     leader = postgresLeaderLock(sql, `${config.pgSchema}:${config.namespace}:relay`);
   }
   await db.exec(PROCESSED_EVENTS_DDL);
+  // Discovery (agent skills with embeddings) needs pgvector; its type is referred to by schema.
+  const vectorSchema = await ensureVectorExtension(db);
+  const embeddings =
+    config.embeddings.kind === 'openai' ? createOpenAIEmbeddings(config.embeddings) : createOfflineEmbeddings();
+  const discovery = createDiscovery({ db, embeddings, vectorSchema });
   const { store, appended$ } = observeAppends(baseStore);
-  const projections = overrides.projections ?? [tenantsProjection];
+  const projections = overrides.projections ?? [
+    tenantsProjection,
+    tasksProjection,
+    agentsProjection,
+    discoveryProjection(embeddings, { vectorSchema }),
+  ];
   const sagas = overrides.sagas ?? [];
-  const workers = overrides.workers ?? [];
+  const agents = overrides.agents ?? builtInAgents();
+  const feed = new TaskFeed(store, bus.live({ category: 'task' }));
 
   const stops: Array<() => Promise<void>> = [];
   let leading = false;
@@ -119,12 +156,20 @@ export const createRuntime = async (config: Config, overrides: RuntimeOverrides 
     bus,
     db,
     projections,
-    sagas,
-    workers,
+    agents,
+    embeddings,
+    discovery,
+    feed,
     async start(roles) {
       const result: { url?: string; devApiKey?: string | null } = {};
+      // Every role reads or writes read models: their tables exist before anything starts.
+      for (const p of projections) await migrateProjection(db, p);
+      if (roles.includes('edge') && config.mode === 'embedded') {
+        result.devApiKey = await bootstrapDefaultTenant(store);
+        // The key must work on the first request, not after the projection's next poll.
+        if (roles.includes('projections')) await catchUp(db, store, tenantsProjection);
+      }
       if (roles.includes('projections')) {
-        for (const p of projections) await migrateProjection(db, p);
         const running = runProjections(db, store, projections, {
           wake: appended$,
           pollMs: config.mode === 'embedded' ? 1000 : 50,
@@ -159,24 +204,47 @@ export const createRuntime = async (config: Config, overrides: RuntimeOverrides 
           await relayLoop;
         });
       }
+      // Agent registry: the in-process agents this process runs are registered (idempotent), and the
+      // sagas role refreshes remote agents' cards when due (sagas/card-refresh.ts).
+      if (roles.includes('workers')) await registerInProcessAgents(store, agents);
+      if (roles.includes('sagas')) {
+        const refresher = startCardRefresh({ store, db, log, allowPrivateUrls: config.allowPrivateUrls });
+        stops.unshift(() => refresher.stop());
+      }
       const consumers: Consumer[] = [];
-      const consumerDefs = [
-        ...(roles.includes('sagas') ? sagas : []),
-        ...(roles.includes('workers') ? workers : []),
+      const consumerDefs: ConsumerOptions[] = [
+        ...(roles.includes('sagas') ? sagas.map((s) => exactlyOnce(db, s)) : []),
+        // Push delivery records its own intents and outcomes (not exactlyOnce: a retry must POST again).
+        ...(roles.includes('sagas')
+          ? pushDeliveryConsumers({ store, log, allowPrivateUrls: config.allowPrivateUrls })
+          : []),
+        ...(roles.includes('workers')
+          ? [agentWorker({ store, feed, agents, log, ackWaitMs: config.workerAckWaitMs })]
+          : []),
       ];
-      for (const def of consumerDefs) consumers.push(await bus.consume(exactlyOnce(db, def)));
-      if (consumers.length)
-        stops.unshift(async () => void (await Promise.all(consumers.map((c) => c.stop()))));
+      for (const def of consumerDefs) consumers.push(await bus.consume(def));
+      if (consumers.length) stops.unshift(async () => void (await Promise.all(consumers.map((c) => c.stop()))));
       if (roles.includes('edge')) {
-        if (config.mode === 'embedded') result.devApiKey = await bootstrapDefaultTenant(store);
-        const app = edgeApp([
-          {
-            name: 'event-store',
-            check: async () => void (await store.readStream('healthcheck', { maxCount: 1 })),
-          },
-          { name: 'read-models', check: async () => void (await db.query('SELECT 1')) },
-          { name: 'bus', check: async () => void (await bus.lastPublishedPosition()) },
-        ]);
+        const capabilities = { streaming: true, pushNotifications: true };
+        const push = pushConfigs({ store, allowPrivateUrls: config.allowPrivateUrls });
+        const service = new A2AService({ store, feed, readModels: db, push, capabilities });
+        const app = edgeApp({
+          service,
+          store,
+          auth: apiKeyAuthenticator(db),
+          agents,
+          publicUrl: config.publicUrl,
+          version,
+          capabilities,
+          bodyLimitBytes: config.bodyLimitBytes,
+          discovery,
+          admin: { store, readModels: db, allowPrivateUrls: config.allowPrivateUrls, log },
+          checks: [
+            { name: 'event-store', check: async () => void (await store.readStream('healthcheck', { maxCount: 1 })) },
+            { name: 'read-models', check: async () => void (await db.query('SELECT 1')) },
+            { name: 'bus', check: async () => void (await bus.lastPublishedPosition()) },
+          ],
+        });
         const server = await listen(app, config.host, config.port);
         result.url = server.url;
         stops.unshift(() => server.close());
@@ -187,6 +255,7 @@ export const createRuntime = async (config: Config, overrides: RuntimeOverrides 
     async stop() {
       abort.abort();
       for (const stop of stops.splice(0)) await stop();
+      feed.close();
       await bus.close();
       await baseStore.close();
       await db.close();

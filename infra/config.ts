@@ -21,6 +21,23 @@ const Env = z.object({
     .regex(/^[a-z_][a-z0-9_]{0,62}$/)
     .default('public'),
   HOST: z.string().default('127.0.0.1'),
+  /** The URL clients reach the hub at (agent card URLs); by default the origin of each request. */
+  AGENTCORE_PUBLIC_URL: z.string().url().optional(),
+  /** How long a worker may run an agent before the bus hands the task to another worker. */
+  AGENTCORE_WORKER_ACK_WAIT_MS: z.coerce.number().int().min(100).default(30_000),
+  /** Let push notifications and remote agents reach loopback/private addresses (tests, private networks). */
+  AGENTCORE_ALLOW_PRIVATE_URLS: z
+    .enum(['true', 'false', '1', '0'])
+    .default('false')
+    .transform((v) => v === 'true' || v === '1'),
+  /** Largest request body the edge accepts. */
+  AGENTCORE_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(10 * 1024 * 1024),
+  /** Embeddings (skill discovery): an OpenAI-compatible endpoint; unset = the offline model (512-d). */
+  AGENTCORE_EMBEDDINGS_URL: z.string().url().optional(),
+  AGENTCORE_EMBEDDINGS_MODEL: z.string().min(1).optional(),
+  AGENTCORE_EMBEDDINGS_KEY: z.string().min(1).optional(),
+  /** Length of the endpoint's vectors; known for OpenAI's models, required for others. */
+  AGENTCORE_EMBEDDINGS_DIMENSIONS: z.coerce.number().int().min(1).max(16_000).optional(),
   PORT: z.coerce.number().int().min(0).max(65535).default(7700),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -36,8 +53,43 @@ export interface Config {
   pgSchema: string;
   host: string;
   port: number;
+  publicUrl?: string;
+  workerAckWaitMs: number;
+  allowPrivateUrls: boolean;
+  bodyLimitBytes: number;
   logLevel: string;
+  embeddings: EmbeddingsConfig;
 }
+
+export type EmbeddingsConfig =
+  | { kind: 'offline' }
+  | { kind: 'openai'; baseURL: string; model: string; apiKey: string; dimensions: number };
+
+/** Vector lengths of OpenAI's embedding models (others must be given AGENTCORE_EMBEDDINGS_DIMENSIONS). */
+const KNOWN_DIMENSIONS: Record<string, number> = {
+  'text-embedding-3-small': 1536,
+  'text-embedding-3-large': 3072,
+  'text-embedding-ada-002': 1536,
+};
+
+const embeddingsConfig = (e: z.infer<typeof Env>): EmbeddingsConfig => {
+  const url = e.AGENTCORE_EMBEDDINGS_URL;
+  const model = e.AGENTCORE_EMBEDDINGS_MODEL;
+  if (!url && !model && !e.AGENTCORE_EMBEDDINGS_KEY && !e.AGENTCORE_EMBEDDINGS_DIMENSIONS) return { kind: 'offline' };
+  if (!url || !model) {
+    throw new Error(
+      'invalid configuration: OpenAI-compatible embeddings need both AGENTCORE_EMBEDDINGS_URL and AGENTCORE_EMBEDDINGS_MODEL (unset all AGENTCORE_EMBEDDINGS_* for the offline model)',
+    );
+  }
+  const dimensions = e.AGENTCORE_EMBEDDINGS_DIMENSIONS ?? KNOWN_DIMENSIONS[model];
+  if (!dimensions) {
+    throw new Error(
+      `invalid configuration: AGENTCORE_EMBEDDINGS_DIMENSIONS is required for embeddings model "${model}"`,
+    );
+  }
+  // Local servers (Ollama, vLLM, llama.cpp) accept any key.
+  return { kind: 'openai', baseURL: url, model, apiKey: e.AGENTCORE_EMBEDDINGS_KEY ?? 'none', dimensions };
+};
 
 /**
  * No DATABASE_URL: embedded (PGlite on disk + in-process bus, one process). With DATABASE_URL and NATS_URL:
@@ -62,7 +114,12 @@ export const loadConfig = (env: Record<string, string | undefined> = process.env
     pgSchema: e.AGENTCORE_PG_SCHEMA,
     host: e.HOST,
     port: e.PORT,
+    publicUrl: e.AGENTCORE_PUBLIC_URL,
+    workerAckWaitMs: e.AGENTCORE_WORKER_ACK_WAIT_MS,
+    allowPrivateUrls: e.AGENTCORE_ALLOW_PRIVATE_URLS,
+    bodyLimitBytes: e.AGENTCORE_BODY_LIMIT_BYTES,
     logLevel: e.LOG_LEVEL,
+    embeddings: embeddingsConfig(e),
   };
 };
 

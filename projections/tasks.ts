@@ -30,8 +30,8 @@ export const tasksProjection: Projection = {
     if (!task) return;
     await tx.query(
       `INSERT INTO rm_tasks (id, tenant, context_id, state, status_at, agent, revision, task)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb)
-       ON CONFLICT (id) DO UPDATE SET state = $4, status_at = $5, agent = $6, revision = $7, task = $8::jsonb`,
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8::text::jsonb)
+       ON CONFLICT (id) DO UPDATE SET state = $4, status_at = $5, agent = $6, revision = $7, task = $8::text::jsonb`,
       [
         task.id,
         recorded.metadata.tenant,

@@ -38,7 +38,7 @@ export const tenantsProjection: Projection = {
       case 'ApiKeyIssued':
         await tx.query(
           `INSERT INTO rm_api_keys (key_hash, key_id, tenant, label, acts_for, issued_at)
-           VALUES ($1, $2, $3, $4, $5::jsonb, $6)`,
+           VALUES ($1, $2, $3, $4, $5::text::jsonb, $6)`,
           [
             event.data.keyHash,
             event.data.keyId,
