@@ -10,11 +10,19 @@ export interface HubCardOptions {
   pushNotifications: boolean;
 }
 
+/** Each scheme in both shapes: the v1.0 oneof member and the v0.3 `type`-tagged form (readers ignore the other). */
 const securitySchemes = {
   apiKey: {
+    type: 'apiKey',
+    in: 'header',
+    name: 'X-API-Key',
+    description: 'AgentCore API key',
     apiKeySecurityScheme: { location: 'header', name: 'X-API-Key', description: 'AgentCore API key' },
   },
   bearer: {
+    type: 'http',
+    scheme: 'bearer',
+    description: 'AgentCore API key as a bearer token',
     httpAuthSecurityScheme: { scheme: 'Bearer', description: 'AgentCore API key as a bearer token' },
   },
 };
@@ -55,10 +63,8 @@ export const hubCard = (o: HubCardOptions, extended = false) => {
     url: jsonrpc,
     protocolVersion: '0.3.0',
     preferredTransport: 'JSONRPC',
-    additionalInterfaces: [
-      { url: jsonrpc, transport: 'JSONRPC' },
-      { url: rest, transport: 'HTTP+JSON' },
-    ],
+    // Only JSON-RPC speaks v0.3 here: the REST binding is v1.0-only, so it is not offered to v0.3 peers.
+    additionalInterfaces: [{ url: jsonrpc, transport: 'JSONRPC' }],
     supportsAuthenticatedExtendedCard: true,
     security: [{ apiKey: [] }, { bearer: [] }],
     ...(extended ? { metadata: { agents: o.agents.list().map((a) => ({ id: a.id, name: a.name })) } } : {}),

@@ -82,17 +82,22 @@ export const pushConfigs = (deps: PushConfigsDeps): PushConfigs => {
     }
   };
 
+  const checkUrl = async (input: PushConfigInput) => {
+    try {
+      await assertPublicUrl(input.url, { allowPrivate: deps.allowPrivateUrls, lookup: deps.lookup });
+    } catch (error) {
+      if (error instanceof UnsafeUrlError) {
+        throw new A2AError('INVALID_PARAMS', `url: push notification URL refused: ${error.message}`);
+      }
+      throw error;
+    }
+  };
+
   return {
+    check: checkUrl,
     async create(caller, taskId, input: PushConfigInput) {
       await requireTask(caller, taskId);
-      try {
-        await assertPublicUrl(input.url, { allowPrivate: deps.allowPrivateUrls, lookup: deps.lookup });
-      } catch (error) {
-        if (error instanceof UnsafeUrlError) {
-          throw new A2AError('INVALID_PARAMS', `url: push notification URL refused: ${error.message}`);
-        }
-        throw error;
-      }
+      await checkUrl(input);
       const config: PushConfigData = {
         id: input.id ?? randomUUID(),
         taskId,

@@ -65,6 +65,8 @@ export interface PushConfig {
 
 /** Push-notification configs, kept by their own aggregate (sagas/push-delivery.ts delivers them). */
 export interface PushConfigs {
+  /** Refuses a config that create() would refuse, before anything is written. */
+  check(input: PushConfigInput): Promise<void>;
   create(caller: Caller, taskId: string, input: PushConfigInput): Promise<PushConfig>;
   get(caller: Caller, taskId: string, id: string): Promise<PushConfig>;
   list(
@@ -176,6 +178,9 @@ export class A2AService {
       });
       return { request, taskId: message.taskId, revision: result.nextExpectedRevision, state: result.state };
     }
+    // Bad input changes nothing: a webhook that would be refused must not leave a task behind.
+    const pushConfig = request.configuration?.taskPushNotificationConfig;
+    if (pushConfig) await this.requirePush().check(pushConfig);
     const taskId = randomUUID();
     const contextId = message.contextId ?? randomUUID();
     const named = request.metadata?.agent ?? message.metadata?.agent;
@@ -197,7 +202,6 @@ export class A2AService {
       ...(request.metadata ? { metadata: request.metadata } : {}),
       at: this.now(),
     });
-    const pushConfig = request.configuration?.taskPushNotificationConfig;
     if (pushConfig) await this.requirePush().create(caller, taskId, pushConfig);
     return { request, taskId, revision: 0, state: result.state };
   }

@@ -120,13 +120,15 @@ const projectionSuite = (name: string, available: boolean, make: () => Promise<F
   s.run();
 };
 
+// Every await happens before the first suite runs: uvu starts a suite's run at once.
+const pgUp = await requireService('postgres');
+
 projectionSuite('PGlite', true, async () => {
   const pglite = await PGlite.create();
   const store = await createPgliteEventStore({ db: pglite });
   return { store, db: pgliteDatabase(pglite), cleanup: async () => pglite.close() };
 });
 
-const pgUp = await requireService('postgres');
 projectionSuite('PostgreSQL', pgUp, async () => {
   const schema = uniqueName('proj');
   const admin = postgres(DATABASE_URL, { max: 1, onnotice: () => {} });
