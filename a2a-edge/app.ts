@@ -1,7 +1,7 @@
 import { type Context, Hono } from 'hono';
 import type { AgentDirectory } from '../agents/directory.ts';
-import type { EventStore } from '../infra/event-store/port.ts';
 import type { Discovery } from '../infra/discovery/port.ts';
+import type { EventStore } from '../infra/event-store/port.ts';
 import { type AdminDeps, adminRoutes } from '../read-api/admin.ts';
 import { agentRoutes } from '../read-api/agents.ts';
 import { eventRoutes } from '../read-api/events.ts';

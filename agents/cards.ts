@@ -10,7 +10,13 @@
 import { z } from 'zod';
 import { describeZodIssues } from '../commands/errors.ts';
 import type { AgentEndpoint, AgentSkillInfo, CardValidators } from '../events/agent.ts';
-import { assertPublicUrl, type Lookup, type SafeFetchOptions, safeFetch, UnsafeUrlError } from '../infra/ssrf.ts';
+import {
+  assertPublicUrl,
+  type Lookup,
+  type SafeFetchOptions,
+  safeFetch,
+  UnsafeUrlError,
+} from '../infra/ssrf.ts';
 
 export const CARD_PATH = '/.well-known/agent-card.json';
 export const CARD_TIMEOUT_MS = 10_000;
@@ -106,12 +112,16 @@ const SecurityV03 = z.array(z.record(z.string(), z.array(z.string())));
 
 /** The A2A v0.3 AgentCard (what `0.3.x` peers serve). */
 export const AgentCardV03 = z.object({
-  protocolVersion: z.string().regex(/^0\.3(\.\d+)?$/, 'must be 0.3 or 0.3.x (v0.3 cards) — or serve a v1.0 card'),
+  protocolVersion: z
+    .string()
+    .regex(/^0\.3(\.\d+)?$/, 'must be 0.3 or 0.3.x (v0.3 cards) — or serve a v1.0 card'),
   name: nonEmpty,
   description: nonEmpty,
   url: z.string().url('must be an absolute URL'),
   preferredTransport: nonEmpty.optional(),
-  additionalInterfaces: z.array(z.object({ url: z.string().url('must be an absolute URL'), transport: nonEmpty })).optional(),
+  additionalInterfaces: z
+    .array(z.object({ url: z.string().url('must be an absolute URL'), transport: nonEmpty }))
+    .optional(),
   provider: z.object({ organization: nonEmpty, url: z.string().url() }).optional(),
   version: nonEmpty,
   documentationUrl: z.string().optional(),
@@ -145,7 +155,10 @@ const securityToV1 = (security: Array<Record<string, string[]>>) =>
 
 /** v0.3 security schemes are `{type, ...}`; v1.0 makes them a oneof keyed by kind. */
 const securitySchemeToV1 = (s: Record<string, unknown>): Record<string, unknown> => {
-  const { type, description, ...rest } = s as { type?: string; description?: string } & Record<string, unknown>;
+  const { type, description, ...rest } = s as { type?: string; description?: string } & Record<
+    string,
+    unknown
+  >;
   const withDescription = (o: Record<string, unknown>) => (description ? { ...o, description } : o);
   switch (type) {
     case 'apiKey':
@@ -182,7 +195,9 @@ export const normaliseV03Card = (c: AgentCardV03): AgentCardV1 => {
       protocolBinding: i.transport,
       protocolVersion: c.protocolVersion,
     })),
-  ].filter((i, n, all) => all.findIndex((j) => j.url === i.url && j.protocolBinding === i.protocolBinding) === n);
+  ].filter(
+    (i, n, all) => all.findIndex((j) => j.url === i.url && j.protocolBinding === i.protocolBinding) === n,
+  );
   const { streaming, pushNotifications, extensions } = c.capabilities;
   const card: AgentCardV1 = {
     name: c.name,
@@ -237,9 +252,16 @@ export type CardVersion = '1.0' | '0.3';
  * Validates a card as fetched. A card with `supportedInterfaces` is a v1.0 card; one without, but with a
  * top-level `url` or `protocolVersion`, is read as v0.3; anything else is checked (and reported) as v1.0.
  */
-export const parseAgentCard = (raw: unknown, cardUrl?: string): { card: AgentCardV1; sourceVersion: CardVersion } => {
+export const parseAgentCard = (
+  raw: unknown,
+  cardUrl?: string,
+): { card: AgentCardV1; sourceVersion: CardVersion } => {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
-    throw new AgentCardError('CARD_INVALID', `the agent card${cardUrl ? ` at ${cardUrl}` : ''} is not a JSON object`, cardUrl);
+    throw new AgentCardError(
+      'CARD_INVALID',
+      `the agent card${cardUrl ? ` at ${cardUrl}` : ''} is not a JSON object`,
+      cardUrl,
+    );
   }
   const o = raw as Record<string, unknown>;
   const v03 = o.supportedInterfaces === undefined && (o.url !== undefined || o.protocolVersion !== undefined);
@@ -333,7 +355,10 @@ export const cardUrlOf = (baseOrCardUrl: string): string => {
 /** Cache-Control max-age in seconds: no-store/no-cache → 0; absent → the default. */
 export const maxAgeOf = (cacheControl: string | null, fallback = DEFAULT_CARD_MAX_AGE_SECONDS): number => {
   if (!cacheControl) return fallback;
-  const directives = cacheControl.toLowerCase().split(',').map((d) => d.trim());
+  const directives = cacheControl
+    .toLowerCase()
+    .split(',')
+    .map((d) => d.trim());
   if (directives.some((d) => d === 'no-store' || d === 'no-cache')) return 0;
   const maxAge = directives.map((d) => /^max-age\s*=\s*"?(\d+)"?$/.exec(d)).find(Boolean);
   return maxAge ? Math.min(Number(maxAge[1]), 365 * 24 * 3600) : fallback;
@@ -372,7 +397,11 @@ const readCapped = async (response: Response, maxBytes: number, cardUrl: string)
   const declared = Number(response.headers.get('content-length'));
   if (Number.isFinite(declared) && declared > maxBytes) {
     await response.body?.cancel().catch(() => {});
-    throw new AgentCardError('CARD_TOO_LARGE', `the agent card at ${cardUrl} is ${declared} bytes: at most ${maxBytes} are accepted`, cardUrl);
+    throw new AgentCardError(
+      'CARD_TOO_LARGE',
+      `the agent card at ${cardUrl} is ${declared} bytes: at most ${maxBytes} are accepted`,
+      cardUrl,
+    );
   }
   if (!response.body) return '';
   const reader = response.body.getReader();
@@ -384,7 +413,11 @@ const readCapped = async (response: Response, maxBytes: number, cardUrl: string)
     size += value.byteLength;
     if (size > maxBytes) {
       await reader.cancel().catch(() => {});
-      throw new AgentCardError('CARD_TOO_LARGE', `the agent card at ${cardUrl} is larger than ${maxBytes} bytes`, cardUrl);
+      throw new AgentCardError(
+        'CARD_TOO_LARGE',
+        `the agent card at ${cardUrl} is larger than ${maxBytes} bytes`,
+        cardUrl,
+      );
     }
     chunks.push(value);
   }
@@ -398,7 +431,10 @@ const unsafe = (error: UnsafeUrlError, what: string, cardUrl: string) =>
  * GET the card (conditional when validators are given) through the SSRF guard, bounded in time and size;
  * validate, normalise, SSRF-check every interface URL it declares, and choose the endpoint.
  */
-export const fetchAgentCard = async (baseOrCardUrl: string, options: FetchCardOptions): Promise<FetchCardResult> => {
+export const fetchAgentCard = async (
+  baseOrCardUrl: string,
+  options: FetchCardOptions,
+): Promise<FetchCardResult> => {
   const cardUrl = cardUrlOf(baseOrCardUrl);
   const now = options.now ?? (() => new Date());
   const maxBytes = options.maxBytes ?? CARD_MAX_BYTES;
@@ -417,19 +453,28 @@ export const fetchAgentCard = async (baseOrCardUrl: string, options: FetchCardOp
   let response: Response;
   let body = '';
   try {
-    response = await safeFetch(cardUrl, { method: 'GET', headers, signal }, {
-      ...guard,
-      ...(options.fetch ? { fetch: options.fetch } : {}),
-    });
+    response = await safeFetch(
+      cardUrl,
+      { method: 'GET', headers, signal },
+      {
+        ...guard,
+        ...(options.fetch ? { fetch: options.fetch } : {}),
+      },
+    );
     if (response.status === 200) body = await readCapped(response, maxBytes, cardUrl);
     else await response.body?.cancel().catch(() => {});
   } catch (error) {
     if (error instanceof AgentCardError) throw error;
-    if (error instanceof UnsafeUrlError) throw unsafe(error, `fetching the agent card at ${cardUrl}`, cardUrl);
+    if (error instanceof UnsafeUrlError)
+      throw unsafe(error, `fetching the agent card at ${cardUrl}`, cardUrl);
     const why = signal.aborted
       ? `no answer within ${timeoutMs / 1000} s`
       : ((error as NodeJS.ErrnoException).code ?? (error as Error).message);
-    throw new AgentCardError('CARD_UNREACHABLE', `cannot fetch the agent card at ${cardUrl}: ${why}`, cardUrl);
+    throw new AgentCardError(
+      'CARD_UNREACHABLE',
+      `cannot fetch the agent card at ${cardUrl}: ${why}`,
+      cardUrl,
+    );
   }
   const validators = (fallback: { etag?: string; lastModified?: string } = {}): CardValidators => {
     const etag = response.headers.get('etag') ?? fallback.etag;
@@ -449,13 +494,21 @@ export const fetchAgentCard = async (baseOrCardUrl: string, options: FetchCardOp
     };
   }
   if (response.status !== 200) {
-    throw new AgentCardError('CARD_HTTP_ERROR', `GET ${cardUrl} answered HTTP ${response.status}: expected 200 with the agent card`, cardUrl);
+    throw new AgentCardError(
+      'CARD_HTTP_ERROR',
+      `GET ${cardUrl} answered HTTP ${response.status}: expected 200 with the agent card`,
+      cardUrl,
+    );
   }
   let raw: unknown;
   try {
     raw = JSON.parse(body);
   } catch (error) {
-    throw new AgentCardError('CARD_NOT_JSON', `the agent card at ${cardUrl} is not JSON: ${(error as Error).message}`, cardUrl);
+    throw new AgentCardError(
+      'CARD_NOT_JSON',
+      `the agent card at ${cardUrl} is not JSON: ${(error as Error).message}`,
+      cardUrl,
+    );
   }
   const { card, sourceVersion } = parseAgentCard(raw, cardUrl);
   // The hub will call these on the card's word: each is checked like the card's own URL.
@@ -463,10 +516,24 @@ export const fetchAgentCard = async (baseOrCardUrl: string, options: FetchCardOp
     try {
       await assertPublicUrl(i.url, guard);
     } catch (error) {
-      if (error instanceof UnsafeUrlError) throw unsafe(error, `the interface ${i.protocolBinding} ${i.url} of the agent card at ${cardUrl}`, cardUrl);
+      if (error instanceof UnsafeUrlError)
+        throw unsafe(
+          error,
+          `the interface ${i.protocolBinding} ${i.url} of the agent card at ${cardUrl}`,
+          cardUrl,
+        );
       throw error;
     }
   }
   const endpoint = chooseEndpoint(card, cardUrl);
-  return { status: 'fresh', cardUrl, card, raw, sourceVersion, endpoint, skills: cardSkills(card), validators: validators() };
+  return {
+    status: 'fresh',
+    cardUrl,
+    card,
+    raw,
+    sourceVersion,
+    endpoint,
+    skills: cardSkills(card),
+    validators: validators(),
+  };
 };

@@ -8,7 +8,10 @@ import type { RecordedEvent } from '../events/envelope.ts';
 import type { TaskEvent } from '../events/task.ts';
 import type { ConsumerOptions } from '../infra/bus/port.ts';
 import type { EventStore } from '../infra/event-store/port.ts';
-import type { AgentUpdate } from './agent.ts';
+import { agentStream, SYSTEM_TENANT } from '../events/agent.ts';
+import { foldAgentView } from '../projections/agents.ts';
+import { needsRouting } from '../sagas/routing.ts';
+import type { Agent, AgentUpdate } from './agent.ts';
 import type { AgentDirectory } from './directory.ts';
 
 export interface WorkerDeps {
@@ -19,6 +22,11 @@ export interface WorkerDeps {
   /** Redelivery after a worker died mid-run; must exceed the longest agent run. */
   ackWaitMs?: number;
   maxConcurrentRuns?: number;
+  /**
+   * AGENTCORE_DEFAULT_AGENT=route: a task naming no agent waits for routing (TaskRouted) instead of going
+   * to the fallback agent. Tasks naming `auto` always do (sagas/routing.ts).
+   */
+  routeByDefault?: boolean;
   now?: () => string;
 }
 
@@ -43,7 +51,8 @@ export const agentWorker = (deps: WorkerDeps): ConsumerOptions => {
     ackWaitMs: deps.ackWaitMs ?? 30_000,
     maxDeliver: 5,
     handler: async ({ event, working }) => {
-      if (event.type !== 'TaskSubmitted' && event.type !== 'TaskInputReceived') return;
+      if (event.type !== 'TaskSubmitted' && event.type !== 'TaskInputReceived' && event.type !== 'TaskRouted')
+        return;
       // A live worker keeps its task however long the agent takes; a dead one loses it after ackWaitMs.
       const heartbeat = setInterval(working, Math.max(50, (deps.ackWaitMs ?? 30_000) / 3));
       try {
@@ -69,8 +78,21 @@ const run = async (deps: WorkerDeps, trigger: RecordedEvent, now: () => string) 
   const command = (cmd: TaskCommand, key: string) =>
     handle(deps.store, stream, cmd, taskDecider, { ...context, commandId: `${trigger.id}:${key}` });
 
+  // ---- which agent (routing: sagas/routing.ts; remote agents: agents/remote.ts) ----
   const named = state.agent;
-  const agent = named ? deps.agents.get(named) : deps.agents.fallback;
+  let agent: Agent | undefined;
+  if (state.routed) {
+    // Routed: run here only when the chosen agent is one of this hub's in-process agents, on TaskRouted
+    // (or a follow-up); a TaskSubmitted seen after the routing decision is left to the TaskRouted event.
+    const { agentKey } = state.routed;
+    if (trigger.type === 'TaskSubmitted' || !agentKey.startsWith(`${SYSTEM_TENANT}:`)) return;
+    agent = deps.agents.get(agentKey.slice(SYSTEM_TENANT.length + 1));
+    if (!agent) return; // a remote agent's (the remote worker runs it)
+  } else {
+    if (trigger.type === 'TaskRouted' || needsRouting(named, deps.routeByDefault ?? false)) return;
+    agent = named ? deps.agents.get(named) : deps.agents.fallback;
+    if (!agent && named && (await isRemoteAgent(deps.store, trigger.metadata.tenant, named))) return;
+  }
   if (!agent) {
     await command(
       {
@@ -83,7 +105,10 @@ const run = async (deps: WorkerDeps, trigger: RecordedEvent, now: () => string) 
     ).catch(ignoreTerminal);
     return;
   }
-  const input = (trigger.data as { message: Message }).message;
+  const input =
+    trigger.type === 'TaskInputReceived'
+      ? (trigger.data as { message: Message }).message
+      : ((trigger.data as { message?: Message }).message ?? task.history![0]!);
   const abort = new AbortController();
   // A cancel (or any terminal state written by someone else) stops the agent.
   const watcher = (async () => {
@@ -143,6 +168,16 @@ const run = async (deps: WorkerDeps, trigger: RecordedEvent, now: () => string) 
     abort.abort();
     await watcher;
   }
+};
+
+/** A registered remote agent of the tenant (or a built-in one) by this name: the remote worker's task. */
+const isRemoteAgent = async (store: EventStore, tenant: string, name: string): Promise<boolean> => {
+  if (!/^[a-z0-9][a-z0-9_-]{0,62}$/.test(name)) return false;
+  for (const t of tenant === SYSTEM_TENANT ? [tenant] : [tenant, SYSTEM_TENANT]) {
+    const view = foldAgentView(await store.readStream(agentStream(t, name)));
+    if (view) return view.endpoint.kind === 'remote';
+  }
+  return false;
 };
 
 /** The task went terminal under the agent (canceled, say): nothing more to write, and not an error. */

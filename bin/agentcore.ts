@@ -1,15 +1,205 @@
 #!/usr/bin/env -S node --import tsx
-import { createRuntime } from '../infra/compose.ts';
 /**
  * agentcore [all | edge sagas workers projections relay ...]
- * No DATABASE_URL/NATS_URL: the embedded hub in one process. With them: the chosen roles of the
- * distributed runtime; run as many copies of each as you like.
+ *   No DATABASE_URL/NATS_URL: the embedded hub in one process. With them: the chosen roles of the
+ *   distributed runtime; run as many copies of each as you like.
+ *
+ * agentcore agents <command> ... [--hub URL] [--key KEY] [--tenant T] [--json]
+ *   Manages the agent registry of a running hub through its admin API (/api/admin). The hub defaults to
+ *   $AGENTCORE_HUB_URL or http://127.0.0.1:7700, the key to $AGENTCORE_API_KEY.
+ *     register <url> [--id ID] [--cost N]      register a remote A2A agent by its base or card URL
+ *     list                                     the tenant's agents and the built-in ones
+ *     show <id>                                one agent, card included (JSON)
+ *     update <id> [--cost N] [--description D]
+ *     disable <id> --reason TEXT
+ *     enable <id>
+ *     refresh <id> [--unconditional]           re-fetch the card (conditional unless --unconditional)
+ *     deregister <id>
  */
+import { parseArgs } from 'node:util';
+// Static imports: tsx fails to parse a file that has both this shebang and a dynamic import().
+import { createRuntime } from '../infra/compose.ts';
 import { loadConfig, parseRoles } from '../infra/config.ts';
 
-const main = async () => {
+const AGENTS_USAGE = `usage: agentcore agents <command> [options]
+  register <url> [--id ID] [--cost N]
+  list
+  show <id>
+  update <id> [--cost N] [--description TEXT]
+  disable <id> --reason TEXT
+  enable <id>
+  refresh <id> [--unconditional]
+  deregister <id>
+options: --hub URL (default $AGENTCORE_HUB_URL or http://127.0.0.1:7700), --key KEY (default $AGENTCORE_API_KEY),
+         --tenant T (act for another tenant the key may act for), --json (print the API's JSON)`;
+
+class UsageError extends Error {}
+
+interface AgentSummary {
+  agentId: string;
+  tenant: string;
+  builtIn: boolean;
+  name: string;
+  status: string;
+  disabledReason?: string;
+  costPerRequest: number;
+  skills: Array<{ id: string }>;
+  endpoint: {
+    kind: string;
+    url?: string;
+    protocolBinding?: string;
+    protocolVersion?: string;
+    streaming?: boolean;
+  };
+}
+
+const describe = (a: AgentSummary) => {
+  const where =
+    a.endpoint.kind === 'remote'
+      ? `${a.endpoint.protocolBinding} ${a.endpoint.protocolVersion}${a.endpoint.streaming ? ' streaming' : ''} ${a.endpoint.url}`
+      : 'in-process';
+  const status = a.status === 'disabled' ? `disabled (${a.disabledReason ?? ''})` : a.status;
+  return `${a.agentId}${a.builtIn ? ' [built-in]' : ''}  ${a.name}  ${status}  cost=${a.costPerRequest}  skills=${a.skills.map((s) => s.id).join(',')}  ${where}`;
+};
+
+const agentsCommand = async (argv: string[]): Promise<number> => {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      hub: { type: 'string' },
+      key: { type: 'string' },
+      tenant: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      id: { type: 'string' },
+      cost: { type: 'string' },
+      description: { type: 'string' },
+      reason: { type: 'string' },
+      unconditional: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  const [command, arg] = positionals;
+  if (values.help || !command) {
+    process.stdout.write(`${AGENTS_USAGE}\n`);
+    return values.help ? 0 : 2;
+  }
+  const hub = (values.hub ?? process.env.AGENTCORE_HUB_URL ?? 'http://127.0.0.1:7700').replace(/\/+$/, '');
+  const key = values.key ?? process.env.AGENTCORE_API_KEY;
+  if (!key) throw new UsageError('an API key is required: --key KEY or AGENTCORE_API_KEY');
+  const cost = () => {
+    if (values.cost === undefined) return undefined;
+    const n = Number(values.cost);
+    if (!Number.isFinite(n) || n < 0)
+      throw new UsageError(`--cost must be a number >= 0, not ${values.cost}`);
+    return n;
+  };
+  const needId = () => {
+    if (!arg) throw new UsageError(`agents ${command} needs an agent id`);
+    return encodeURIComponent(arg);
+  };
+  const call = async (method: string, path: string, body?: unknown, query: Record<string, string> = {}) => {
+    const url = new URL(`${hub}/api/admin${path}`);
+    if (values.tenant) url.searchParams.set('tenant', values.tenant);
+    for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
+    let res: Response;
+    try {
+      res = await fetch(url, {
+        method,
+        headers: { 'x-api-key': key, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      });
+    } catch (error) {
+      throw new Error(
+        `cannot reach the hub at ${hub}: ${(error as Error).cause ?? (error as Error).message}`,
+      );
+    }
+    const text = await res.text();
+    const json = text ? (JSON.parse(text) as Record<string, unknown>) : null;
+    if (!res.ok) {
+      const e = (json?.error ?? {}) as { status?: string; message?: string };
+      throw new Error(`${res.status} ${e.status ?? ''}: ${e.message ?? text}`);
+    }
+    return json;
+  };
+  const print = (json: unknown, human: () => string) =>
+    process.stdout.write(`${values.json ? JSON.stringify(json, null, 2) : human()}\n`);
+
+  switch (command) {
+    case 'register': {
+      if (!arg) throw new UsageError('agents register needs the agent URL');
+      const agent = (await call('POST', '/agents', {
+        url: arg,
+        ...(values.id ? { agentId: values.id } : {}),
+        ...(cost() !== undefined ? { costPerRequest: cost() } : {}),
+      })) as unknown as AgentSummary;
+      print(agent, () => `registered ${describe(agent)}`);
+      return 0;
+    }
+    case 'list': {
+      const { agents } = (await call('GET', '/agents')) as unknown as { agents: AgentSummary[] };
+      print({ agents }, () => (agents.length ? agents.map(describe).join('\n') : 'no agents'));
+      return 0;
+    }
+    case 'show': {
+      const agent = await call('GET', `/agents/${needId()}`);
+      process.stdout.write(`${JSON.stringify(agent, null, 2)}\n`);
+      return 0;
+    }
+    case 'update': {
+      const id = needId();
+      const change = {
+        ...(cost() !== undefined ? { costPerRequest: cost() } : {}),
+        ...(values.description !== undefined ? { description: values.description } : {}),
+      };
+      if (!Object.keys(change).length)
+        throw new UsageError('agents update needs --cost and/or --description');
+      const agent = (await call('PATCH', `/agents/${id}`, change)) as unknown as AgentSummary;
+      print(agent, () => `updated ${describe(agent)}`);
+      return 0;
+    }
+    case 'disable': {
+      const id = needId();
+      if (!values.reason) throw new UsageError('agents disable needs --reason TEXT');
+      const agent = (await call('POST', `/agents/${id}/disable`, {
+        reason: values.reason,
+      })) as unknown as AgentSummary;
+      print(agent, () => `disabled ${describe(agent)}`);
+      return 0;
+    }
+    case 'enable': {
+      const agent = (await call('POST', `/agents/${needId()}/enable`)) as unknown as AgentSummary;
+      print(agent, () => `enabled ${describe(agent)}`);
+      return 0;
+    }
+    case 'refresh': {
+      const id = needId();
+      const result = (await call(
+        'POST',
+        `/agents/${id}/refresh`,
+        undefined,
+        values.unconditional ? { unconditional: 'true' } : {},
+      )) as unknown as {
+        outcome: string;
+        agent: AgentSummary;
+      };
+      print(result, () => `${result.outcome}: ${describe(result.agent)}`);
+      return 0;
+    }
+    case 'deregister': {
+      const id = needId();
+      await call('DELETE', `/agents/${id}`);
+      print({ deregistered: arg }, () => `deregistered ${arg}`);
+      return 0;
+    }
+    default:
+      throw new UsageError(`unknown agents command "${command}"`);
+  }
+};
+
+const runHub = async (args: string[]) => {
   const config = loadConfig();
-  const roles = parseRoles(process.argv.slice(2));
+  const roles = parseRoles(args);
   const runtime = await createRuntime(config);
   const { log } = runtime;
   const started = await runtime.start(roles);
@@ -43,6 +233,27 @@ const main = async () => {
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
+};
+
+const main = async () => {
+  const args = process.argv.slice(2);
+  if (args[0] === 'agents') {
+    try {
+      process.exitCode = await agentsCommand(args.slice(1));
+    } catch (error) {
+      if (
+        error instanceof UsageError ||
+        (error as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')
+      ) {
+        process.stderr.write(`agentcore: ${(error as Error).message}\n${AGENTS_USAGE}\n`);
+        process.exitCode = 2;
+        return;
+      }
+      throw error;
+    }
+    return;
+  }
+  await runHub(args);
 };
 
 main().catch((error) => {

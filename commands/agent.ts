@@ -32,7 +32,12 @@ export const AgentCommand = z.discriminatedUnion('type', [
     at,
   }),
   z.object({ type: z.literal('RevalidateCard'), validators: CardValidators, at }),
-  z.object({ type: z.literal('UpdateAgent'), costPerRequest: z.number().min(0).optional(), description: z.string().optional(), at }),
+  z.object({
+    type: z.literal('UpdateAgent'),
+    costPerRequest: z.number().min(0).optional(),
+    description: z.string().optional(),
+    at,
+  }),
   z.object({ type: z.literal('DisableAgent'), reason: z.string().min(1), at }),
   z.object({ type: z.literal('EnableAgent'), at }),
   z.object({ type: z.literal('DeregisterAgent'), at }),
@@ -52,14 +57,23 @@ export interface AgentState {
 export const canonicalJson = (value: unknown): string =>
   JSON.stringify(value, (_key, v: unknown) =>
     v && typeof v === 'object' && !Array.isArray(v)
-      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      ? Object.fromEntries(
+          Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+        )
       : v,
   );
 
 const fingerprint = (card: unknown) => (card ? canonicalJson(card) : null);
 
 export const agentDecider: Decider<AgentCommand, AgentState, AgentEvent> = {
-  initialState: () => ({ status: 'unknown', name: '', description: '', costPerRequest: 0, skillIds: [], cardFingerprint: null }),
+  initialState: () => ({
+    status: 'unknown',
+    name: '',
+    description: '',
+    costPerRequest: 0,
+    skillIds: [],
+    cardFingerprint: null,
+  }),
   decide(command, state) {
     if (command.type === 'RegisterAgent') {
       if (state.status === 'active' || state.status === 'disabled') {
@@ -89,7 +103,9 @@ export const agentDecider: Decider<AgentCommand, AgentState, AgentEvent> = {
         return [{ type: 'AgentUpdated', data }];
       }
       case 'DisableAgent':
-        return state.status === 'disabled' ? [] : [{ type: 'AgentDisabled', data: { reason: command.reason, at: command.at } }];
+        return state.status === 'disabled'
+          ? []
+          : [{ type: 'AgentDisabled', data: { reason: command.reason, at: command.at } }];
       case 'EnableAgent':
         return state.status === 'active' ? [] : [{ type: 'AgentEnabled', data: { at: command.at } }];
       case 'DeregisterAgent':

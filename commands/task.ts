@@ -7,7 +7,15 @@ import {
   TaskState,
   TERMINAL_STATES,
 } from '../events/a2a.ts';
-import { SendConfiguration, type TaskEvent } from '../events/task.ts';
+import {
+  RemoteCallOutcome,
+  type RemoteCallOutcome as RemoteCallOutcomeType,
+  RoutingCandidate,
+  RoutingLimits,
+  RoutingWeights,
+  SendConfiguration,
+  type TaskEvent,
+} from '../events/task.ts';
 import { notFound, ruleViolated } from './errors.ts';
 import type { Decider } from './handle.ts';
 
@@ -39,6 +47,53 @@ export const TaskCommand = z.discriminatedUnion('type', [
   }),
   z.object({ type: z.literal('AddAgentMessage'), message: Message, at }),
   z.object({ type: z.literal('CancelTask'), at }),
+  // ---- routing and remote calls (sagas/routing.ts, agents/remote.ts) ----
+  z.object({
+    type: z.literal('RouteTask'),
+    agentKey: z.string().min(1),
+    skillId: z.string().min(1),
+    candidates: z.array(RoutingCandidate),
+    weights: RoutingWeights,
+    limits: RoutingLimits,
+    at,
+  }),
+  z.object({
+    type: z.literal('RejectRouting'),
+    reason: z.enum(['no-match', 'excluded']),
+    explanation: z.string().min(1),
+    /** The status message the client sees (its text is the explanation). */
+    message: Message,
+    candidates: z.array(RoutingCandidate),
+    weights: RoutingWeights,
+    limits: RoutingLimits,
+    at,
+  }),
+  z.object({
+    type: z.literal('IntendRemoteCall'),
+    agentKey: z.string().min(1),
+    callId: z.string().min(1),
+    idempotencyKey: z.string().min(1),
+    attempt: z.number().int().min(1),
+    at,
+  }),
+  z.object({
+    type: z.literal('LinkRemoteTask'),
+    agentKey: z.string().min(1),
+    callId: z.string().min(1),
+    remoteTaskId: z.string().min(1),
+    remoteContextId: z.string().min(1),
+    at,
+  }),
+  z.object({
+    type: z.literal('CompleteRemoteCall'),
+    callId: z.string().min(1),
+    ok: z.boolean(),
+    outcome: RemoteCallOutcome,
+    latencyMs: z.number().min(0).nullable(),
+    error: z.string().optional(),
+    final: z.object({ state: TaskState, message: Message.optional() }).optional(),
+    at,
+  }),
 ]);
 export type TaskCommand = z.infer<typeof TaskCommand>;
 
@@ -47,6 +102,21 @@ export interface TaskAggregate {
   agent: string | null;
   /** How many user inputs the agent has been given (the submission counts as the first). */
   inputs: number;
+  // ---- routing and remote calls (optional: read models fold from partial states) ----
+  /** Routing's choice (TaskRouted). */
+  routed?: { agentKey: string; skillId: string };
+  /** The remote task this task mirrors (RemoteTaskLinked): follow-ups and cancels go there. */
+  remote?: { agentKey: string; remoteTaskId: string; remoteContextId: string };
+  /** Calls to remote agents, by call id. */
+  calls?: Record<string, RemoteCallState>;
+}
+
+export interface RemoteCallState {
+  agentKey: string;
+  idempotencyKey: string;
+  /** Attempts recorded (RemoteCallIntended); more than one means an earlier attempt was cut short. */
+  attempts: number;
+  completed: { ok: boolean; outcome: RemoteCallOutcomeType } | null;
 }
 
 const isTerminal = (t: Task) => TERMINAL_STATES.has(t.status.state);
@@ -66,7 +136,8 @@ export const mergeArtifact = (artifacts: Artifact[], update: Artifact, append: b
 
 export const taskDecider: Decider<TaskCommand, TaskAggregate, TaskEvent> = {
   initialState: () => ({ task: null, agent: null, inputs: 0 }),
-  decide(command, { task }) {
+  decide(command, state) {
+    const { task } = state;
     if (command.type === 'SubmitTask') {
       if (task) throw ruleViolated(`task ${command.taskId} already exists`);
       const { taskId, contextId, agent, configuration, metadata } = command;
@@ -87,6 +158,20 @@ export const taskDecider: Decider<TaskCommand, TaskAggregate, TaskEvent> = {
       ];
     }
     if (!task) throw notFound('task');
+    // A call's link and outcome are recorded whatever became of the task meanwhile (canceled under it).
+    if (command.type === 'LinkRemoteTask') {
+      const { type: _t, ...data } = command;
+      const r = state.remote;
+      if (r && r.agentKey === data.agentKey && r.remoteTaskId === data.remoteTaskId) return [];
+      return [{ type: 'RemoteTaskLinked', data }];
+    }
+    if (command.type === 'CompleteRemoteCall') {
+      const call = state.calls?.[command.callId];
+      if (!call) throw ruleViolated(`remote call ${command.callId} was never intended`);
+      if (call.completed) return [];
+      const { type: _t, ...rest } = command;
+      return [{ type: 'RemoteCallCompleted', data: { ...rest, agentKey: call.agentKey } }];
+    }
     if (command.type === 'CancelTask') {
       if (task.status.state === 'TASK_STATE_CANCELED') return [];
       if (isTerminal(task)) {
@@ -142,6 +227,32 @@ export const taskDecider: Decider<TaskCommand, TaskAggregate, TaskEvent> = {
         const message = { ...command.message, taskId: task.id, contextId: task.contextId };
         return [{ type: 'TaskMessageAdded', data: { message, at: command.at } }];
       }
+      case 'RouteTask': {
+        if (state.routed) throw ruleViolated(`task ${task.id} is already routed to ${state.routed.agentKey}`);
+        const { type: _t, ...data } = command;
+        return [{ type: 'TaskRouted', data }];
+      }
+      case 'RejectRouting': {
+        if (state.routed) throw ruleViolated(`task ${task.id} is already routed to ${state.routed.agentKey}`);
+        const { type: _t, message: m, ...data } = command;
+        const message = { ...m, taskId: task.id, contextId: task.contextId };
+        return [
+          { type: 'TaskRoutingFailed', data },
+          { type: 'TaskStatusUpdated', data: { state: 'TASK_STATE_REJECTED', message, at: command.at } },
+        ];
+      }
+      case 'IntendRemoteCall': {
+        const call = state.calls?.[command.callId];
+        if (call?.completed) throw ruleViolated(`remote call ${command.callId} is already completed`);
+        const expected = (call?.attempts ?? 0) + 1;
+        if (command.attempt !== expected) {
+          throw ruleViolated(
+            `remote call ${command.callId}: attempt ${command.attempt} is not the next one (${expected})`,
+          );
+        }
+        const { type: _t, ...data } = command;
+        return [{ type: 'RemoteCallIntended', data }];
+      }
     }
   },
   evolve(state, event) {
@@ -194,6 +305,27 @@ export const taskDecider: Decider<TaskCommand, TaskAggregate, TaskEvent> = {
         };
       case 'TaskMessageAdded':
         return { ...state, task: { ...task, history: [...(task.history ?? []), event.data.message] } };
+      case 'TaskRouted':
+        return { ...state, routed: { agentKey: event.data.agentKey, skillId: event.data.skillId } };
+      case 'TaskRoutingFailed':
+        return state;
+      case 'RemoteCallIntended': {
+        const { callId, agentKey, idempotencyKey, attempt } = event.data;
+        const calls = { ...state.calls };
+        calls[callId] = { agentKey, idempotencyKey, attempts: attempt, completed: calls[callId]?.completed ?? null };
+        return { ...state, calls };
+      }
+      case 'RemoteTaskLinked': {
+        const { agentKey, remoteTaskId, remoteContextId } = event.data;
+        return { ...state, remote: { agentKey, remoteTaskId, remoteContextId } };
+      }
+      case 'RemoteCallCompleted': {
+        const { callId, ok, outcome, agentKey } = event.data;
+        const calls = { ...state.calls };
+        const call = calls[callId] ?? { agentKey, idempotencyKey: callId, attempts: 0, completed: null };
+        calls[callId] = { ...call, completed: { ok, outcome } };
+        return { ...state, calls };
+      }
     }
   },
 };

@@ -72,11 +72,21 @@ export const AgentCardRevalidated = z.object({
 });
 export const AgentUpdated = z.object({
   type: z.literal('AgentUpdated'),
-  data: z.object({ costPerRequest: z.number().min(0).optional(), description: z.string().optional(), at: z.string() }),
+  data: z.object({
+    costPerRequest: z.number().min(0).optional(),
+    description: z.string().optional(),
+    at: z.string(),
+  }),
 });
-export const AgentDisabled = z.object({ type: z.literal('AgentDisabled'), data: z.object({ reason: z.string(), at: z.string() }) });
+export const AgentDisabled = z.object({
+  type: z.literal('AgentDisabled'),
+  data: z.object({ reason: z.string(), at: z.string() }),
+});
 export const AgentEnabled = z.object({ type: z.literal('AgentEnabled'), data: z.object({ at: z.string() }) });
-export const AgentDeregistered = z.object({ type: z.literal('AgentDeregistered'), data: z.object({ at: z.string() }) });
+export const AgentDeregistered = z.object({
+  type: z.literal('AgentDeregistered'),
+  data: z.object({ at: z.string() }),
+});
 
 export const AgentEvent = z.discriminatedUnion('type', [
   AgentRegistered,

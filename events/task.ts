@@ -39,12 +39,120 @@ export const TaskMessageAdded = z.object({
   data: z.object({ message: Message, at: z.string() }),
 });
 
+// ---- routing and remote calls (sagas/routing.ts, agents/remote.ts) ------------------------------------
+
+/** The routing score's weights (normalised by their sum when scoring). */
+export const RoutingWeights = z.object({
+  similarity: z.number().min(0),
+  latency: z.number().min(0),
+  cost: z.number().min(0),
+  quality: z.number().min(0),
+});
+/** Hard limits from the request metadata: a candidate over one is excluded, whatever its score. */
+export const RoutingLimits = z.object({
+  maxLatencyMs: z.number().min(0).optional(),
+  maxCost: z.number().min(0).optional(),
+  minSimilarity: z.number().optional(),
+});
+/** One candidate as routing saw it: what discovery said, its score, and why it was left out (if it was). */
+export const RoutingCandidate = z.object({
+  agentKey: z.string(),
+  skillId: z.string(),
+  similarity: z.number(),
+  latencyMs: z.number().nullable(),
+  cost: z.number(),
+  quality: z.number(),
+  score: z.number(),
+  excludedBy: z.string().optional(),
+});
+/** The routing decision: the agent (`<tenant>:<agentId>`) and skill chosen, and every candidate scored. */
+export const TaskRouted = z.object({
+  type: z.literal('TaskRouted'),
+  data: z.object({
+    agentKey: z.string(),
+    skillId: z.string(),
+    candidates: z.array(RoutingCandidate),
+    weights: RoutingWeights,
+    limits: RoutingLimits,
+    at: z.string(),
+  }),
+});
+/** Routing found no agent; the task is rejected in the same append (TaskStatusUpdated REJECTED). */
+export const TaskRoutingFailed = z.object({
+  type: z.literal('TaskRoutingFailed'),
+  data: z.object({
+    reason: z.enum(['no-match', 'excluded']),
+    explanation: z.string(),
+    candidates: z.array(RoutingCandidate),
+    weights: RoutingWeights,
+    limits: RoutingLimits,
+    at: z.string(),
+  }),
+});
+/** Before a call to a remote agent (DESIGN principle 5): a later attempt of the same call has attempt + 1. */
+export const RemoteCallIntended = z.object({
+  type: z.literal('RemoteCallIntended'),
+  data: z.object({
+    agentKey: z.string(),
+    callId: z.string(),
+    /** Sent in the outgoing message's metadata; the same on every attempt of the call. */
+    idempotencyKey: z.string(),
+    attempt: z.number().int().min(1),
+    at: z.string(),
+  }),
+});
+/** The remote task our task is mirrored from: follow-ups and cancels go to it. */
+export const RemoteTaskLinked = z.object({
+  type: z.literal('RemoteTaskLinked'),
+  data: z.object({
+    agentKey: z.string(),
+    callId: z.string(),
+    remoteTaskId: z.string(),
+    remoteContextId: z.string(),
+    at: z.string(),
+  }),
+});
+export const RemoteCallOutcome = z.enum([
+  'completed',
+  'interrupted',
+  'rejected',
+  'failed',
+  'timeout',
+  'error',
+  'canceled',
+  'abandoned',
+]);
+export type RemoteCallOutcome = z.infer<typeof RemoteCallOutcome>;
+export type RoutingCandidate = z.infer<typeof RoutingCandidate>;
+export type RoutingWeights = z.infer<typeof RoutingWeights>;
+export type RoutingLimits = z.infer<typeof RoutingLimits>;
+/** After the call: its outcome (what the circuit breaker and the discovery health columns read). */
+export const RemoteCallCompleted = z.object({
+  type: z.literal('RemoteCallCompleted'),
+  data: z.object({
+    callId: z.string(),
+    agentKey: z.string(),
+    ok: z.boolean(),
+    outcome: RemoteCallOutcome,
+    latencyMs: z.number().min(0).nullable(),
+    error: z.string().optional(),
+    /** The remote task's last state as mapped (written to our task right after this event). */
+    final: z.object({ state: TaskState, message: Message.optional() }).optional(),
+    at: z.string(),
+  }),
+});
+
 export const TaskEvent = z.discriminatedUnion('type', [
   TaskSubmitted,
   TaskInputReceived,
   TaskStatusUpdated,
   TaskArtifactUpdated,
   TaskMessageAdded,
+  TaskRouted,
+  TaskRoutingFailed,
+  RemoteCallIntended,
+  RemoteTaskLinked,
+  RemoteCallCompleted,
 ]);
 export type TaskEvent = z.infer<typeof TaskEvent>;
 export const taskStream = (taskId: string) => `task-${taskId}`;

@@ -11,16 +11,19 @@ import { pushConfigs } from '../a2a-edge/push-configs.ts';
 import { listen } from '../a2a-edge/server.ts';
 import { A2AService } from '../a2a-edge/service.ts';
 import { TaskFeed } from '../a2a-edge/task-feed.ts';
-import { type AgentDirectory, builtInAgents } from '../agents/directory.ts';
+import { type AgentDirectory, agentDirectory, builtInAgents } from '../agents/directory.ts';
+import { remoteAgentWorker } from '../agents/remote.ts';
 import { agentWorker } from '../agents/worker.ts';
+import { circuitBreakerConsumers, prepareCircuitSaga, startCircuitTimer } from '../sagas/circuit-breaker.ts';
+import { ROUTE_DEFAULT_AGENT, routingSaga } from '../sagas/routing.ts';
+import { registerInProcessAgents } from '../commands/agent-registry.ts';
 import { bootstrapDefaultTenant } from '../commands/bootstrap.ts';
-import type { Projection } from '../projections/projection.ts';
+import { agentsProjection } from '../projections/agents.ts';
 import { discoveryProjection } from '../projections/discovery.ts';
+import type { Projection } from '../projections/projection.ts';
 import { catchUp, migrateProjection, runProjections } from '../projections/runner.ts';
 import { tasksProjection } from '../projections/tasks.ts';
 import { tenantsProjection } from '../projections/tenants.ts';
-import { agentsProjection } from '../projections/agents.ts';
-import { registerInProcessAgents } from '../commands/agent-registry.ts';
 import { startCardRefresh } from '../sagas/card-refresh.ts';
 import { exactlyOnce, PROCESSED_EVENTS_DDL, type TransactionalConsumer } from '../sagas/exactly-once.ts';
 import { pushDeliveryConsumers } from '../sagas/push-delivery.ts';
@@ -74,6 +77,13 @@ export interface RuntimeOverrides {
   sagas?: TransactionalConsumer[];
   agents?: AgentDirectory;
 }
+
+/** The built-in agents, the fallback being AGENTCORE_DEFAULT_AGENT unless that is `route`. */
+const defaultAgents = (defaultAgent: string): AgentDirectory => {
+  const builtIn = builtInAgents();
+  if (defaultAgent === ROUTE_DEFAULT_AGENT || defaultAgent === builtIn.fallback.id) return builtIn;
+  return agentDirectory(builtIn.list(), defaultAgent);
+};
 
 const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
 
@@ -132,7 +142,9 @@ export const createRuntime = async (config: Config, overrides: RuntimeOverrides 
   // Discovery (agent skills with embeddings) needs pgvector; its type is referred to by schema.
   const vectorSchema = await ensureVectorExtension(db);
   const embeddings =
-    config.embeddings.kind === 'openai' ? createOpenAIEmbeddings(config.embeddings) : createOfflineEmbeddings();
+    config.embeddings.kind === 'openai'
+      ? createOpenAIEmbeddings(config.embeddings)
+      : createOfflineEmbeddings();
   const discovery = createDiscovery({ db, embeddings, vectorSchema });
   const { store, appended$ } = observeAppends(baseStore);
   const projections = overrides.projections ?? [
@@ -142,7 +154,7 @@ export const createRuntime = async (config: Config, overrides: RuntimeOverrides 
     discoveryProjection(embeddings, { vectorSchema }),
   ];
   const sagas = overrides.sagas ?? [];
-  const agents = overrides.agents ?? builtInAgents();
+  const agents = overrides.agents ?? defaultAgents(config.routing.defaultAgent);
   const feed = new TaskFeed(store, bus.live({ category: 'task' }));
 
   const stops: Array<() => Promise<void>> = [];
@@ -211,15 +223,72 @@ export const createRuntime = async (config: Config, overrides: RuntimeOverrides 
         const refresher = startCardRefresh({ store, db, log, allowPrivateUrls: config.allowPrivateUrls });
         stops.unshift(() => refresher.stop());
       }
+      // Routing, circuit breakers and the remote-agent worker (sagas/routing.ts, sagas/circuit-breaker.ts,
+      // agents/remote.ts).
+      const routing = config.routing;
+      const circuit = { threshold: routing.circuitFailureThreshold, cooldownMs: routing.circuitCooldownMs };
+      if (roles.includes('sagas')) {
+        await prepareCircuitSaga(db);
+        const timer = startCircuitTimer({
+          store,
+          db,
+          log,
+          circuit,
+          tickMs: Math.min(1000, Math.max(50, Math.floor(routing.circuitCooldownMs / 4))),
+        });
+        stops.unshift(() => timer.stop());
+      }
+      const routingConsumers: ConsumerOptions[] = [
+        ...(roles.includes('sagas')
+          ? [
+              routingSaga({
+                store,
+                discovery,
+                log,
+                routeByDefault: routing.routeByDefault,
+                weights: routing.weights,
+                minSimilarity: routing.minSimilarity,
+                probeStaleAfterMs: routing.remoteCallTimeoutMs + 30_000,
+              }),
+              ...circuitBreakerConsumers({ store, db, log, circuit }),
+            ]
+          : []),
+        ...(roles.includes('workers')
+          ? [
+              remoteAgentWorker({
+                store,
+                feed,
+                log,
+                agents,
+                routeByDefault: routing.routeByDefault,
+                allowPrivateUrls: config.allowPrivateUrls,
+                callTimeoutMs: routing.remoteCallTimeoutMs,
+                concurrencyPerAgent: routing.remoteAgentConcurrency,
+                maxAckPending: Math.max(64, routing.remoteAgentConcurrency * 8),
+                ackWaitMs: config.workerAckWaitMs,
+              }),
+            ]
+          : []),
+      ];
       const consumers: Consumer[] = [];
       const consumerDefs: ConsumerOptions[] = [
+        ...routingConsumers,
         ...(roles.includes('sagas') ? sagas.map((s) => exactlyOnce(db, s)) : []),
         // Push delivery records its own intents and outcomes (not exactlyOnce: a retry must POST again).
         ...(roles.includes('sagas')
           ? pushDeliveryConsumers({ store, log, allowPrivateUrls: config.allowPrivateUrls })
           : []),
         ...(roles.includes('workers')
-          ? [agentWorker({ store, feed, agents, log, ackWaitMs: config.workerAckWaitMs })]
+          ? [
+              agentWorker({
+                store,
+                feed,
+                agents,
+                log,
+                ackWaitMs: config.workerAckWaitMs,
+                routeByDefault: config.routing.routeByDefault,
+              }),
+            ]
           : []),
       ];
       for (const def of consumerDefs) consumers.push(await bus.consume(def));

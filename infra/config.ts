@@ -38,6 +38,21 @@ const Env = z.object({
   AGENTCORE_EMBEDDINGS_KEY: z.string().min(1).optional(),
   /** Length of the endpoint's vectors; known for OpenAI's models, required for others. */
   AGENTCORE_EMBEDDINGS_DIMENSIONS: z.coerce.number().int().min(1).max(16_000).optional(),
+  // ---- routing, remote agents, circuit breakers (sagas/routing.ts, agents/remote.ts, sagas/circuit-breaker.ts)
+  /** The agent of tasks naming none: an in-process agent id, or `route` (routing decides). */
+  AGENTCORE_DEFAULT_AGENT: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'an agent id, or "route"')
+    .default('scenario'),
+  /** JSON {similarity, latency, cost, quality}: the routing score's weights (missing ones keep the default). */
+  AGENTCORE_ROUTING_WEIGHTS: z.string().optional(),
+  /** Below this cosine a semantic-only match is no match. */
+  AGENTCORE_ROUTING_MIN_SIMILARITY: z.coerce.number().min(-1).max(1).default(0.35),
+  AGENTCORE_REMOTE_CALL_TIMEOUT_MS: z.coerce.number().int().min(100).default(60_000),
+  /** Calls at once per remote agent, per worker process (the bulkhead). */
+  AGENTCORE_REMOTE_AGENT_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(8),
+  AGENTCORE_CIRCUIT_FAILURE_THRESHOLD: z.coerce.number().int().min(1).default(3),
+  AGENTCORE_CIRCUIT_COOLDOWN_MS: z.coerce.number().int().min(0).default(30_000),
   PORT: z.coerce.number().int().min(0).max(65535).default(7700),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -59,7 +74,45 @@ export interface Config {
   bodyLimitBytes: number;
   logLevel: string;
   embeddings: EmbeddingsConfig;
+  routing: RoutingConfig;
 }
+
+export interface RoutingConfig {
+  /** AGENTCORE_DEFAULT_AGENT: an in-process agent id, or 'route'. */
+  defaultAgent: string;
+  routeByDefault: boolean;
+  weights: { similarity: number; latency: number; cost: number; quality: number };
+  minSimilarity: number;
+  remoteCallTimeoutMs: number;
+  remoteAgentConcurrency: number;
+  circuitFailureThreshold: number;
+  circuitCooldownMs: number;
+}
+
+const DEFAULT_WEIGHTS = { similarity: 0.6, latency: 0.15, cost: 0.1, quality: 0.15 };
+
+const routingWeights = (raw: string | undefined): RoutingConfig['weights'] => {
+  if (!raw?.trim()) return DEFAULT_WEIGHTS;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch (error) {
+    throw new Error(`invalid configuration: AGENTCORE_ROUTING_WEIGHTS is not JSON (${(error as Error).message})`);
+  }
+  const weight = z.number().min(0, 'a weight must be at least 0');
+  const result = z
+    .strictObject({ similarity: weight, latency: weight, cost: weight, quality: weight })
+    .partial()
+    .safeParse(parsed);
+  if (!result.success) {
+    throw new Error(`invalid configuration: AGENTCORE_ROUTING_WEIGHTS ${describeZodIssues(result.error.issues)}`);
+  }
+  const weights = { ...DEFAULT_WEIGHTS, ...result.data };
+  if (weights.similarity + weights.latency + weights.cost + weights.quality <= 0) {
+    throw new Error('invalid configuration: AGENTCORE_ROUTING_WEIGHTS must not all be 0');
+  }
+  return weights;
+};
 
 export type EmbeddingsConfig =
   | { kind: 'offline' }
@@ -75,7 +128,8 @@ const KNOWN_DIMENSIONS: Record<string, number> = {
 const embeddingsConfig = (e: z.infer<typeof Env>): EmbeddingsConfig => {
   const url = e.AGENTCORE_EMBEDDINGS_URL;
   const model = e.AGENTCORE_EMBEDDINGS_MODEL;
-  if (!url && !model && !e.AGENTCORE_EMBEDDINGS_KEY && !e.AGENTCORE_EMBEDDINGS_DIMENSIONS) return { kind: 'offline' };
+  if (!url && !model && !e.AGENTCORE_EMBEDDINGS_KEY && !e.AGENTCORE_EMBEDDINGS_DIMENSIONS)
+    return { kind: 'offline' };
   if (!url || !model) {
     throw new Error(
       'invalid configuration: OpenAI-compatible embeddings need both AGENTCORE_EMBEDDINGS_URL and AGENTCORE_EMBEDDINGS_MODEL (unset all AGENTCORE_EMBEDDINGS_* for the offline model)',
@@ -120,6 +174,16 @@ export const loadConfig = (env: Record<string, string | undefined> = process.env
     bodyLimitBytes: e.AGENTCORE_BODY_LIMIT_BYTES,
     logLevel: e.LOG_LEVEL,
     embeddings: embeddingsConfig(e),
+    routing: {
+      defaultAgent: e.AGENTCORE_DEFAULT_AGENT,
+      routeByDefault: e.AGENTCORE_DEFAULT_AGENT === 'route',
+      weights: routingWeights(e.AGENTCORE_ROUTING_WEIGHTS),
+      minSimilarity: e.AGENTCORE_ROUTING_MIN_SIMILARITY,
+      remoteCallTimeoutMs: e.AGENTCORE_REMOTE_CALL_TIMEOUT_MS,
+      remoteAgentConcurrency: e.AGENTCORE_REMOTE_AGENT_CONCURRENCY,
+      circuitFailureThreshold: e.AGENTCORE_CIRCUIT_FAILURE_THRESHOLD,
+      circuitCooldownMs: e.AGENTCORE_CIRCUIT_COOLDOWN_MS,
+    },
   };
 };
 

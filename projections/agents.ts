@@ -54,7 +54,11 @@ const cardVersionOf = (card: Record<string, unknown> | undefined) =>
   typeof card?.version === 'string' ? card.version : undefined;
 
 /** Pure: the view after one agent event (null before registration and after deregistration). */
-export const evolveAgentView = (view: AgentView | null, event: AgentEvent, meta: AgentEventMeta): AgentView | null => {
+export const evolveAgentView = (
+  view: AgentView | null,
+  event: AgentEvent,
+  meta: AgentEventMeta,
+): AgentView | null => {
   if (event.type === 'AgentRegistered') {
     const d = event.data;
     const remote = d.endpoint.kind === 'remote';
@@ -157,10 +161,17 @@ export const agentsProjection: Projection = {
       'SELECT view FROM rm_agents WHERE tenant = $1 AND agent_id = $2',
       [where.tenant, where.agentId],
     );
-    const before = row ? (typeof row.view === 'string' ? (JSON.parse(row.view) as AgentView) : row.view) : null;
+    const before = row
+      ? typeof row.view === 'string'
+        ? (JSON.parse(row.view) as AgentView)
+        : row.view
+      : null;
     const view = evolveAgentView(before, parsed.data, { ...where, revision: recorded.revision });
     if (!view) {
-      await tx.query('DELETE FROM rm_agents WHERE tenant = $1 AND agent_id = $2', [where.tenant, where.agentId]);
+      await tx.query('DELETE FROM rm_agents WHERE tenant = $1 AND agent_id = $2', [
+        where.tenant,
+        where.agentId,
+      ]);
       return;
     }
     const remote = view.endpoint.kind === 'remote' ? view.endpoint : null;

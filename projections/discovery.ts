@@ -9,9 +9,9 @@
  * - `rm_discovery_agents`: one row per agent stream, the agent-level state (status, circuit, latency,
  *   outcomes, cost) that survives card refreshes and re-registrations, copied onto its skill rows.
  *
- * Agents are keyed by their stream: the agent key is the stream name without `agent-` (whatever the
- * registry puts after it, e.g. a tenant and an agent id). AgentRegistered names the agent id; later events
- * find the agent through its key. Circuit events come on `circuit-<agent key>`; RemoteCallCompleted
+ * Agents are keyed by their stream: the agent key is the stream name without `agent-`, i.e.
+ * `<tenant>:<agentId>` (events/agent.ts), which gives the row's tenant and agent id at registration; later
+ * events find the agent through its key. Circuit events come on `circuit-<agent key>`; RemoteCallCompleted
  * carries `agentKey`.
  *
  * Deterministic: a rebuild equals the live tables. Nothing reads a clock; the embeddings are deterministic
@@ -23,8 +23,8 @@
  */
 import pgvector from 'pgvector';
 import { z } from 'zod';
+import { AGENT_STREAM_PREFIX, AgentEvent, type AgentSkillInfo, parseAgentStream } from '../events/agent.ts';
 import type { RecordedEvent } from '../events/envelope.ts';
-import { AgentEvent, type AgentSkillInfo } from '../events/agent.ts';
 import type { Embeddings } from '../infra/embeddings/port.ts';
 import type { SqlExecutor } from '../infra/sql/port.ts';
 import type { Projection } from './projection.ts';
@@ -33,14 +33,15 @@ export type CircuitState = 'closed' | 'open' | 'half-open';
 
 /** The agent key of an agent stream (`agent-<key>`); circuit streams are `circuit-<key>`. */
 export const agentKeyOf = (stream: string): string =>
-  stream.startsWith('agent-') ? stream.slice('agent-'.length) : stream;
+  stream.startsWith(AGENT_STREAM_PREFIX) ? stream.slice(AGENT_STREAM_PREFIX.length) : stream;
 
 /** What a skill is embedded as: name, description, tags and examples. */
 export const skillText = (skill: AgentSkillInfo): string =>
   [skill.name, skill.description, skill.tags.join(', '), ...(skill.examples ?? [])]
     .map((part) => part.trim())
     .filter(Boolean)
-    .join('. ');
+    .map((part) => (/[.!?]$/.test(part) ? part : `${part}.`))
+    .join(' ');
 
 /** Tags are matched case-insensitively: stored and queried lower-cased and trimmed. */
 export const normaliseTags = (tags: readonly string[]): string[] => [
@@ -169,7 +170,9 @@ export const discoveryProjection = (
 ): Projection => {
   const { dimensions } = embeddings;
   if (!Number.isInteger(dimensions) || dimensions < 1) {
-    throw new RangeError(`discovery: the embeddings' dimension must be a positive integer, got ${dimensions}`);
+    throw new RangeError(
+      `discovery: the embeddings' dimension must be a positive integer, got ${dimensions}`,
+    );
   }
   const vs = quoteIdent(options.vectorSchema ?? 'public');
   const index =
@@ -253,8 +256,13 @@ export const discoveryProjection = (
     const parsed = AgentEvent.safeParse({ type: recorded.type, data: recorded.data });
     if (!parsed.success) return;
     const event = parsed.data;
+    if (!recorded.stream.startsWith(AGENT_STREAM_PREFIX)) return;
     const key = agentKeyOf(recorded.stream);
     if (event.type === 'AgentRegistered') {
+      // `agent-<tenant>:<agentId>`; the event's tenant and agent id for any other shape of name.
+      const named = parseAgentStream(recorded.stream);
+      const tenant = named?.tenant ?? recorded.metadata.tenant;
+      const agentId = named?.agentId ?? event.data.agentId;
       // A re-registration after a deregistration keeps the agent's observed health (its circuit stream
       // and call history go on) but starts active with the new card and cost.
       await tx.query(
@@ -263,7 +271,7 @@ export const discoveryProjection = (
          ON CONFLICT (agent_key) DO UPDATE SET
            tenant = EXCLUDED.tenant, agent_id = EXCLUDED.agent_id, status = 'active',
            cost_per_request = EXCLUDED.cost_per_request`,
-        [key, recorded.metadata.tenant, event.data.agentId, event.data.costPerRequest],
+        [key, tenant, agentId, event.data.costPerRequest],
       );
       await writeSkills(tx, key, (await agentOf(tx, key))!, event.data.skills);
       return;

@@ -51,6 +51,19 @@ const workload = async (store: EventStore, tenants: number) => {
   }
 };
 
+/**
+ * Waits until the log shows `count` tenant events to readers. PostgreSQL readers only see events below the
+ * cluster's oldest running transaction (the gap-free rule), so under load a fresh append shows a moment later.
+ */
+const visible = async (store: EventStore, count: number) => {
+  for (let i = 0; i < 400; i++) {
+    const events = await store.readAll({ filter: { streamPrefix: 'tenant-' }, maxCount: 10_000 });
+    if (events.length >= count) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`the log never showed ${count} tenant events`);
+};
+
 const dump = async (db: SqlDatabase) => ({
   tenants: await db.query('SELECT id, name, active_keys, last_position FROM rm_tenants ORDER BY id'),
   keys: await db.query(
@@ -74,6 +87,7 @@ const projectionSuite = (name: string, available: boolean, make: () => Promise<F
   s('the live read model follows the log and equals a rebuild', async () => {
     const running = runProjections(f.db, f.store, [tenantsProjection], { pollMs: 20 });
     await workload(f.store, 12);
+    await visible(f.store, 12 * 6 + 4);
     const [last] = await f.store
       .readAll({ filter: { streamPrefix: 'tenant-' }, maxCount: 10_000 })
       .then((e) => e.slice(-1));
@@ -95,6 +109,7 @@ const projectionSuite = (name: string, available: boolean, make: () => Promise<F
 
   s('catching up twice applies nothing twice', async () => {
     await workload(f.store, 3);
+    await visible(f.store, 3 * 6 + 1);
     assert.is(await catchUp(f.db, f.store, tenantsProjection), 3 * 6 + 1);
     assert.is(await catchUp(f.db, f.store, tenantsProjection), 0);
     const { tenants } = await dump(f.db);
@@ -107,6 +122,7 @@ const projectionSuite = (name: string, available: boolean, make: () => Promise<F
   if (name === 'PostgreSQL') {
     s('two copies of the projection on one database never apply an event twice', async () => {
       await workload(f.store, 10);
+      await visible(f.store, 10 * 6 + 4);
       await migrateProjection(f.second!, tenantsProjection);
       const [a, b] = await Promise.all([
         catchUp(f.db, f.store, tenantsProjection),
