@@ -40,6 +40,16 @@ const events = (n: number): NewEvent[] =>
     metadata: { tenant: 'relay', principal: 'test', correlationId: 'c', causationId: null },
   }));
 
+/** Readers see an append once every older transaction in the cluster has ended: wait for that. */
+const readVisible = async (runtime: Runtime, count: number, streamPrefix?: string) => {
+  for (let i = 0; i < 400; i++) {
+    const events = await runtime.store.readAll({ maxCount: 10_000, ...(streamPrefix ? { filter: { streamPrefix } } : {}) });
+    if (events.length >= count) return events;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`the log never showed ${count} events`);
+};
+
 const collect = async (runtime: Runtime, durable: string, until: (seen: RecordedEvent[]) => boolean) => {
   const seen: RecordedEvent[] = [];
   let done!: () => void;
@@ -57,7 +67,11 @@ const collect = async (runtime: Runtime, durable: string, until: (seen: Recorded
   return seen;
 };
 
+// Relays started by hand are stopped even when an assertion fails first.
+const stopLater: Array<() => Promise<void>> = [];
+
 test.after(async () => {
+  for (const stop of stopLater.splice(0)) await stop().catch(() => {});
   for (const r of runtimes.splice(0)) await r.stop().catch(() => {});
   if (!up) return;
   const sql = postgres(DATABASE_URL, { max: 1, onnotice: () => {} });
@@ -70,7 +84,8 @@ it('publishes the log in order, resumes from what JetStream holds, and never dup
   const runtime = await open();
   await Promise.all(Array.from({ length: 10 }, (_, w) => runtime.store.append(`probe-${w}`, events(50))));
   const first = runRelay(runtime.store, runtime.bus, { log });
-  const logOrder = await runtime.store.readAll({ maxCount: 10_000 });
+  stopLater.push(() => first.stop());
+  const logOrder = await readVisible(runtime, 500);
   assert.is(logOrder.length, 500);
   const seen = await collect(runtime, 'order', (s) => s.length >= 500);
   assert.equal(
@@ -84,6 +99,7 @@ it('publishes the log in order, resumes from what JetStream holds, and never dup
   // More events while no relay runs; a new relay picks up exactly where the bus ends.
   await runtime.store.append('probe-late', events(100));
   const second = runRelay(runtime.store, runtime.bus, { log });
+  stopLater.push(() => second.stop());
   const all = await collect(runtime, 'after-resume', (s) => s.length >= 600);
   await new Promise((r) => setTimeout(r, 300));
   await second.stop();
@@ -101,7 +117,7 @@ it('of two relay roles on one database only the leader publishes, and a standby 
   for (let i = 0; i < 100 && (await a.bus.lastPublishedPosition()) === before; i++) {
     await new Promise((r) => setTimeout(r, 50));
   }
-  const stored = await a.store.readAll({ filter: { streamPrefix: 'probe-leader' }, maxCount: 1000 });
+  const stored = await readVisible(a, 200, 'probe-leader');
   const seen = await collect(a, 'leader', (s) => s.filter((e) => e.stream === 'probe-leader').length >= 200);
   assert.is(seen.filter((e) => e.stream === 'probe-leader').length, stored.length);
 
