@@ -267,6 +267,9 @@ export class A2AService {
   ): AsyncGenerator<StreamItem> {
     let snapshotSent = false;
     for await (const { event, state } of this.follow(taskId, submitted, 0, signal)) {
+      const response = toStreamResponse(state.task!, event);
+      // Bookkeeping events (routing, remote-call records) are not the agent's first move.
+      if (!response && !snapshotSent) continue;
       if (!snapshotSent && event.type === 'TaskMessageAdded') {
         yield {
           revision: event.revision,
@@ -278,7 +281,6 @@ export class A2AService {
         snapshotSent = true;
         yield { revision: 0, response: { task: submitted.task! } };
       }
-      const response = toStreamResponse(state.task!, event);
       if (response) yield { revision: event.revision, response };
       if (settled(state.task!)) return;
     }

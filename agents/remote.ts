@@ -32,16 +32,11 @@ import {
   AgentCard,
   CancelTaskRequest,
   GetTaskRequest,
-  SendMessageRequest,
   Task as SdkTask,
+  SendMessageRequest,
   StreamResponse,
 } from '@a2a-js/sdk';
-import {
-  Client,
-  JsonRpcTransportFactory,
-  RestTransportFactory,
-  type Transport,
-} from '@a2a-js/sdk/client';
+import { Client, JsonRpcTransportFactory, RestTransportFactory, type Transport } from '@a2a-js/sdk/client';
 import { LegacyJsonRpcTransport, LegacyRestTransport } from '@a2a-js/sdk/compat/v0_3/client';
 import type { Logger } from 'pino';
 import type { TaskFeed } from '../a2a-edge/task-feed.ts';
@@ -53,8 +48,8 @@ import {
   INTERRUPTED_STATES,
   Message,
   type Part,
-  TERMINAL_STATES,
   TaskState,
+  TERMINAL_STATES,
 } from '../events/a2a.ts';
 import { type AgentEndpoint, agentStream, SYSTEM_TENANT } from '../events/agent.ts';
 import type { RecordedEvent } from '../events/envelope.ts';
@@ -115,7 +110,9 @@ const agentIdOf = (agentKey: string) => agentKey.slice(agentKey.indexOf(':') + 1
 const viewOf = async (store: EventStore, agentKey: string): Promise<AgentView | null> => {
   const colon = agentKey.indexOf(':');
   if (!/^[a-z0-9][a-z0-9_-]*:[a-z0-9][a-z0-9_-]{0,62}$/.test(agentKey)) return null;
-  return foldAgentView(await store.readStream(agentStream(agentKey.slice(0, colon), agentKey.slice(colon + 1))));
+  return foldAgentView(
+    await store.readStream(agentStream(agentKey.slice(0, colon), agentKey.slice(colon + 1))),
+  );
 };
 
 /**
@@ -155,11 +152,20 @@ const guardedFetch = (deps: RemoteWorkerDeps): typeof fetch => {
       const body = input.body ? await input.text() : undefined;
       return safeFetch(
         input.url,
-        { method: input.method, headers: input.headers, ...(body ? { body } : {}), signal: init?.signal ?? input.signal },
+        {
+          method: input.method,
+          headers: input.headers,
+          ...(body ? { body } : {}),
+          signal: init?.signal ?? input.signal,
+        },
         { allowPrivate: deps.allowPrivateUrls, lookup: deps.lookup, fetch: deps.fetch },
       );
     }
-    return safeFetch(input, init ?? {}, { allowPrivate: deps.allowPrivateUrls, lookup: deps.lookup, fetch: deps.fetch });
+    return safeFetch(input, init ?? {}, {
+      allowPrivate: deps.allowPrivateUrls,
+      lookup: deps.lookup,
+      fetch: deps.fetch,
+    });
   };
   return f as typeof fetch;
 };
@@ -181,7 +187,10 @@ export const clientFor = async (target: RemoteTarget, fetchImpl: typeof fetch): 
         : await new JsonRpcTransportFactory({ fetchImpl }).create(endpoint.url, card);
   }
   // The client falls back to a blocking SendMessage when the card does not declare streaming.
-  card.capabilities = { ...(card.capabilities ?? {}), streaming: endpoint.streaming } as AgentCard['capabilities'];
+  card.capabilities = {
+    ...(card.capabilities ?? {}),
+    streaming: endpoint.streaming,
+  } as AgentCard['capabilities'];
   return new Client(transport, card);
 };
 
@@ -226,7 +235,13 @@ export interface MappedUpdate {
   clearsFinal?: boolean;
 }
 
-const parseOrThrow = <T>(schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: { message: string } } }, value: unknown, what: string): T => {
+const parseOrThrow = <T>(
+  schema: {
+    safeParse(v: unknown): { success: true; data: T } | { success: false; error: { message: string } };
+  },
+  value: unknown,
+  what: string,
+): T => {
   const parsed = schema.safeParse(value);
   if (!parsed.success) throw new Error(`the remote agent sent an invalid ${what}: ${parsed.error.message}`);
   return parsed.data;
@@ -236,7 +251,10 @@ const statusOf = (status: unknown, at: string): MappedUpdate => {
   const s = (status ?? {}) as { state?: unknown; message?: unknown };
   const state = TaskState.safeParse(s.state);
   if (!state.success || state.data === 'TASK_STATE_SUBMITTED') return { commands: [] };
-  const message = s.message === undefined ? undefined : parseOrThrow(Message, { ...(s.message as object), role: 'ROLE_AGENT' }, 'status message');
+  const message =
+    s.message === undefined
+      ? undefined
+      : parseOrThrow(Message, { ...(s.message as object), role: 'ROLE_AGENT' }, 'status message');
   if (TERMINAL_STATES.has(state.data) || INTERRUPTED_STATES.has(state.data)) {
     return { commands: [], final: { state: state.data, ...(message ? { message } : {}) } };
   }
@@ -271,7 +289,13 @@ export const mapStreamResponse = (json: Record<string, unknown>, at: string): Ma
     };
   }
   if (json.artifactUpdate) {
-    const u = json.artifactUpdate as { taskId?: string; contextId?: string; artifact?: unknown; append?: boolean; lastChunk?: boolean };
+    const u = json.artifactUpdate as {
+      taskId?: string;
+      contextId?: string;
+      artifact?: unknown;
+      append?: boolean;
+      lastChunk?: boolean;
+    };
     return {
       ...(u.taskId && u.contextId ? { link: { remoteTaskId: u.taskId, remoteContextId: u.contextId } } : {}),
       commands: [
@@ -294,7 +318,10 @@ export const mapStreamResponse = (json: Record<string, unknown>, at: string): Ma
 };
 
 /** How a call ended, from the remote task's last state. */
-const outcomeOf = (final: { state: TaskState; message?: Message }): { ok: boolean; outcome: RemoteCallOutcome; error?: string } => {
+const outcomeOf = (final: {
+  state: TaskState;
+  message?: Message;
+}): { ok: boolean; outcome: RemoteCallOutcome; error?: string } => {
   switch (final.state) {
     case 'TASK_STATE_COMPLETED':
       return { ok: true, outcome: 'completed' };
@@ -347,7 +374,12 @@ export const remoteAgentWorker = (deps: RemoteWorkerDeps): ConsumerOptions => {
     const ctx = context(event);
     if ('missing' in target) {
       if (TERMINAL_STATES.has(state.task.status.state)) return;
-      await command(event.stream, ctx, failWith(`${event.id}:missing`, `Cannot run the task: ${target.missing}`), `${event.id}:missing`).catch(ignoreTerminal);
+      await command(
+        event.stream,
+        ctx,
+        failWith(`${event.id}:missing`, `Cannot run the task: ${target.missing}`),
+        `${event.id}:missing`,
+      ).catch(ignoreTerminal);
       return;
     }
     if (!slots.tryAcquire(target.agentKey)) {
@@ -367,12 +399,8 @@ export const remoteAgentWorker = (deps: RemoteWorkerDeps): ConsumerOptions => {
     principal: PRINCIPAL,
     correlationId: event.metadata.correlationId,
   });
-  const command = (
-    stream: string,
-    ctx: ReturnType<typeof context>,
-    cmd: TaskCommand,
-    commandId: string,
-  ) => handle(deps.store, stream, cmd, taskDecider, { ...ctx, commandId });
+  const command = (stream: string, ctx: ReturnType<typeof context>, cmd: TaskCommand, commandId: string) =>
+    handle(deps.store, stream, cmd, taskDecider, { ...ctx, commandId });
   const failWith = (messageId: string, text: string): TaskCommand => ({
     type: 'UpdateStatus',
     state: 'TASK_STATE_FAILED',
@@ -381,7 +409,12 @@ export const remoteAgentWorker = (deps: RemoteWorkerDeps): ConsumerOptions => {
   });
 
   /** The outgoing message: the user's input, with our idempotency key, to the linked remote task if any. */
-  const outgoing = (trigger: RecordedEvent, state: TaskAggregate, target: RemoteTarget, idempotencyKey: string) => {
+  const outgoing = (
+    trigger: RecordedEvent,
+    state: TaskAggregate,
+    target: RemoteTarget,
+    idempotencyKey: string,
+  ) => {
     const input =
       trigger.type === 'TaskInputReceived'
         ? (trigger.data as { message: Message }).message
@@ -421,7 +454,15 @@ export const remoteAgentWorker = (deps: RemoteWorkerDeps): ConsumerOptions => {
         await command(
           stream,
           ctx,
-          { type: 'CompleteRemoteCall', callId, ok: false, outcome: 'abandoned', latencyMs: null, error: `the task became ${state.task!.status.state} before the outcome was recorded`, at: now() },
+          {
+            type: 'CompleteRemoteCall',
+            callId,
+            ok: false,
+            outcome: 'abandoned',
+            latencyMs: null,
+            error: `the task became ${state.task!.status.state} before the outcome was recorded`,
+            at: now(),
+          },
           `${callId}:completed`,
         );
       }
@@ -430,14 +471,39 @@ export const remoteAgentWorker = (deps: RemoteWorkerDeps): ConsumerOptions => {
     const attempt = (earlier?.attempts ?? 0) + 1;
     const idempotencyKey = earlier?.idempotencyKey ?? `ac:${taskId}:${callId}`;
     if (earlier) {
-      deps.log.warn({ taskId, callId, attempt, agentKey: target.agentKey }, 'remote call: an earlier attempt has no recorded outcome; calling again');
+      deps.log.warn(
+        { taskId, callId, attempt, agentKey: target.agentKey },
+        'remote call: an earlier attempt has no recorded outcome; calling again',
+      );
     }
-    const admission = await admitCall(deps.store, target.agentKey, taskId, { staleAfterMs, now: now(), correlationId: ctx.correlationId });
+    const admission = await admitCall(deps.store, target.agentKey, taskId, {
+      staleAfterMs,
+      now: now(),
+      correlationId: ctx.correlationId,
+    });
     if ('refused' in admission) {
       if (earlier) {
-        await command(stream, ctx, { type: 'CompleteRemoteCall', callId, ok: false, outcome: 'abandoned', latencyMs: null, error: admission.refused, at: now() }, `${callId}:completed`);
+        await command(
+          stream,
+          ctx,
+          {
+            type: 'CompleteRemoteCall',
+            callId,
+            ok: false,
+            outcome: 'abandoned',
+            latencyMs: null,
+            error: admission.refused,
+            at: now(),
+          },
+          `${callId}:completed`,
+        );
       }
-      await command(stream, ctx, failWith(`${callId}:unavailable`, `Agent ${target.agentKey} is unavailable: ${admission.refused}`), `${callId}:unavailable`).catch(ignoreTerminal);
+      await command(
+        stream,
+        ctx,
+        failWith(`${callId}:unavailable`, `Agent ${target.agentKey} is unavailable: ${admission.refused}`),
+        `${callId}:unavailable`,
+      ).catch(ignoreTerminal);
       return;
     }
     try {
@@ -461,7 +527,8 @@ export const remoteAgentWorker = (deps: RemoteWorkerDeps): ConsumerOptions => {
     const watcher = (async () => {
       let current = state;
       const fresh = await deps.store.readStream(stream, { fromRevision: history.length });
-      for (const e of fresh) current = taskDecider.evolve(current, { type: e.type, data: e.data } as TaskEvent);
+      for (const e of fresh)
+        current = taskDecider.evolve(current, { type: e.type, data: e.data } as TaskEvent);
       const after = history.length - 1 + fresh.length;
       if (current.task && TERMINAL_STATES.has(current.task.status.state)) canceled.abort();
       for await (const e of deps.feed.follow(stream, { after, signal: canceled.signal })) {
@@ -486,7 +553,12 @@ export const remoteAgentWorker = (deps: RemoteWorkerDeps): ConsumerOptions => {
         if (signal.aborted) break;
         const mapped = mapStreamResponse(StreamResponse.toJSON(response) as Record<string, unknown>, now());
         if (mapped.link && mapped.link.remoteTaskId !== remoteTask?.remoteTaskId) {
-          await command(stream, ctx, { type: 'LinkRemoteTask', agentKey: target.agentKey, callId, ...mapped.link, at: now() }, `${callId}:${attempt}:link:${mapped.link.remoteTaskId}`);
+          await command(
+            stream,
+            ctx,
+            { type: 'LinkRemoteTask', agentKey: target.agentKey, callId, ...mapped.link, at: now() },
+            `${callId}:${attempt}:link:${mapped.link.remoteTaskId}`,
+          );
           remoteTask = { agentKey: target.agentKey, ...mapped.link };
         }
         if (mapped.clearsFinal) final = undefined;
@@ -501,20 +573,33 @@ export const remoteAgentWorker = (deps: RemoteWorkerDeps): ConsumerOptions => {
       if (signal.aborted) throw signal.reason ?? new Error('aborted');
       if (!final && remoteTask && client) {
         // The stream closed before the remote task settled: ask for it as it stands.
-        const task = await client.getTask(GetTaskRequest.fromJSON({ id: remoteTask.remoteTaskId, historyLength: 0 }), { signal });
+        const task = await client.getTask(
+          GetTaskRequest.fromJSON({ id: remoteTask.remoteTaskId, historyLength: 0 }),
+          { signal },
+        );
         const mapped = mapStreamResponse({ task: SdkTask.toJSON(task) as Record<string, unknown> }, now());
         if (mapped.final) final = mapped.final;
       }
       const latencyMs = Date.now() - started;
       result = final
         ? { ...outcomeOf(final), latencyMs }
-        : { ok: false, outcome: 'error', error: 'the remote agent ended the call before its task settled', latencyMs };
+        : {
+            ok: false,
+            outcome: 'error',
+            error: 'the remote agent ended the call before its task settled',
+            latencyMs,
+          };
     } catch (error) {
       if (canceled.signal.aborted || refusedAsTerminal(error)) {
         // Our task was canceled (an update refused as terminal says so before the watcher does).
         result = { ok: true, outcome: 'canceled', latencyMs: null };
       } else if (timeout.aborted) {
-        result = { ok: false, outcome: 'timeout', error: `no answer within ${callTimeoutMs} ms`, latencyMs: Date.now() - started };
+        result = {
+          ok: false,
+          outcome: 'timeout',
+          error: `no answer within ${callTimeoutMs} ms`,
+          latencyMs: Date.now() - started,
+        };
       } else {
         result = { ok: false, outcome: 'error', error: errorText(error), latencyMs: Date.now() - started };
       }
@@ -526,10 +611,16 @@ export const remoteAgentWorker = (deps: RemoteWorkerDeps): ConsumerOptions => {
     if ((result.outcome === 'canceled' || result.outcome === 'timeout') && remoteTask && client) {
       // Best effort: the remote agent stops working for nothing (its cancel is idempotent).
       await client
-        .cancelTask(CancelTaskRequest.fromJSON({ id: remoteTask.remoteTaskId }), { signal: AbortSignal.timeout(10_000) })
+        .cancelTask(CancelTaskRequest.fromJSON({ id: remoteTask.remoteTaskId }), {
+          signal: AbortSignal.timeout(10_000),
+        })
         .catch((err) => deps.log.debug({ err, taskId }, 'remote cancel failed'));
     }
-    if (!result.ok) deps.log.info({ taskId, agentKey: target.agentKey, outcome: result.outcome, error: result.error }, 'remote call failed');
+    if (!result.ok)
+      deps.log.info(
+        { taskId, agentKey: target.agentKey, outcome: result.outcome, error: result.error },
+        'remote call failed',
+      );
     await command(
       stream,
       ctx,
@@ -549,7 +640,12 @@ export const remoteAgentWorker = (deps: RemoteWorkerDeps): ConsumerOptions => {
   };
 
   /** After RemoteCallCompleted: the remote task's final state, or our failure, on our task (idempotent). */
-  const applyFinal = async (stream: string, ctx: ReturnType<typeof context>, callId: string, loaded?: RecordedEvent[]) => {
+  const applyFinal = async (
+    stream: string,
+    ctx: ReturnType<typeof context>,
+    callId: string,
+    loaded?: RecordedEvent[],
+  ) => {
     const history = loaded ?? (await deps.store.readStream(stream));
     const completed = history.find(
       (e) => e.type === 'RemoteCallCompleted' && (e.data as { callId?: string }).callId === callId,
@@ -559,7 +655,12 @@ export const remoteAgentWorker = (deps: RemoteWorkerDeps): ConsumerOptions => {
     const d = parsed.data.data;
     let cmd: TaskCommand | null = null;
     if (d.final) {
-      cmd = { type: 'UpdateStatus', state: d.final.state, ...(d.final.message ? { message: d.final.message } : {}), at: now() };
+      cmd = {
+        type: 'UpdateStatus',
+        state: d.final.state,
+        ...(d.final.message ? { message: d.final.message } : {}),
+        at: now(),
+      };
     } else if (d.outcome === 'timeout' || d.outcome === 'error') {
       cmd = failWith(`${callId}:failed`, `Remote agent ${d.agentKey} failed: ${d.error ?? d.outcome}`);
     }
@@ -571,9 +672,12 @@ export const remoteAgentWorker = (deps: RemoteWorkerDeps): ConsumerOptions => {
     const state = fold<TaskAggregate, TaskEvent>(taskDecider, await deps.store.readStream(event.stream));
     if (!state.remote || state.task?.status.state !== 'TASK_STATE_CANCELED') return;
     const view = await viewOf(deps.store, state.remote.agentKey);
-    if (!view || view.endpoint.kind !== 'remote') return;
+    if (view?.endpoint.kind !== 'remote') return;
     try {
-      const client = await clientFor({ agentKey: state.remote.agentKey, view, endpoint: view.endpoint }, fetchImpl);
+      const client = await clientFor(
+        { agentKey: state.remote.agentKey, view, endpoint: view.endpoint },
+        fetchImpl,
+      );
       await client.cancelTask(CancelTaskRequest.fromJSON({ id: state.remote.remoteTaskId }), {
         signal: AbortSignal.timeout(10_000),
       });

@@ -3,8 +3,8 @@
  * cooldown come in with the commands (the saga reads them from the configuration).
  */
 import { z } from 'zod';
-import { RemoteCallOutcome } from '../events/task.ts';
 import type { CircuitEvent } from '../events/circuit.ts';
+import { RemoteCallOutcome } from '../events/task.ts';
 import { ruleViolated } from './errors.ts';
 import type { Decider } from './handle.ts';
 
@@ -109,11 +109,15 @@ export const circuitDecider: Decider<CircuitCommand, CircuitState, CircuitEvent>
               ];
         }
         if (ok) {
-          return s.failures > 0 ? [{ type: 'CircuitFailuresReset', data: { agentKey, callId, at: command.at } }] : [];
+          return s.failures > 0
+            ? [{ type: 'CircuitFailuresReset', data: { agentKey, callId, at: command.at } }]
+            : [];
         }
         const failures = s.failures + 1;
         if (failures < command.threshold) {
-          return [{ type: 'CircuitFailureRecorded', data: { agentKey, callId, failures, error, at: command.at } }];
+          return [
+            { type: 'CircuitFailureRecorded', data: { agentKey, callId, failures, error, at: command.at } },
+          ];
         }
         return [
           {
@@ -138,7 +142,9 @@ export const circuitDecider: Decider<CircuitCommand, CircuitState, CircuitEvent>
         if (verdict === 'closed') return [];
         if (verdict === 'open') throw ruleViolated(`the circuit of ${agentKey} is open until ${s.until}`);
         if (verdict === 'probe-in-flight') {
-          throw ruleViolated(`the circuit of ${agentKey} is half-open and task ${s.probe!.taskId} is probing it`);
+          throw ruleViolated(
+            `the circuit of ${agentKey} is half-open and task ${s.probe!.taskId} is probing it`,
+          );
         }
         if (s.state === 'half-open' && s.probe?.taskId === command.taskId) return [];
         const claim: CircuitEvent = {

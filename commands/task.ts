@@ -312,7 +312,12 @@ export const taskDecider: Decider<TaskCommand, TaskAggregate, TaskEvent> = {
       case 'RemoteCallIntended': {
         const { callId, agentKey, idempotencyKey, attempt } = event.data;
         const calls = { ...state.calls };
-        calls[callId] = { agentKey, idempotencyKey, attempts: attempt, completed: calls[callId]?.completed ?? null };
+        calls[callId] = {
+          agentKey,
+          idempotencyKey,
+          attempts: attempt,
+          completed: calls[callId]?.completed ?? null,
+        };
         return { ...state, calls };
       }
       case 'RemoteTaskLinked': {

@@ -14,7 +14,13 @@ const agentKey = z.string().min(1);
 /** A failed call while closed (not yet at the threshold). */
 export const CircuitFailureRecorded = z.object({
   type: z.literal('CircuitFailureRecorded'),
-  data: z.object({ agentKey, callId: z.string(), failures: z.number().int().min(1), error: z.string(), at: z.string() }),
+  data: z.object({
+    agentKey,
+    callId: z.string(),
+    failures: z.number().int().min(1),
+    error: z.string(),
+    at: z.string(),
+  }),
 });
 /** A successful call while closed after failures: the count starts again. */
 export const CircuitFailuresReset = z.object({

@@ -1,10 +1,10 @@
 import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { vector } from '@electric-sql/pglite-pgvector';
 import pino, { type Logger } from 'pino';
 import postgres from 'postgres';
-import { createRequire } from 'node:module';
 import { edgeApp } from '../a2a-edge/app.ts';
 import { apiKeyAuthenticator } from '../a2a-edge/auth.ts';
 import { pushConfigs } from '../a2a-edge/push-configs.ts';
@@ -14,8 +14,6 @@ import { TaskFeed } from '../a2a-edge/task-feed.ts';
 import { type AgentDirectory, agentDirectory, builtInAgents } from '../agents/directory.ts';
 import { remoteAgentWorker } from '../agents/remote.ts';
 import { agentWorker } from '../agents/worker.ts';
-import { circuitBreakerConsumers, prepareCircuitSaga, startCircuitTimer } from '../sagas/circuit-breaker.ts';
-import { ROUTE_DEFAULT_AGENT, routingSaga } from '../sagas/routing.ts';
 import { registerInProcessAgents } from '../commands/agent-registry.ts';
 import { bootstrapDefaultTenant } from '../commands/bootstrap.ts';
 import { agentsProjection } from '../projections/agents.ts';
@@ -25,8 +23,10 @@ import { catchUp, migrateProjection, runProjections } from '../projections/runne
 import { tasksProjection } from '../projections/tasks.ts';
 import { tenantsProjection } from '../projections/tenants.ts';
 import { startCardRefresh } from '../sagas/card-refresh.ts';
+import { circuitBreakerConsumers, prepareCircuitSaga, startCircuitTimer } from '../sagas/circuit-breaker.ts';
 import { exactlyOnce, PROCESSED_EVENTS_DDL, type TransactionalConsumer } from '../sagas/exactly-once.ts';
 import { pushDeliveryConsumers } from '../sagas/push-delivery.ts';
+import { ROUTE_DEFAULT_AGENT, routingSaga } from '../sagas/routing.ts';
 import { createInProcessBus } from './bus/in-process.ts';
 import { createJetStreamBus } from './bus/jetstream.ts';
 import type { Bus, Consumer, ConsumerOptions } from './bus/port.ts';
@@ -292,7 +292,8 @@ export const createRuntime = async (config: Config, overrides: RuntimeOverrides 
           : []),
       ];
       for (const def of consumerDefs) consumers.push(await bus.consume(def));
-      if (consumers.length) stops.unshift(async () => void (await Promise.all(consumers.map((c) => c.stop()))));
+      if (consumers.length)
+        stops.unshift(async () => void (await Promise.all(consumers.map((c) => c.stop()))));
       if (roles.includes('edge')) {
         const capabilities = { streaming: true, pushNotifications: true };
         const push = pushConfigs({ store, allowPrivateUrls: config.allowPrivateUrls });
@@ -309,7 +310,10 @@ export const createRuntime = async (config: Config, overrides: RuntimeOverrides 
           discovery,
           admin: { store, readModels: db, allowPrivateUrls: config.allowPrivateUrls, log },
           checks: [
-            { name: 'event-store', check: async () => void (await store.readStream('healthcheck', { maxCount: 1 })) },
+            {
+              name: 'event-store',
+              check: async () => void (await store.readStream('healthcheck', { maxCount: 1 })),
+            },
             { name: 'read-models', check: async () => void (await db.query('SELECT 1')) },
             { name: 'bus', check: async () => void (await bus.lastPublishedPosition()) },
           ],

@@ -31,7 +31,11 @@ const Env = z.object({
     .default('false')
     .transform((v) => v === 'true' || v === '1'),
   /** Largest request body the edge accepts. */
-  AGENTCORE_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(10 * 1024 * 1024),
+  AGENTCORE_BODY_LIMIT_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(10 * 1024 * 1024),
   /** Embeddings (skill discovery): an OpenAI-compatible endpoint; unset = the offline model (512-d). */
   AGENTCORE_EMBEDDINGS_URL: z.string().url().optional(),
   AGENTCORE_EMBEDDINGS_MODEL: z.string().min(1).optional(),
@@ -97,7 +101,9 @@ const routingWeights = (raw: string | undefined): RoutingConfig['weights'] => {
   try {
     parsed = JSON.parse(raw);
   } catch (error) {
-    throw new Error(`invalid configuration: AGENTCORE_ROUTING_WEIGHTS is not JSON (${(error as Error).message})`);
+    throw new Error(
+      `invalid configuration: AGENTCORE_ROUTING_WEIGHTS is not JSON (${(error as Error).message})`,
+    );
   }
   const weight = z.number().min(0, 'a weight must be at least 0');
   const result = z
@@ -105,7 +111,9 @@ const routingWeights = (raw: string | undefined): RoutingConfig['weights'] => {
     .partial()
     .safeParse(parsed);
   if (!result.success) {
-    throw new Error(`invalid configuration: AGENTCORE_ROUTING_WEIGHTS ${describeZodIssues(result.error.issues)}`);
+    throw new Error(
+      `invalid configuration: AGENTCORE_ROUTING_WEIGHTS ${describeZodIssues(result.error.issues)}`,
+    );
   }
   const weights = { ...DEFAULT_WEIGHTS, ...result.data };
   if (weights.similarity + weights.latency + weights.cost + weights.quality <= 0) {

@@ -10,7 +10,8 @@
  * `description` and `tags`. Scoped to the caller's tenant (or `tenant`, when the key may act for it) and
  * the system agents. `routable=true` leaves out disabled agents and agents whose circuit is not closed;
  * by default every registered agent is listed, with its status and circuit.
- * 401 without a valid key, 403 for a tenant the key may not act for, 400 with readable messages.
+ * 401 without a valid key, 403 for a tenant the key may not act for, 400 with readable messages, 503 when
+ * the embeddings service (a configured OpenAI-compatible endpoint) fails.
  */
 import { Hono } from 'hono';
 import { z } from 'zod';
@@ -19,6 +20,7 @@ import { A2AError } from '../a2a-edge/errors.ts';
 import { describeZodIssues } from '../commands/errors.ts';
 import type { Discovery } from '../infra/discovery/port.ts';
 import { MAX_LIMIT } from '../infra/discovery/postgres.ts';
+import { EmbeddingsError } from '../infra/embeddings/port.ts';
 
 const Query = z
   .object({
@@ -64,15 +66,21 @@ export const agentRoutes = (discovery: Discovery) => {
       return c.json(error(400, 'INVALID_ARGUMENT', describeZodIssues(parsed.error.issues)), 400);
     }
     const { q, skill, tags, limit, routable } = parsed.data;
-    const agents = await discovery.discover({
-      tenant,
-      text: q || undefined,
-      skillId: skill || undefined,
-      tags,
-      limit,
-      routableOnly: routable === 'true',
-    });
-    return c.json({ agents });
+    try {
+      const agents = await discovery.discover({
+        tenant,
+        text: q || undefined,
+        skillId: skill || undefined,
+        tags,
+        limit,
+        routableOnly: routable === 'true',
+      });
+      return c.json({ agents });
+    } catch (err) {
+      // The embeddings service (OpenAI-compatible endpoint) failing is not the caller's fault, nor ours.
+      if (!(err instanceof EmbeddingsError)) throw err;
+      return c.json(error(503, 'UNAVAILABLE', `agent discovery is unavailable: ${err.message}`), 503);
+    }
   });
   return app;
 };

@@ -129,7 +129,13 @@ export const recordTimer = async (db: SqlExecutor, event: RecordedEvent) => {
      ON CONFLICT (agent_key) DO UPDATE SET tenant = EXCLUDED.tenant, state = EXCLUDED.state,
        until = EXCLUDED.until, revision = EXCLUDED.revision
      WHERE circuit_timers.revision < EXCLUDED.revision`,
-    [agentKey, event.metadata.tenant, positionOf[e.type], e.type === 'CircuitOpened' ? e.data.until : null, event.revision],
+    [
+      agentKey,
+      event.metadata.tenant,
+      positionOf[e.type],
+      e.type === 'CircuitOpened' ? e.data.until : null,
+      event.revision,
+    ],
   );
 };
 
@@ -161,7 +167,11 @@ export const startCircuitTimer = (deps: CircuitSagaDeps & { tickMs?: number }): 
           circuitStream(row.agent_key),
           { type: 'HalfOpenCircuit', agentKey: row.agent_key, at },
           circuitDecider,
-          { tenant: row.tenant, principal: PRINCIPAL, commandId: `half-open:${row.agent_key}:${row.revision}` },
+          {
+            tenant: row.tenant,
+            principal: PRINCIPAL,
+            commandId: `half-open:${row.agent_key}:${row.revision}`,
+          },
         );
         if (result.events.length > 0) done.push(row.agent_key);
       } catch (err) {

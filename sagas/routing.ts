@@ -17,16 +17,16 @@
  *    is chosen if it gets it; otherwise the next candidate.
  */
 import type { Logger } from 'pino';
-import { type Message, TERMINAL_STATES } from '../events/a2a.ts';
-import { agentStream, SYSTEM_TENANT } from '../events/agent.ts';
-import { type CircuitEvent, circuitStream } from '../events/circuit.ts';
-import type { RecordedEvent } from '../events/envelope.ts';
-import type { RoutingCandidate, RoutingLimits, RoutingWeights, TaskEvent } from '../events/task.ts';
 import { textOf } from '../agents/agent.ts';
 import { type CircuitState, circuitAdmits, circuitDecider } from '../commands/circuit.ts';
 import { CommandError } from '../commands/errors.ts';
 import { fold, handle } from '../commands/handle.ts';
 import { type TaskAggregate, type TaskCommand, taskDecider } from '../commands/task.ts';
+import { type Message, TERMINAL_STATES } from '../events/a2a.ts';
+import { agentStream, SYSTEM_TENANT } from '../events/agent.ts';
+import { type CircuitEvent, circuitStream } from '../events/circuit.ts';
+import type { RecordedEvent } from '../events/envelope.ts';
+import type { RoutingCandidate, RoutingLimits, RoutingWeights, TaskEvent } from '../events/task.ts';
 import type { ConsumerOptions } from '../infra/bus/port.ts';
 import type { Candidate, Discovery } from '../infra/discovery/port.ts';
 import type { EventStore } from '../infra/event-store/port.ts';
@@ -95,7 +95,8 @@ const exclusion = (c: ScoreInput, limits: RoutingLimits): ExclusionReason | unde
   if (c.circuit === 'open') return 'circuit-open';
   if (c.circuit === 'half-open' && c.probeInFlight) return 'probe-in-flight';
   const exact = (c.matchedBy ?? []).some((m) => m === 'skill-id' || m === 'tag');
-  if (!exact && limits.minSimilarity !== undefined && c.similarity < limits.minSimilarity) return 'min-similarity';
+  if (!exact && limits.minSimilarity !== undefined && c.similarity < limits.minSimilarity)
+    return 'min-similarity';
   if (limits.maxLatencyMs !== undefined && c.latencyMs !== null && c.latencyMs > limits.maxLatencyMs) {
     return 'max-latency';
   }
@@ -122,10 +123,13 @@ export const scoreCandidates = (
 ): RoutingCandidate[] => {
   const total = weights.similarity + weights.latency + weights.cost + weights.quality;
   if (!(total > 0)) throw new RangeError('routing weights must not all be 0');
-  const latencyScale = median(candidates.flatMap((c) => (c.latencyMs !== null && c.latencyMs > 0 ? [c.latencyMs] : [])));
+  const latencyScale = median(
+    candidates.flatMap((c) => (c.latencyMs !== null && c.latencyMs > 0 ? [c.latencyMs] : [])),
+  );
   const costScale = median(candidates.flatMap((c) => (c.cost > 0 ? [c.cost] : [])));
   const scored = candidates.map((c) => {
-    const latency = c.latencyMs === null ? 0.5 : latencyScale === null ? 1 : latencyScale / (latencyScale + c.latencyMs);
+    const latency =
+      c.latencyMs === null ? 0.5 : latencyScale === null ? 1 : latencyScale / (latencyScale + c.latencyMs);
     const cost = c.cost <= 0 || costScale === null ? 1 : costScale / (costScale + c.cost);
     const score =
       (weights.similarity * clamp01(c.similarity) +
@@ -180,7 +184,10 @@ export const explainNoRoute = (
     .filter(Boolean)
     .join(', ');
   if (candidates.length === 0) {
-    return { reason: 'no-match', explanation: `No agent matched ${asked || 'this request'}: discovery found none.` };
+    return {
+      reason: 'no-match',
+      explanation: `No agent matched ${asked || 'this request'}: discovery found none.`,
+    };
   }
   if (candidates.every((c) => c.excludedBy === 'min-similarity')) {
     const best = Math.max(...candidates.map((c) => c.similarity));
@@ -268,7 +275,10 @@ const keyOf = async (store: EventStore, c: Candidate, taskTenant: string): Promi
 
 export const tenantOfAgentKey = (agentKey: string) => agentKey.slice(0, Math.max(0, agentKey.indexOf(':')));
 
-const readCircuit = async (store: EventStore, agentKey: string): Promise<CircuitState & { revision: number }> => {
+const readCircuit = async (
+  store: EventStore,
+  agentKey: string,
+): Promise<CircuitState & { revision: number }> => {
   const events = await store.readStream(circuitStream(agentKey));
   return { ...fold<CircuitState, CircuitEvent>(circuitDecider, events), revision: events.length };
 };
@@ -279,14 +289,20 @@ export const routeTask = async (deps: RoutingDeps, submitted: RecordedEvent): Pr
   const weights = deps.weights ?? DEFAULT_ROUTING_WEIGHTS;
   const minSimilarity = deps.minSimilarity ?? DEFAULT_MIN_SIMILARITY;
   const staleAfterMs = deps.probeStaleAfterMs ?? 120_000;
-  const data = (submitted.data ?? {}) as { taskId?: string; agent?: string | null; message?: Message; metadata?: Record<string, unknown> };
+  const data = (submitted.data ?? {}) as {
+    taskId?: string;
+    agent?: string | null;
+    message?: Message;
+    metadata?: Record<string, unknown>;
+  };
   if (!needsRouting(data.agent ?? null, deps.routeByDefault)) return { skipped: 'the task names its agent' };
   const stream = submitted.stream;
   const history = await deps.store.readStream(stream);
   const state = fold<TaskAggregate, TaskEvent>(taskDecider, history);
   if (!state.task) return { skipped: 'no such task' };
   if (state.routed) return { skipped: `already routed to ${state.routed.agentKey}` };
-  if (TERMINAL_STATES.has(state.task.status.state)) return { skipped: `the task is ${state.task.status.state}` };
+  if (TERMINAL_STATES.has(state.task.status.state))
+    return { skipped: `the task is ${state.task.status.state}` };
   const taskId = state.task.id;
   const tenant = submitted.metadata.tenant;
   const context = {
@@ -317,14 +333,19 @@ export const routeTask = async (deps: RoutingDeps, submitted: RecordedEvent): Pr
 
   const metadata = data.metadata ?? {};
   const parsedLimits = limitsFromMetadata(metadata, minSimilarity);
-  if ('invalid' in parsedLimits) return reject('excluded', `Cannot route this task: ${parsedLimits.invalid}.`, [], { minSimilarity });
+  if ('invalid' in parsedLimits)
+    return reject('excluded', `Cannot route this task: ${parsedLimits.invalid}.`, [], { minSimilarity });
   const { limits } = parsedLimits;
   const text = textOf(state.task.history?.[0] ?? data.message).trim();
-  const skillId = typeof metadata.skill === 'string' && metadata.skill.trim() ? metadata.skill.trim() : undefined;
+  const skillId =
+    typeof metadata.skill === 'string' && metadata.skill.trim() ? metadata.skill.trim() : undefined;
   const tags = Array.isArray(metadata.tags)
     ? metadata.tags.filter((t): t is string => typeof t === 'string' && t.trim() !== '')
     : typeof metadata.tags === 'string'
-      ? metadata.tags.split(',').map((t) => t.trim()).filter(Boolean)
+      ? metadata.tags
+          .split(',')
+          .map((t) => t.trim())
+          .filter(Boolean)
       : undefined;
   const found =
     text || skillId || tags?.length
@@ -383,7 +404,12 @@ export const routeTask = async (deps: RoutingDeps, submitted: RecordedEvent): Pr
           circuitStream(best.agentKey),
           { type: 'ClaimProbe', agentKey: best.agentKey, taskId, staleAfterMs, at },
           circuitDecider,
-          { tenant: tenantOfAgentKey(best.agentKey) || tenant, principal: PRINCIPAL, commandId: `probe:${taskId}:${revision}`, correlationId: submitted.metadata.correlationId },
+          {
+            tenant: tenantOfAgentKey(best.agentKey) || tenant,
+            principal: PRINCIPAL,
+            commandId: `probe:${taskId}:${revision}`,
+            correlationId: submitted.metadata.correlationId,
+          },
         );
       } catch (error) {
         if (!(error instanceof CommandError && error.kind === 'rule_violated')) throw error;
@@ -416,7 +442,11 @@ export const routeTask = async (deps: RoutingDeps, submitted: RecordedEvent): Pr
     deps.log.debug({ taskId, agentKey: best.agentKey, score: best.score }, 'routing: task routed');
     return { routed: best, candidates };
   }
-  const { reason, explanation } = explainNoRoute({ text, ...(skillId ? { skillId } : {}), ...(tags ? { tags } : {}) }, candidates, limits);
+  const { reason, explanation } = explainNoRoute(
+    { text, ...(skillId ? { skillId } : {}), ...(tags ? { tags } : {}) },
+    candidates,
+    limits,
+  );
   try {
     return await reject(reason, explanation, candidates, limits);
   } catch (error) {

@@ -339,7 +339,12 @@ export const createJetStreamBus = async (options: JetStreamBusOptions): Promise<
           return;
         }
         try {
-          await o.handler({ event, subject: m.subject, deliveryCount, working: () => quietly(() => m.working()) });
+          await o.handler({
+            event,
+            subject: m.subject,
+            deliveryCount,
+            working: () => quietly(() => m.working()),
+          });
           quietly(() => m.ack());
         } catch (err) {
           if (deliveryCount >= maxDeliver) {

@@ -4,9 +4,10 @@
  *
  * One query runs two searches at once (Promise.all):
  * - exact: skill id equality and/or tag overlap (GIN index), best overlap first;
- * - semantic: the text embedded once, then HNSW top-k by cosine distance (`<=>`), with
- *   `hnsw.ef_search` raised and pgvector 0.8's iterative scan (`strict_order`), so the tenant and
- *   routability filters, applied after the index, still leave k rows in exact distance order.
+ * - semantic: the text embedded once, then the top-k by cosine distance (`<=>`): an exact scan when the
+ *   caller sees at most EXACT_SCAN_MAX skills, otherwise HNSW with `hnsw.ef_search` raised and pgvector
+ *   0.8's iterative scan (`strict_order`), so the tenant and routability filters, applied after the
+ *   index, still leave k rows in distance order.
  * Both search the caller's tenant's rows and those of tenant 'system' (in-process agents). Results are
  * merged by (tenant, agent, skill), `matchedBy` accumulated; an exact hit the semantic top-k missed gets
  * its cosine from a second, by-key query. Order: similarity, then exactness (skill id > tag > semantic
@@ -37,7 +38,15 @@ export interface DiscoveryOptions {
   vectorSchema?: string;
   /** HNSW candidate list size per search (pgvector default 40); at least 2 x the limit is used. */
   efSearch?: number;
+  /** Up to this many visible skills (tenant + system), the semantic search is exact, not HNSW. */
+  exactScanMax?: number;
 }
+
+/**
+ * Below this many visible skills an exact scan (about 1.3 us per row on PostgreSQL, embeddings stored
+ * inline) costs no more than an HNSW search and finds the true nearest neighbours; above it, HNSW.
+ */
+export const EXACT_SCAN_MAX = 1000;
 
 interface Row {
   tenant: string;
@@ -99,6 +108,7 @@ export const createDiscovery = (options: DiscoveryOptions): HybridDiscovery => {
   const { db, embeddings } = options;
   const vs = quoteIdent(options.vectorSchema ?? 'public');
   const baseEf = options.efSearch ?? 100;
+  const exactScanMax = options.exactScanMax ?? EXACT_SCAN_MAX;
   // pgvector >= 0.8 can keep scanning the index until enough rows pass the filters.
   let iterative: Promise<boolean> | null = null;
   const supportsIterativeScan = () => {
@@ -130,14 +140,37 @@ export const createDiscovery = (options: DiscoveryOptions): HybridDiscovery => {
       [tenants, skillId, tags, k],
     );
 
+  /** True when the tenant's and the system's skills are at most `n` rows (reads at most n + 1 entries). */
+  const fewRows = async (tenants: string[], n: number) => {
+    const [row] = await db.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM (SELECT 1 FROM rm_agent_skills WHERE tenant = ANY($1::text[]) LIMIT $2) s',
+      [tenants, n + 1],
+    );
+    return Number(row?.n ?? 0) <= n;
+  };
+
   const semantic = async (tenants: string[], text: string, k: number, r: boolean) => {
-    const [vector] = await embeddings.embed([text]);
+    // The plan is chosen here, not left to statistics that PGlite never gathers (no autovacuum) and that
+    // lag behind bulk registrations on PostgreSQL (the planner then sorts every visible row by distance):
+    // a small visible set is scanned exactly, a large one through the HNSW index.
+    const [[vector], small, strict] = await Promise.all([
+      embeddings.embed([text]),
+      fewRows(tenants, exactScanMax),
+      supportsIterativeScan(),
+    ]);
     const q = pgvector.toSql(vector) as string;
     const ef = Math.min(1000, Math.max(baseEf, 2 * k));
-    const strict = await supportsIterativeScan();
     const rows = await db.transaction(async (tx) => {
-      await tx.query(`SET LOCAL hnsw.ef_search = ${ef}`);
-      if (strict) await tx.query('SET LOCAL hnsw.iterative_scan = strict_order');
+      if (small) {
+        // Exact: the visible rows found through the primary key (tenant first), sorted by distance.
+        await tx.query('SET LOCAL enable_indexscan = off');
+        await tx.query('SET LOCAL enable_seqscan = off');
+      } else {
+        // Approximate: only the HNSW index yields rows in distance order without a sort.
+        await tx.query('SET LOCAL enable_sort = off');
+        await tx.query(`SET LOCAL hnsw.ef_search = ${ef}`);
+        if (strict) await tx.query('SET LOCAL hnsw.iterative_scan = strict_order');
+      }
       return tx.query<SemanticRow>(
         `SELECT ${COLUMNS}, 1 - (embedding OPERATOR(${vs}.<=>) $1::${vs}.vector) AS similarity
          FROM rm_agent_skills

@@ -327,7 +327,9 @@ export const busContract = (
     await b.consumer.stop();
   });
 
-  test('a handler that reports working() past ackWaitMs keeps its message: no redelivery', async ({ bus }) => {
+  test('a handler that reports working() past ackWaitMs keeps its message: no redelivery', async ({
+    bus,
+  }) => {
     const r = run();
     const rec = await record(bus, {
       durable: 'long-runner',

@@ -8,9 +8,11 @@
 import { randomUUID } from 'node:crypto';
 import { PGlite } from '@electric-sql/pglite';
 import { vector } from '@electric-sql/pglite-pgvector';
+import { Hono } from 'hono';
 import postgres from 'postgres';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import type { EdgeEnv } from '../../a2a-edge/auth.ts';
 import { type AgentSkillInfo, agentStream, SYSTEM_TENANT } from '../../events/agent.ts';
 import {
   createDiscovery,
@@ -19,6 +21,7 @@ import {
 } from '../../infra/discovery/postgres.ts';
 import { createOfflineEmbeddings } from '../../infra/embeddings/offline.ts';
 import type { Embeddings } from '../../infra/embeddings/port.ts';
+import { EmbeddingsError } from '../../infra/embeddings/port.ts';
 import { createPgliteEventStore } from '../../infra/event-store/pglite.ts';
 import type { EventStore } from '../../infra/event-store/port.ts';
 import { createPostgresEventStore } from '../../infra/event-store/postgres.ts';
@@ -29,6 +32,7 @@ import { postgresDatabase } from '../../infra/sql/postgres.ts';
 import { discoveryProjection } from '../../projections/discovery.ts';
 import type { Projection } from '../../projections/projection.ts';
 import { catchUp, migrateProjection, rebuild } from '../../projections/runner.ts';
+import { agentRoutes } from '../../read-api/agents.ts';
 import { startHub, type TestHub } from '../support/hub.ts';
 import { startOpenAIStub } from '../support/openai-stub.ts';
 import { DATABASE_URL, requireService, uniqueName } from '../support/services.ts';
@@ -100,6 +104,8 @@ const discoverySuite = (name: string, available: boolean, make: () => Promise<Fi
   let projection: Projection;
   let calls: string[][];
   let discovery: ReturnType<typeof createDiscovery>;
+  /** The same, forced through the HNSW index (by default a set this small is scanned exactly). */
+  let viaIndex: ReturnType<typeof createDiscovery>;
 
   let lastPosition = 0;
   const append = async (tenant: string, stream: string, type: string, data: unknown) => {
@@ -157,6 +163,12 @@ const discoverySuite = (name: string, available: boolean, make: () => Promise<Fi
     projection = discoveryProjection(c.embeddings, { vectorSchema: f.vectorSchema });
     await migrateProjection(f.db, projection);
     discovery = createDiscovery({ db: f.db, embeddings: c.embeddings, vectorSchema: f.vectorSchema });
+    viaIndex = createDiscovery({
+      db: f.db,
+      embeddings: c.embeddings,
+      vectorSchema: f.vectorSchema,
+      exactScanMax: 0,
+    });
     await register('acme', 'translator', translator, 0.02);
     await register('acme', 'weather', weather);
     await register('globex', 'invoices', invoices);
@@ -230,6 +242,12 @@ const discoverySuite = (name: string, available: boolean, make: () => Promise<Fi
     assert.ok(paraphrase[0]!.similarity > 0.3 && paraphrase[0]!.similarity <= 1);
     for (let i = 1; i < paraphrase.length; i++)
       assert.ok(paraphrase[i - 1]!.similarity >= paraphrase[i]!.similarity);
+    const indexed = await viaIndex.discover({
+      tenant: 'acme',
+      text: 'turn my letter into Spanish',
+      limit: 3,
+    });
+    assert.equal(ids(indexed), ids(paraphrase), 'the HNSW search finds what the exact scan finds');
     assert.is(paraphrase[0]!.costPerRequest, 0.02);
     assert.is(paraphrase[0]!.quality, 0.5);
     assert.is(paraphrase[0]!.latencyMs, null);
@@ -275,6 +293,13 @@ const discoverySuite = (name: string, available: boolean, make: () => Promise<Fi
     await append('acme', agentStream('acme', 'weather'), 'AgentDisabled', { reason: 'maintenance', at });
     await project();
     assert.equal(ids(await discovery.discover({ tenant: 'acme', tags: ['weather'] })), []);
+    for (const d of [discovery, viaIndex]) {
+      const semantic = await d.discover({ tenant: 'acme', text: 'weather forecast for Paris', limit: 10 });
+      assert.not.ok(
+        ids(semantic).some((id) => id.startsWith('weather/')),
+        'filtered in SQL, both plans',
+      );
+    }
     const all = await discovery.discover({ tenant: 'acme', tags: ['weather'], routableOnly: false });
     assert.equal(
       all.map((c) => c.status),
@@ -319,6 +344,12 @@ const discoverySuite = (name: string, available: boolean, make: () => Promise<Fi
     });
     assert.not.ok(ids(acme).includes('invoices/invoice-extraction'));
     assert.ok(ids(acme).includes('echo/echo'));
+    const indexed = await viaIndex.discover({
+      tenant: 'acme',
+      text: 'read totals from supplier invoices',
+      limit: 10,
+    });
+    assert.equal(ids(indexed).sort(), ids(acme).sort());
     const globex = await discovery.discover({
       tenant: 'globex',
       text: 'read totals from supplier invoices',
@@ -518,13 +549,36 @@ api('401 without a key, 403 for a tenant the key may not act for, 400 with reada
   assert.is((await get(`?q=${'x'.repeat(1001)}`)).status, 400);
 });
 
+api('503 with a readable message when the embeddings service fails', async () => {
+  const app = new Hono<EdgeEnv>();
+  app.use('*', async (c, next) => {
+    c.set('holder', { tenant: 'default', principal: 'test', actsFor: [] });
+    await next();
+  });
+  app.route(
+    '/api',
+    agentRoutes({
+      discover: async () => {
+        throw new EmbeddingsError(
+          'openai embeddings (model m at http://127.0.0.1:1/v1): request failed: ECONNREFUSED',
+        );
+      },
+    }),
+  );
+  const response = await app.request('/api/agents?q=weather');
+  assert.is(response.status, 503);
+  const body = (await response.json()) as { error: { status: string; message: string } };
+  assert.is(body.error.status, 'UNAVAILABLE');
+  assert.match(body.error.message, 'ECONNREFUSED');
+});
+
 api.run();
 
 // ---- the embeddings adapter from configuration ----------------------------------------------------------------
 
 const configured = suite('a hub with OpenAI-compatible embeddings (AGENTCORE_EMBEDDINGS_*)');
 configured('the read model is sized and filled by the configured model', async () => {
-  const stub = await startOpenAIStub({ apiKey: 'sk-test' });
+  const stub = await startOpenAIStub({ apiKey: 'sk-test', embeddingDimensions: 64 });
   const openaiHub = await startHub('embedded', {
     env: {
       AGENTCORE_EMBEDDINGS_URL: stub.baseURL,

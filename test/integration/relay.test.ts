@@ -43,7 +43,10 @@ const events = (n: number): NewEvent[] =>
 /** Readers see an append once every older transaction in the cluster has ended: wait for that. */
 const readVisible = async (runtime: Runtime, count: number, streamPrefix?: string) => {
   for (let i = 0; i < 400; i++) {
-    const events = await runtime.store.readAll({ maxCount: 10_000, ...(streamPrefix ? { filter: { streamPrefix } } : {}) });
+    const events = await runtime.store.readAll({
+      maxCount: 10_000,
+      ...(streamPrefix ? { filter: { streamPrefix } } : {}),
+    });
     if (events.length >= count) return events;
     await new Promise((r) => setTimeout(r, 25));
   }

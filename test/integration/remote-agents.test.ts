@@ -10,8 +10,8 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { RecordedEvent } from '../../events/envelope.ts';
 import { circuitStream } from '../../events/circuit.ts';
+import type { RecordedEvent } from '../../events/envelope.ts';
 import { type RoutingCandidate, taskStream } from '../../events/task.ts';
 import { type RuntimeKind, startHub, type TestHub } from '../support/hub.ts';
 import { type RemoteAgent, startRemoteAgent } from '../support/remote-agents.ts';
@@ -20,11 +20,17 @@ import { readSse, rpc } from '../support/sse.ts';
 
 const kinds: RuntimeKind[] = ['embedded'];
 if ((await requireService('postgres')) && (await requireService('nats'))) kinds.push('distributed');
-else console.warn('\n!!! SKIPPED: remote agents on the distributed runtime (postgres/nats unreachable) !!!\n');
+else
+  console.warn('\n!!! SKIPPED: remote agents on the distributed runtime (postgres/nats unreachable) !!!\n');
 // TEST_RUNTIME=embedded|distributed runs one of them only (while working on one).
-if (process.env.TEST_RUNTIME) kinds.splice(0, kinds.length, ...kinds.filter((k) => k === process.env.TEST_RUNTIME));
+if (process.env.TEST_RUNTIME)
+  kinds.splice(0, kinds.length, ...kinds.filter((k) => k === process.env.TEST_RUNTIME));
 
-const waitFor = async <T>(what: string, f: () => Promise<T | undefined | false | null>, timeoutMs = 20_000) => {
+const waitFor = async <T>(
+  what: string,
+  f: () => Promise<T | undefined | false | null>,
+  timeoutMs = 20_000,
+) => {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await f();
@@ -80,7 +86,9 @@ for (const kind of kinds) {
         const es = await events(taskId);
         const last = [...es].reverse().find((e) => e.type === 'TaskStatusUpdated');
         const state = (last?.data as { state?: string } | undefined)?.state;
-        return state && /COMPLETED|FAILED|CANCELED|REJECTED|INPUT_REQUIRED/.test(state) ? { state, events: es } : null;
+        return state && /COMPLETED|FAILED|CANCELED|REJECTED|INPUT_REQUIRED/.test(state)
+          ? { state, events: es }
+          : null;
       },
       timeoutMs,
     );
@@ -102,7 +110,12 @@ for (const kind of kinds) {
   /** SendMessage that returns at once. */
   const submit = async (text: string, metadata?: Record<string, unknown>, taskId?: string) => {
     const res = await rpc(hub.url, hub.apiKey, 'SendMessage', {
-      message: { messageId: crypto.randomUUID(), role: 'ROLE_USER', parts: [{ text }], ...(taskId ? { taskId } : {}) },
+      message: {
+        messageId: crypto.randomUUID(),
+        role: 'ROLE_USER',
+        parts: [{ text }],
+        ...(taskId ? { taskId } : {}),
+      },
       configuration: { returnImmediately: true },
       ...(metadata ? { metadata } : {}),
     });
@@ -150,7 +163,14 @@ for (const kind of kinds) {
         name: 'Slowpoke',
         behaviour: 'slow',
         delayMs: 1000,
-        skills: [{ id: 'ponder', name: 'Ponder', description: 'Thinks very slowly about a question', tags: ['slow'] }],
+        skills: [
+          {
+            id: 'ponder',
+            name: 'Ponder',
+            description: 'Thinks very slowly about a question',
+            tags: ['slow'],
+          },
+        ],
       }),
     ]);
     hub = await startHub(kind, {
@@ -189,7 +209,10 @@ for (const kind of kinds) {
     });
     // Both translation skills come first, before anything unrelated.
     assert.equal(
-      found.slice(0, 2).map((a) => a.skillId).sort(),
+      found
+        .slice(0, 2)
+        .map((a) => a.skillId)
+        .sort(),
       ['translate', 'translate-fr'],
       JSON.stringify(found.slice(0, 3)),
     );
@@ -202,7 +225,9 @@ for (const kind of kinds) {
     const { taskId, frames } = await stream(TRANSLATE);
     const last = frames[frames.length - 1] as { statusUpdate?: { status: { state: string } } };
     assert.is(last.statusUpdate?.status.state, 'TASK_STATE_COMPLETED', JSON.stringify(frames));
-    const artifact = frames.find((f) => f.artifactUpdate) as { artifactUpdate: { artifact: { parts: Array<{ text: string }> } } };
+    const artifact = frames.find((f) => f.artifactUpdate) as {
+      artifactUpdate: { artifact: { parts: Array<{ text: string }> } };
+    };
     assert.is(artifact.artifactUpdate.artifact.parts[0]!.text, TRANSLATE);
     // The decision, with every candidate scored.
     const routed = (await routedTo(taskId))!;
@@ -223,7 +248,11 @@ for (const kind of kinds) {
     assert.is(types[types.length - 1], 'TaskStatusUpdated');
     const intended = ofType(es, 'RemoteCallIntended')[0]!.data as { idempotencyKey: string; attempt: number };
     assert.is(intended.attempt, 1);
-    const completed = ofType(es, 'RemoteCallCompleted')[0]!.data as { ok: boolean; latencyMs: number; outcome: string };
+    const completed = ofType(es, 'RemoteCallCompleted')[0]!.data as {
+      ok: boolean;
+      latencyMs: number;
+      outcome: string;
+    };
     assert.equal([completed.ok, completed.outcome], [true, 'completed']);
     assert.ok(completed.latencyMs >= 0);
     const call = translator.calls.find((c) => c.metadata?.idempotencyKey === intended.idempotencyKey);
@@ -243,75 +272,100 @@ for (const kind of kinds) {
     assert.is(call.text, SUMMARIZE);
   });
 
-  s('failures and a timeout open the circuit; routing moves to the other agent; a probe closes it', async () => {
-    // 1. A failed remote task: our task fails, the failure is counted.
-    translator.setBehaviour('fail');
-    const failed = await stream(TRANSLATE);
-    assert.is((await routedTo(failed.taskId))!.agentKey, keys.translator);
-    const f = await settled(failed.taskId);
-    assert.is(f.state, 'TASK_STATE_FAILED');
-    const fc = ofType(f.events, 'RemoteCallCompleted')[0]!.data as { ok: boolean; outcome: string; error: string };
-    assert.equal([fc.ok, fc.outcome], [false, 'failed']);
-    assert.match(fc.error, /simulated failure/);
-    await waitFor('the failure counted', async () => (await circuitTypes(keys.translator)).includes('CircuitFailureRecorded'));
+  s(
+    'failures and a timeout open the circuit; routing moves to the other agent; a probe closes it',
+    async () => {
+      // 1. A failed remote task: our task fails, the failure is counted.
+      translator.setBehaviour('fail');
+      const failed = await stream(TRANSLATE);
+      assert.is((await routedTo(failed.taskId))!.agentKey, keys.translator);
+      const f = await settled(failed.taskId);
+      assert.is(f.state, 'TASK_STATE_FAILED');
+      const fc = ofType(f.events, 'RemoteCallCompleted')[0]!.data as {
+        ok: boolean;
+        outcome: string;
+        error: string;
+      };
+      assert.equal([fc.ok, fc.outcome], [false, 'failed']);
+      assert.match(fc.error, /simulated failure/);
+      await waitFor('the failure counted', async () =>
+        (await circuitTypes(keys.translator)).includes('CircuitFailureRecorded'),
+      );
 
-    // 2. No answer within the call timeout: the call fails, the remote task is canceled, the circuit opens.
-    translator.setBehaviour('slow', 30_000);
-    const slow = await submit(TRANSLATE);
-    const t = await settled(slow, CALL_TIMEOUT_MS + 15_000);
-    assert.is(t.state, 'TASK_STATE_FAILED');
-    const tc = ofType(t.events, 'RemoteCallCompleted')[0]!.data as { ok: boolean; outcome: string; error: string };
-    assert.equal([tc.ok, tc.outcome], [false, 'timeout']);
-    assert.match(JSON.stringify(t.events[t.events.length - 1]!.data), /no answer within 2500 ms/);
-    await waitFor('the circuit opened', async () => (await circuitTypes(keys.translator)).includes('CircuitOpened'));
+      // 2. No answer within the call timeout: the call fails, the remote task is canceled, the circuit opens.
+      translator.setBehaviour('slow', 30_000);
+      const slow = await submit(TRANSLATE);
+      const t = await settled(slow, CALL_TIMEOUT_MS + 15_000);
+      assert.is(t.state, 'TASK_STATE_FAILED');
+      const tc = ofType(t.events, 'RemoteCallCompleted')[0]!.data as {
+        ok: boolean;
+        outcome: string;
+        error: string;
+      };
+      assert.equal([tc.ok, tc.outcome], [false, 'timeout']);
+      assert.match(JSON.stringify(t.events[t.events.length - 1]!.data), /no answer within 2500 ms/);
+      await waitFor('the circuit opened', async () =>
+        (await circuitTypes(keys.translator)).includes('CircuitOpened'),
+      );
 
-    // 3. Routing moves to the agent with the overlapping skill; the decision says why.
-    translator.setBehaviour('echo');
-    const moved = await stream(TRANSLATE);
-    const last = moved.frames[moved.frames.length - 1] as { statusUpdate?: { status: { state: string } } };
-    assert.is(last.statusUpdate?.status.state, 'TASK_STATE_COMPLETED');
-    const routed = (await routedTo(moved.taskId))!;
-    assert.equal([routed.agentKey, routed.skillId], [keys.polyglot, 'translate-fr']);
-    const excluded = routed.candidates.find((c) => c.agentKey === keys.translator)!;
-    assert.is(excluded.excludedBy, 'circuit-open', JSON.stringify(routed.candidates));
-    await waitFor('the remote task canceled after the timeout', async () => translator.canceled.length > 0);
-    // The discovery read model shows the circuit (open, or half-open once the cooldown is over).
-    await waitFor('discovery shows the circuit not closed', async () =>
-      (await discover(TRANSLATE)).some((a) => a.agentId === 'translator' && a.circuit !== 'closed'),
-    );
+      // 3. Routing moves to the agent with the overlapping skill; the decision says why.
+      translator.setBehaviour('echo');
+      const moved = await stream(TRANSLATE);
+      const last = moved.frames[moved.frames.length - 1] as { statusUpdate?: { status: { state: string } } };
+      assert.is(last.statusUpdate?.status.state, 'TASK_STATE_COMPLETED');
+      const routed = (await routedTo(moved.taskId))!;
+      assert.equal([routed.agentKey, routed.skillId], [keys.polyglot, 'translate-fr']);
+      const excluded = routed.candidates.find((c) => c.agentKey === keys.translator)!;
+      assert.is(excluded.excludedBy, 'circuit-open', JSON.stringify(routed.candidates));
+      await waitFor('the remote task canceled after the timeout', async () => translator.canceled.length > 0);
+      // The discovery read model shows the circuit (open, or half-open once the cooldown is over).
+      await waitFor('discovery shows the circuit not closed', async () =>
+        (await discover(TRANSLATE)).some((a) => a.agentId === 'translator' && a.circuit !== 'closed'),
+      );
 
-    // 4. After the cooldown the timer half-opens it; the next task is the probe, and it closes the circuit.
-    await waitFor(
-      'half-open after the cooldown',
-      async () => (await circuitTypes(keys.translator)).includes('CircuitHalfOpened'),
-      COOLDOWN_MS + 10_000,
-    );
-    const probe = await stream(TRANSLATE);
-    assert.is((await routedTo(probe.taskId))!.agentKey, keys.translator);
-    await waitFor('the probe closed the circuit', async () => (await circuitTypes(keys.translator)).includes('CircuitClosed'));
-    const types = await circuitTypes(keys.translator);
-    assert.equal(types.slice(types.indexOf('CircuitOpened')), [
-      'CircuitOpened',
-      'CircuitHalfOpened',
-      'CircuitProbeClaimed',
-      'CircuitClosed',
-    ]);
-    await waitFor('discovery shows it closed again', async () =>
-      (await discover(TRANSLATE)).some((a) => a.agentId === 'translator' && a.circuit === 'closed'),
-    );
-  });
+      // 4. After the cooldown the timer half-opens it; the next task is the probe, and it closes the circuit.
+      await waitFor(
+        'half-open after the cooldown',
+        async () => (await circuitTypes(keys.translator)).includes('CircuitHalfOpened'),
+        COOLDOWN_MS + 10_000,
+      );
+      const probe = await stream(TRANSLATE);
+      assert.is((await routedTo(probe.taskId))!.agentKey, keys.translator);
+      await waitFor('the probe closed the circuit', async () =>
+        (await circuitTypes(keys.translator)).includes('CircuitClosed'),
+      );
+      const types = await circuitTypes(keys.translator);
+      assert.equal(types.slice(types.indexOf('CircuitOpened')), [
+        'CircuitOpened',
+        'CircuitHalfOpened',
+        'CircuitProbeClaimed',
+        'CircuitClosed',
+      ]);
+      await waitFor('discovery shows it closed again', async () =>
+        (await discover(TRANSLATE)).some((a) => a.agentId === 'translator' && a.circuit === 'closed'),
+      );
+    },
+  );
 
   s('canceling our task cancels the remote task', async () => {
     slowpoke.setBehaviour('slow', 20_000);
     const taskId = await submit('ponder this slowly', { agent: 'slowpoke' });
-    const linked = await waitFor('the remote task linked', async () => ofType(await events(taskId), 'RemoteTaskLinked')[0]);
+    const linked = await waitFor(
+      'the remote task linked',
+      async () => ofType(await events(taskId), 'RemoteTaskLinked')[0],
+    );
     const remoteTaskId = (linked.data as { remoteTaskId: string }).remoteTaskId;
     const res = await rpc(hub.url, hub.apiKey, 'CancelTask', { id: taskId });
     const body = (await res.json()) as { result?: { status: { state: string } } };
     assert.is(body.result?.status.state, 'TASK_STATE_CANCELED', JSON.stringify(body));
-    await waitFor('the cancel reached the remote agent', async () => slowpoke.canceled.includes(remoteTaskId), 10_000);
-    const done = await waitFor('the call recorded as canceled', async () =>
-      ofType(await events(taskId), 'RemoteCallCompleted')[0],
+    await waitFor(
+      'the cancel reached the remote agent',
+      async () => slowpoke.canceled.includes(remoteTaskId),
+      10_000,
+    );
+    const done = await waitFor(
+      'the call recorded as canceled',
+      async () => ofType(await events(taskId), 'RemoteCallCompleted')[0],
     );
     assert.equal(
       [(done.data as { outcome: string }).outcome, (done.data as { ok: boolean }).ok],
@@ -337,7 +391,9 @@ for (const kind of kinds) {
     });
     const links = ofType(done, 'RemoteTaskLinked');
     assert.is(links.length, 1, 'both calls went to the one remote task');
-    const artifact = ofType(done, 'TaskArtifactUpdated')[0]!.data as { artifact: { parts: Array<{ text: string }> } };
+    const artifact = ofType(done, 'TaskArtifactUpdated')[0]!.data as {
+      artifact: { parts: Array<{ text: string }> };
+    };
     assert.is(artifact.artifact.parts[0]!.text, 'the sentence is: good night');
     const outcomes = ofType(done, 'RemoteCallCompleted').map((e) => (e.data as { outcome: string }).outcome);
     assert.equal(outcomes, ['interrupted', 'completed']);
@@ -348,10 +404,14 @@ for (const kind of kinds) {
   s('bulkhead: a slow agent gets 2 calls at a time, and another agent’s tasks are not held up', async () => {
     slowpoke.setBehaviour('slow', 1000);
     const started = Date.now();
-    const slow = await Promise.all(Array.from({ length: 6 }, (_, i) => submit(`slow question ${i}`, { agent: 'slowpoke' })));
+    const slow = await Promise.all(
+      Array.from({ length: 6 }, (_, i) => submit(`slow question ${i}`, { agent: 'slowpoke' })),
+    );
     await new Promise((r) => setTimeout(r, 150));
     const fastStarted = Date.now();
-    const fast = await Promise.all(Array.from({ length: 3 }, (_, i) => submit(`translate ${i}`, { agent: 'translator' })));
+    const fast = await Promise.all(
+      Array.from({ length: 3 }, (_, i) => submit(`translate ${i}`, { agent: 'translator' })),
+    );
     const fastDone = await Promise.all(fast.map((id) => settled(id)));
     const fastMs = Date.now() - fastStarted;
     for (const d of fastDone) assert.is(d.state, 'TASK_STATE_COMPLETED');
@@ -365,17 +425,28 @@ for (const kind of kinds) {
       Math.max(...ofType(d.events, type).map((e) => Date.parse((e.data as { at: string }).at)));
     const lastSlowStart = Math.max(...slowDone.map((d) => atOf(d, 'RemoteCallIntended')));
     const lastFastDone = Math.max(...fastDone.map((d) => atOf(d, 'RemoteCallCompleted')));
-    assert.ok(lastFastDone < lastSlowStart, `fast tasks done ${lastFastDone - lastSlowStart} ms after the last slow call started (fast: ${fastMs} ms in all)`);
+    assert.ok(
+      lastFastDone < lastSlowStart,
+      `fast tasks done ${lastFastDone - lastSlowStart} ms after the last slow call started (fast: ${fastMs} ms in all)`,
+    );
     // Never more than 2 calls in flight at the slow agent (from our intended/completed events).
     const spans = slowDone.map((d) => {
       const i = ofType(d.events, 'RemoteCallIntended');
       const c = ofType(d.events, 'RemoteCallCompleted');
-      return [Date.parse((i[i.length - 1]!.data as { at: string }).at), Date.parse((c[0]!.data as { at: string }).at)] as const;
+      return [
+        Date.parse((i[i.length - 1]!.data as { at: string }).at),
+        Date.parse((c[0]!.data as { at: string }).at),
+      ] as const;
     });
-    const points = spans.flatMap(([a, b]) => [[a, 1] as const, [b, -1] as const]).sort((x, y) => x[0] - y[0] || x[1] - y[1]);
+    const points = spans
+      .flatMap(([a, b]) => [[a, 1] as const, [b, -1] as const])
+      .sort((x, y) => x[0] - y[0] || x[1] - y[1]);
     let inFlight = 0;
     let max = 0;
-    for (const [, d] of points) max = Math.max(max, (inFlight += d));
+    for (const [, d] of points) {
+      inFlight += d;
+      max = Math.max(max, inFlight);
+    }
     assert.ok(max <= 2, `${max} calls in flight at once`);
     assert.is(max, 2);
   });

@@ -30,7 +30,14 @@ const failure = (failures: number, callId = `c${failures}`): CircuitEvent => ({
 });
 const opened = (failures = 3, at = t0, until = t(30)): CircuitEvent => ({
   type: 'CircuitOpened',
-  data: { agentKey, until, failures, reason: `${failures} consecutive failed calls, the last: boom`, callId: 'c3', at },
+  data: {
+    agentKey,
+    until,
+    failures,
+    reason: `${failures} consecutive failed calls, the last: boom`,
+    callId: 'c3',
+    at,
+  },
 });
 const halfOpened: CircuitEvent = { type: 'CircuitHalfOpened', data: { agentKey, at: t(30) } };
 const probe = (taskId = 'probe-task', at = t(31)): CircuitEvent => ({
@@ -41,8 +48,12 @@ const probe = (taskId = 'probe-task', at = t(31)): CircuitEvent => ({
 test('a success on a healthy circuit records nothing', () => spec([]).when(outcome(true)).thenEvents([]));
 
 test('failures below the threshold are counted; a success resets the count', () => {
-  spec([]).when(outcome(false, { callId: 'c1' })).thenEvents([failure(1, 'c1')]);
-  spec([failure(1)]).when(outcome(false, { callId: 'c2' })).thenEvents([failure(2, 'c2')]);
+  spec([])
+    .when(outcome(false, { callId: 'c1' }))
+    .thenEvents([failure(1, 'c1')]);
+  spec([failure(1)])
+    .when(outcome(false, { callId: 'c2' }))
+    .thenEvents([failure(2, 'c2')]);
   spec([failure(1), failure(2)])
     .when(outcome(true, { callId: 'c3' }))
     .thenEvents([{ type: 'CircuitFailuresReset', data: { agentKey, callId: 'c3', at: t0 } }]);
@@ -63,16 +74,28 @@ test('the threshold-th consecutive failure opens the circuit until now + cooldow
 });
 
 test('an open circuit ignores outcomes of calls that left before it opened', () => {
-  spec([failure(1), failure(2), opened()]).when(outcome(false)).thenEvents([]);
-  spec([failure(1), failure(2), opened()]).when(outcome(true)).thenEvents([]);
+  spec([failure(1), failure(2), opened()])
+    .when(outcome(false))
+    .thenEvents([]);
+  spec([failure(1), failure(2), opened()])
+    .when(outcome(true))
+    .thenEvents([]);
 });
 
 test('the timer half-opens it only once the cooldown has passed', () => {
   const given = [failure(1), failure(2), opened()];
-  spec(given).when({ type: 'HalfOpenCircuit', agentKey, at: t(29) }).thenEvents([]);
-  spec(given).when({ type: 'HalfOpenCircuit', agentKey, at: t(30) }).thenEvents([halfOpened]);
-  spec([...given, halfOpened]).when({ type: 'HalfOpenCircuit', agentKey, at: t(40) }).thenEvents([]);
-  spec([]).when({ type: 'HalfOpenCircuit', agentKey, at: t(40) }).thenEvents([]);
+  spec(given)
+    .when({ type: 'HalfOpenCircuit', agentKey, at: t(29) })
+    .thenEvents([]);
+  spec(given)
+    .when({ type: 'HalfOpenCircuit', agentKey, at: t(30) })
+    .thenEvents([halfOpened]);
+  spec([...given, halfOpened])
+    .when({ type: 'HalfOpenCircuit', agentKey, at: t(40) })
+    .thenEvents([]);
+  spec([])
+    .when({ type: 'HalfOpenCircuit', agentKey, at: t(40) })
+    .thenEvents([]);
 });
 
 test('one probe at a time: claimed, refused to another task, idempotent for its own, taken over when stale', () => {
@@ -85,14 +108,20 @@ test('one probe at a time: claimed, refused to another task, idempotent for its 
     at,
   });
   spec(half).when(claim('probe-task')).thenEvents([probe()]);
-  spec([...half, probe()]).when(claim('probe-task')).thenEvents([]);
-  spec([...half, probe()]).when(claim('other')).thenFails('rule_violated', /probing it/);
+  spec([...half, probe()])
+    .when(claim('probe-task'))
+    .thenEvents([]);
+  spec([...half, probe()])
+    .when(claim('other'))
+    .thenFails('rule_violated', /probing it/);
   spec([...half, probe()])
     .when(claim('other', t(91)))
     .thenEvents([probe('other', t(91))]);
   // Closed: no probe needed. Open: refused with when it reopens.
   spec([]).when(claim('x')).thenEvents([]);
-  spec([failure(1), failure(2), opened()]).when(claim('x', t(10))).thenFails('rule_violated', /open until/);
+  spec([failure(1), failure(2), opened()])
+    .when(claim('x', t(10)))
+    .thenFails('rule_violated', /open until/);
   // Open past the cooldown (the timer has not come round): half-opened and claimed in one go.
   spec([failure(1), failure(2), opened()])
     .when(claim('x', t(31)))
@@ -119,14 +148,22 @@ test('the probe decides: success closes, failure reopens with a new cooldown; ot
         },
       },
     ]);
-  spec(probing).when(outcome(false, { taskId: 'straggler', at: t(32) })).thenEvents([]);
-  spec(probing).when(outcome(true, { taskId: 'straggler', at: t(32) })).thenEvents([]);
+  spec(probing)
+    .when(outcome(false, { taskId: 'straggler', at: t(32) }))
+    .thenEvents([]);
+  spec(probing)
+    .when(outcome(true, { taskId: 'straggler', at: t(32) }))
+    .thenEvents([]);
 });
 
 test('canceled and abandoned calls say nothing about health; a canceled probe frees the slot', () => {
   const probing = [failure(1), failure(2), opened(), halfOpened, probe()];
-  spec([failure(1)]).when(outcome(true, { outcome: 'canceled' })).thenEvents([]);
-  spec([failure(1)]).when(outcome(false, { outcome: 'abandoned' })).thenEvents([]);
+  spec([failure(1)])
+    .when(outcome(true, { outcome: 'canceled' }))
+    .thenEvents([]);
+  spec([failure(1)])
+    .when(outcome(false, { outcome: 'abandoned' }))
+    .thenEvents([]);
   spec(probing)
     .when(outcome(true, { taskId: 'probe-task', outcome: 'canceled', at: t(33) }))
     .thenEvents([{ type: 'CircuitProbeReleased', data: { agentKey, taskId: 'probe-task', at: t(33) } }]);
@@ -140,7 +177,8 @@ test('after closing, the failure count starts from zero', () => {
 });
 
 test('circuitAdmits reads the state without changing it', () => {
-  const fold = (events: CircuitEvent[]) => events.reduce(circuitDecider.evolve, circuitDecider.initialState());
+  const fold = (events: CircuitEvent[]) =>
+    events.reduce(circuitDecider.evolve, circuitDecider.initialState());
   assert.is(circuitAdmits(fold([]), t0, 'a', 1000), 'closed');
   assert.is(circuitAdmits(fold([opened()]), t(10), 'a', 1000), 'open');
   assert.is(circuitAdmits(fold([opened()]), t(30), 'a', 1000), 'probe');

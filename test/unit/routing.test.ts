@@ -9,6 +9,7 @@ import { mapStreamResponse } from '../../agents/remote.ts';
 import { taskDecider } from '../../commands/task.ts';
 import type { Message } from '../../events/a2a.ts';
 import type { RoutingCandidate, TaskEvent } from '../../events/task.ts';
+import { loadConfig } from '../../infra/config.ts';
 import {
   DEFAULT_ROUTING_WEIGHTS,
   explainNoRoute,
@@ -39,6 +40,39 @@ test('routing takes tasks naming no agent in route mode, and tasks naming "auto"
   assert.is(needsRouting(null, false), false);
   assert.is(needsRouting('auto', false), true);
   assert.is(needsRouting('echo', true), false);
+});
+
+test('configuration: default agent, weights (partial JSON over the defaults), and readable errors', () => {
+  const base = { AGENTCORE_DATA_DIR: '/tmp/x' };
+  const d = loadConfig(base).routing;
+  assert.is(d.defaultAgent, 'scenario');
+  assert.is(d.routeByDefault, false);
+  assert.equal(d.weights, DEFAULT_ROUTING_WEIGHTS);
+  assert.equal(
+    [d.remoteCallTimeoutMs, d.remoteAgentConcurrency, d.circuitFailureThreshold, d.circuitCooldownMs],
+    [60_000, 8, 3, 30_000],
+  );
+  const r = loadConfig({
+    ...base,
+    AGENTCORE_DEFAULT_AGENT: 'route',
+    AGENTCORE_ROUTING_WEIGHTS: '{"cost": 0.5}',
+  }).routing;
+  assert.is(r.routeByDefault, true);
+  assert.equal(r.weights, { ...DEFAULT_ROUTING_WEIGHTS, cost: 0.5 });
+  assert.throws(() => loadConfig({ ...base, AGENTCORE_ROUTING_WEIGHTS: '{cost' }), /not JSON/);
+  assert.throws(
+    () => loadConfig({ ...base, AGENTCORE_ROUTING_WEIGHTS: '{"speed": 1}' }),
+    /AGENTCORE_ROUTING_WEIGHTS/,
+  );
+  assert.throws(
+    () =>
+      loadConfig({ ...base, AGENTCORE_ROUTING_WEIGHTS: '{"similarity":0,"latency":0,"cost":0,"quality":0}' }),
+    /must not all be 0/,
+  );
+  assert.throws(
+    () => loadConfig({ ...base, AGENTCORE_DEFAULT_AGENT: 'Not An Id' }),
+    /AGENTCORE_DEFAULT_AGENT/,
+  );
 });
 
 // ---- scoreCandidates ---------------------------------------------------------------------------------------
@@ -74,7 +108,11 @@ test('latency, cost and quality are scored against the candidates’ medians, hi
   assert.is(byKey['a:dear'], 0.5);
   assert.equal(ranked[0]!.agentKey, 'a:fast');
   const byCost = scoreCandidates(
-    [candidate({ agentKey: 'a:dear', cost: 10 }), candidate({ agentKey: 'a:cheap', cost: 1 }), candidate({ agentKey: 'a:free' })],
+    [
+      candidate({ agentKey: 'a:dear', cost: 10 }),
+      candidate({ agentKey: 'a:cheap', cost: 1 }),
+      candidate({ agentKey: 'a:free' }),
+    ],
     { similarity: 0, latency: 0, cost: 1, quality: 0 },
   );
   assert.equal(
@@ -97,7 +135,10 @@ test('weights are normalised by their sum; all-zero weights are refused', () => 
     quality: 2,
   });
   assert.is(a[0]!.score, 0.6);
-  assert.throws(() => scoreCandidates([], { similarity: 0, latency: 0, cost: 0, quality: 0 }), /must not all be 0/);
+  assert.throws(
+    () => scoreCandidates([], { similarity: 0, latency: 0, cost: 0, quality: 0 }),
+    /must not all be 0/,
+  );
 });
 
 test('hard limits exclude, whatever the score; excluded candidates sink, with the reason', () => {
@@ -134,7 +175,12 @@ test('routability: disabled agents, open circuits and taken probes are excluded;
     W,
   );
   const reasons = Object.fromEntries(ranked.map((c) => [c.agentKey, c.excludedBy ?? null]));
-  assert.equal(reasons, { 'a:off': 'disabled', 'a:open': 'circuit-open', 'a:busy': 'probe-in-flight', 'a:probe': null });
+  assert.equal(reasons, {
+    'a:off': 'disabled',
+    'a:open': 'circuit-open',
+    'a:busy': 'probe-in-flight',
+    'a:probe': null,
+  });
   assert.is(ranked[0]!.agentKey, 'a:probe');
 });
 
@@ -157,10 +203,17 @@ test('the minimum similarity applies to semantic-only matches; exact ones are ex
 });
 
 test('ties are broken deterministically (similarity, then agent key and skill id)', () => {
-  const input = [candidate({ agentKey: 'b:x' }), candidate({ agentKey: 'a:x', skillId: 'z' }), candidate({ agentKey: 'a:x', skillId: 'y' })];
+  const input = [
+    candidate({ agentKey: 'b:x' }),
+    candidate({ agentKey: 'a:x', skillId: 'z' }),
+    candidate({ agentKey: 'a:x', skillId: 'y' }),
+  ];
   const once = scoreCandidates(input, W).map((c) => `${c.agentKey}/${c.skillId}`);
   assert.equal(once, ['a:x/y', 'a:x/z', 'b:x/x'.replace('/x', '/translate')]);
-  assert.equal(scoreCandidates([...input].reverse(), W).map((c) => `${c.agentKey}/${c.skillId}`), once);
+  assert.equal(
+    scoreCandidates([...input].reverse(), W).map((c) => `${c.agentKey}/${c.skillId}`),
+    once,
+  );
 });
 
 // ---- explainNoRoute / limitsFromMetadata --------------------------------------------------------------------
@@ -183,7 +236,9 @@ test('no candidate at all: "none matched"', () => {
 });
 
 test('all below the minimum similarity: "none matched", with the best similarity', () => {
-  const r = explainNoRoute({ text: 'xyzzy' }, [excluded('a:x', 'min-similarity', 0.21)], { minSimilarity: 0.35 });
+  const r = explainNoRoute({ text: 'xyzzy' }, [excluded('a:x', 'min-similarity', 0.21)], {
+    minSimilarity: 0.35,
+  });
   assert.is(r.reason, 'no-match');
   assert.match(r.explanation, /closest skill has similarity 0\.21, below the minimum 0\.35/);
 });
@@ -195,7 +250,10 @@ test('all excluded: every reason, with the agents and the limits', () => {
     { maxLatencyMs: 500 },
   );
   assert.is(r.reason, 'excluded');
-  assert.match(r.explanation, /3 candidate skill\(s\) matched "translate", skill translate, tags language, all excluded/);
+  assert.match(
+    r.explanation,
+    /3 candidate skill\(s\) matched "translate", skill translate, tags language, all excluded/,
+  );
   assert.match(r.explanation, /2 with an open circuit \(a:x, a:y\)/);
   assert.match(r.explanation, /1 slower than metadata\.maxLatencyMs 500 ms \(a:z\)/);
 });
@@ -245,8 +303,10 @@ test('a streamed task links the remote task; working is written, final states ar
     message: { messageId: 'm', role: 'ROLE_AGENT', parts: [{ text: 'hi', mediaType: 'text/plain' }] },
   });
   assert.is(
-    mapStreamResponse({ statusUpdate: { taskId: 'r1', contextId: 'rc', status: { state: 'TASK_STATE_INPUT_REQUIRED' } } }, at)
-      .final?.state,
+    mapStreamResponse(
+      { statusUpdate: { taskId: 'r1', contextId: 'rc', status: { state: 'TASK_STATE_INPUT_REQUIRED' } } },
+      at,
+    ).final?.state,
     'TASK_STATE_INPUT_REQUIRED',
   );
 });
@@ -265,11 +325,24 @@ test('artifact updates keep append and lastChunk; a direct message completes the
     at,
   );
   assert.equal(a.commands, [
-    { type: 'UpdateArtifact', artifact: { artifactId: 'a1', name: 'echo', parts: [{ text: 'x' }] }, append: true, lastChunk: true, at },
+    {
+      type: 'UpdateArtifact',
+      artifact: { artifactId: 'a1', name: 'echo', parts: [{ text: 'x' }] },
+      append: true,
+      lastChunk: true,
+      at,
+    },
   ]);
-  const m = mapStreamResponse({ message: { messageId: 'm1', role: 'ROLE_AGENT', parts: [{ text: 'hello' }] } }, at);
+  const m = mapStreamResponse(
+    { message: { messageId: 'm1', role: 'ROLE_AGENT', parts: [{ text: 'hello' }] } },
+    at,
+  );
   assert.equal(m.commands, [
-    { type: 'AddAgentMessage', message: { messageId: 'm1', role: 'ROLE_AGENT', parts: [{ text: 'hello' }] }, at },
+    {
+      type: 'AddAgentMessage',
+      message: { messageId: 'm1', role: 'ROLE_AGENT', parts: [{ text: 'hello' }] },
+      at,
+    },
   ]);
   assert.equal(m.final, { state: 'TASK_STATE_COMPLETED' });
 });
@@ -287,14 +360,24 @@ test('a final task (blocking answer) brings its artifacts and its state', () => 
     at,
   );
   assert.equal(r.commands, [
-    { type: 'UpdateArtifact', artifact: { artifactId: 'a1', parts: [{ data: { n: 1 } }] }, append: false, lastChunk: true, at },
+    {
+      type: 'UpdateArtifact',
+      artifact: { artifactId: 'a1', parts: [{ data: { n: 1 } }] },
+      append: false,
+      lastChunk: true,
+      at,
+    },
   ]);
   assert.is(r.final?.state, 'TASK_STATE_FAILED');
 });
 
 test('an invalid answer is an error naming what was wrong', () => {
   assert.throws(
-    () => mapStreamResponse({ artifactUpdate: { taskId: 'r', contextId: 'c', artifact: { artifactId: 'a', parts: [] } } }, at),
+    () =>
+      mapStreamResponse(
+        { artifactUpdate: { taskId: 'r', contextId: 'c', artifact: { artifactId: 'a', parts: [] } } },
+        at,
+      ),
     /invalid artifact/,
   );
 });
@@ -305,17 +388,39 @@ const spec = deciderSpec(taskDecider);
 const userMessage: Message = { messageId: 'm1', role: 'ROLE_USER', parts: [{ text: 'translate this' }] };
 const submitted: TaskEvent = {
   type: 'TaskSubmitted',
-  data: { taskId: 't1', contextId: 'c1', message: { ...userMessage, taskId: 't1', contextId: 'c1' }, agent: null, at },
+  data: {
+    taskId: 't1',
+    contextId: 'c1',
+    message: { ...userMessage, taskId: 't1', contextId: 'c1' },
+    agent: null,
+    at,
+  },
 };
 const candidates: RoutingCandidate[] = [
-  { agentKey: 'acme:translator', skillId: 'translate', similarity: 0.62, latencyMs: null, cost: 0, quality: 0.5, score: 0.622 },
+  {
+    agentKey: 'acme:translator',
+    skillId: 'translate',
+    similarity: 0.62,
+    latencyMs: null,
+    cost: 0,
+    quality: 0.5,
+    score: 0.622,
+  },
 ];
 const limits = { minSimilarity: 0.35 };
 const routed: TaskEvent = {
   type: 'TaskRouted',
   data: { agentKey: 'acme:translator', skillId: 'translate', candidates, weights: W, limits, at },
 };
-const route = { type: 'RouteTask' as const, agentKey: 'acme:translator', skillId: 'translate', candidates, weights: W, limits, at };
+const route = {
+  type: 'RouteTask' as const,
+  agentKey: 'acme:translator',
+  skillId: 'translate',
+  candidates,
+  weights: W,
+  limits,
+  at,
+};
 const canceled: TaskEvent = { type: 'TaskStatusUpdated', data: { state: 'TASK_STATE_CANCELED', at } };
 const intended = (attempt: number): TaskEvent => ({
   type: 'RemoteCallIntended',
@@ -344,17 +449,35 @@ const completed: TaskEvent = {
 
 test('routing records the decision once; a terminal task is not routed', () => {
   spec([submitted]).when(route).thenEvents([routed]);
-  spec([submitted, routed]).when(route).thenFails('rule_violated', /already routed/);
+  spec([submitted, routed])
+    .when(route)
+    .thenFails('rule_violated', /already routed/);
   spec([submitted, canceled]).when(route).thenFails('rule_violated');
   spec([]).when(route).thenFails('not_found');
 });
 
 test('no route: TaskRoutingFailed and REJECTED with the explanation, in one decision', () => {
-  const message: Message = { messageId: 'x:routing', role: 'ROLE_AGENT', parts: [{ text: 'No agent matched' }] };
+  const message: Message = {
+    messageId: 'x:routing',
+    role: 'ROLE_AGENT',
+    parts: [{ text: 'No agent matched' }],
+  };
   spec([submitted])
-    .when({ type: 'RejectRouting', reason: 'no-match', explanation: 'No agent matched', message, candidates: [], weights: W, limits, at })
+    .when({
+      type: 'RejectRouting',
+      reason: 'no-match',
+      explanation: 'No agent matched',
+      message,
+      candidates: [],
+      weights: W,
+      limits,
+      at,
+    })
     .thenEvents([
-      { type: 'TaskRoutingFailed', data: { reason: 'no-match', explanation: 'No agent matched', candidates: [], weights: W, limits, at } },
+      {
+        type: 'TaskRoutingFailed',
+        data: { reason: 'no-match', explanation: 'No agent matched', candidates: [], weights: W, limits, at },
+      },
       {
         type: 'TaskStatusUpdated',
         data: { state: 'TASK_STATE_REJECTED', message: { ...message, taskId: 't1', contextId: 'c1' }, at },
@@ -363,29 +486,58 @@ test('no route: TaskRoutingFailed and REJECTED with the explanation, in one deci
 });
 
 test('remote calls: intended with the next attempt number only; a second attempt is visible', () => {
-  spec([submitted, routed]).when(intend(1)).thenEvents([intended(1)]);
-  spec([submitted, routed, intended(1)]).when(intend(2)).thenEvents([intended(2)]);
-  spec([submitted, routed, intended(1)]).when(intend(1)).thenFails('rule_violated', /not the next one/);
-  spec([submitted, routed, intended(1), completed]).when(intend(2)).thenFails('rule_violated', /already completed/);
+  spec([submitted, routed])
+    .when(intend(1))
+    .thenEvents([intended(1)]);
+  spec([submitted, routed, intended(1)])
+    .when(intend(2))
+    .thenEvents([intended(2)]);
+  spec([submitted, routed, intended(1)])
+    .when(intend(1))
+    .thenFails('rule_violated', /not the next one/);
+  spec([submitted, routed, intended(1), completed])
+    .when(intend(2))
+    .thenFails('rule_violated', /already completed/);
   spec([submitted, routed, canceled]).when(intend(1)).thenFails('rule_violated');
 });
 
 test('a call completes once, even on a task canceled meanwhile; never without its intent', () => {
-  spec([submitted, routed, intended(1)]).when(complete).thenEvents([completed]);
-  spec([submitted, routed, intended(1), canceled]).when(complete).thenEvents([completed]);
-  spec([submitted, routed, intended(1), completed]).when(complete).thenEvents([]);
-  spec([submitted, routed]).when(complete).thenFails('rule_violated', /never intended/);
+  spec([submitted, routed, intended(1)])
+    .when(complete)
+    .thenEvents([completed]);
+  spec([submitted, routed, intended(1), canceled])
+    .when(complete)
+    .thenEvents([completed]);
+  spec([submitted, routed, intended(1), completed])
+    .when(complete)
+    .thenEvents([]);
+  spec([submitted, routed])
+    .when(complete)
+    .thenFails('rule_violated', /never intended/);
 });
 
 test('the remote task link is recorded when it changes, even on a terminal task', () => {
-  const link = { type: 'LinkRemoteTask' as const, agentKey: 'acme:translator', callId: 'call1', remoteTaskId: 'r1', remoteContextId: 'rc', at };
+  const link = {
+    type: 'LinkRemoteTask' as const,
+    agentKey: 'acme:translator',
+    callId: 'call1',
+    remoteTaskId: 'r1',
+    remoteContextId: 'rc',
+    at,
+  };
   const linked: TaskEvent = {
     type: 'RemoteTaskLinked',
     data: { agentKey: 'acme:translator', callId: 'call1', remoteTaskId: 'r1', remoteContextId: 'rc', at },
   };
-  spec([submitted, routed, intended(1)]).when(link).thenEvents([linked]);
-  spec([submitted, routed, intended(1), linked]).when(link).thenEvents([]);
-  spec([submitted, routed, intended(1), canceled]).when(link).thenEvents([linked]);
+  spec([submitted, routed, intended(1)])
+    .when(link)
+    .thenEvents([linked]);
+  spec([submitted, routed, intended(1), linked])
+    .when(link)
+    .thenEvents([]);
+  spec([submitted, routed, intended(1), canceled])
+    .when(link)
+    .thenEvents([linked]);
 });
 
 test('the aggregate remembers the route, the link and the calls', () => {
