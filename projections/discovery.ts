@@ -11,8 +11,8 @@
  *
  * Agents are keyed by their stream: the agent key is the stream name without `agent-`, i.e.
  * `<tenant>:<agentId>` (events/agent.ts), which gives the row's tenant and agent id at registration; later
- * events find the agent through its key. Circuit events come on `circuit-<agent key>`; RemoteCallCompleted
- * carries `agentKey`.
+ * events find the agent through its key. Circuit events (events/circuit.ts, stream `circuit-<agent key>`)
+ * set the circuit column; RemoteCallCompleted (events/task.ts, with `agentKey`) the latency and quality.
  *
  * Deterministic: a rebuild equals the live tables. Nothing reads a clock; the embeddings are deterministic
  * (offline model); latency is an exponential moving average folded in log order.
@@ -22,9 +22,11 @@
  * checkpoint starts at 0, i.e. the read model is rebuilt with the new model; vectors never mix.
  */
 import pgvector from 'pgvector';
-import { z } from 'zod';
+import { NEUTRAL_OUTCOMES } from '../commands/circuit.ts';
 import { AGENT_STREAM_PREFIX, AgentEvent, type AgentSkillInfo, parseAgentStream } from '../events/agent.ts';
+import { agentKeyOfCircuit, CircuitEvent } from '../events/circuit.ts';
 import type { RecordedEvent } from '../events/envelope.ts';
+import { RemoteCallCompleted } from '../events/task.ts';
 import type { Embeddings } from '../infra/embeddings/port.ts';
 import type { SqlExecutor } from '../infra/sql/port.ts';
 import type { Projection } from './projection.ts';
@@ -54,9 +56,6 @@ export const LATENCY_ALPHA = 0.2;
 /** pgvector's HNSW index takes at most 2,000 dimensions of `vector`; above that the search is exact. */
 export const HNSW_MAX_DIMENSIONS = 2000;
 
-/** Vectors up to this size are stored inline in the row (PLAIN); larger ones may be TOASTed. */
-export const PLAIN_STORAGE_MAX_DIMENSIONS = 1536;
-
 const quoteIdent = (name: string) => `"${name.replaceAll('"', '""')}"`;
 
 export interface DiscoveryProjectionOptions {
@@ -84,16 +83,6 @@ export const DISCOVERY_EVENT_TYPES = [
   'RemoteCallCompleted',
 ];
 
-// The circuit-breaker and remote-call events are defined by the routing work; these schemas take only
-// what discovery needs and ignore the rest, so an event of another shape is skipped, never a crash.
-const CircuitEvent = z.object({ agentKey: z.string().min(1).optional() }).passthrough();
-const RemoteCallCompleted = z
-  .object({
-    agentKey: z.string().min(1),
-    ok: z.boolean(),
-    latencyMs: z.number().finite().min(0).nullable().optional(),
-  })
-  .passthrough();
 const circuitOf: Record<string, CircuitState> = {
   CircuitOpened: 'open',
   CircuitHalfOpened: 'half-open',
@@ -341,28 +330,27 @@ export const discoveryProjection = (
        CREATE INDEX rm_agent_skills_tags ON rm_agent_skills USING gin (tags);
        CREATE INDEX rm_agent_skills_skill ON rm_agent_skills (skill_id);
        CREATE INDEX rm_agent_skills_agent ON rm_agent_skills (agent_key)`,
-      // Embeddings inline rather than TOASTed (a 512-d vector is 2 KB, just over the TOAST threshold): an
-      // exact scan then reads no TOAST table, about 3x faster. Up to 1,536 dimensions still fit a page.
-      dimensions <= PLAIN_STORAGE_MAX_DIMENSIONS
-        ? 'ALTER TABLE rm_agent_skills ALTER COLUMN embedding SET STORAGE PLAIN'
-        : 'SELECT 1',
+      // Vectors out of line (pgvector's default, EXTERNAL: a 512-d vector is just over the TOAST
+      // threshold), so rows stay narrow for tag and id queries; see EXACT_SCAN_MAX in the adapter.
+      'ALTER TABLE rm_agent_skills ALTER COLUMN embedding SET STORAGE EXTERNAL',
     ],
     async apply(recorded, tx) {
       if (recorded.type.startsWith('Agent')) return applyAgentEvent(recorded, tx);
       if (recorded.type in circuitOf) {
-        const data = CircuitEvent.safeParse(recorded.data);
-        const key =
-          (data.success ? data.data.agentKey : undefined) ??
-          (recorded.stream.startsWith('circuit-') ? recorded.stream.slice('circuit-'.length) : null);
+        // events/circuit.ts: the agent key is in the event and in the stream name (`circuit-<key>`).
+        const parsed = CircuitEvent.safeParse({ type: recorded.type, data: recorded.data });
+        const key = parsed.success ? parsed.data.data.agentKey : agentKeyOfCircuit(recorded.stream);
         const agent = key ? await agentOf(tx, agentKeyOf(key)) : undefined;
         if (agent) await recordCircuit(tx, agent.tenant, agent.agent_id, circuitOf[recorded.type]!);
         return;
       }
       if (recorded.type === 'RemoteCallCompleted') {
-        const data = RemoteCallCompleted.safeParse(recorded.data);
-        if (!data.success) return;
-        const agent = await agentOf(tx, agentKeyOf(data.data.agentKey));
-        if (agent) await recordOutcome(tx, agent.tenant, agent.agent_id, data.data);
+        // events/task.ts; canceled or abandoned calls say nothing about the agent (as for the breaker).
+        const parsed = RemoteCallCompleted.safeParse({ type: recorded.type, data: recorded.data });
+        if (!parsed.success || NEUTRAL_OUTCOMES.has(parsed.data.data.outcome)) return;
+        const { agentKey, ok, latencyMs } = parsed.data.data;
+        const agent = await agentOf(tx, agentKeyOf(agentKey));
+        if (agent) await recordOutcome(tx, agent.tenant, agent.agent_id, { ok, latencyMs });
       }
     },
   };

@@ -43,10 +43,12 @@ export interface DiscoveryOptions {
 }
 
 /**
- * Below this many visible skills an exact scan (about 1.3 us per row on PostgreSQL, embeddings stored
- * inline) costs no more than an HNSW search and finds the true nearest neighbours; above it, HNSW.
+ * Up to this many visible skills an exact scan (about 5 us per row on PostgreSQL: a 512-d vector is just
+ * over the TOAST threshold, so each is read from the TOAST table) costs no more than an HNSW search, and
+ * finds the true nearest neighbours; above it, HNSW. (Storing vectors inline, STORAGE PLAIN, makes the
+ * exact scan ~3x faster but every row ~2 KB wider, which slows broad tag queries as much: not done.)
  */
-export const EXACT_SCAN_MAX = 1000;
+export const EXACT_SCAN_MAX = 300;
 
 interface Row {
   tenant: string;
@@ -128,11 +130,17 @@ export const createDiscovery = (options: DiscoveryOptions): HybridDiscovery => {
   const scope = (tenant: string) => (tenant === SYSTEM_TENANT ? [SYSTEM_TENANT] : [tenant, SYSTEM_TENANT]);
   const routable = (on: boolean) => (on ? `AND status = 'active' AND circuit = 'closed'` : '');
 
+  /** How many of the query's tags a row has: one array test per tag (cheaper than unnesting the row's). */
+  const overlap = (n: number) =>
+    n === 0
+      ? '0'
+      : Array.from({ length: n }, (_, i) => `(($3::text[])[${i + 1}] = ANY(tags))::int`).join(' + ');
+
   const exact = async (tenants: string[], skillId: string | null, tags: string[], k: number, r: boolean) =>
     db.query<ExactRow>(
       `SELECT ${COLUMNS},
          coalesce(skill_id = $2::text, false) AS by_id, tags && $3::text[] AS by_tag,
-         (SELECT count(*) FROM unnest(tags) AS t WHERE t = ANY($3::text[]))::int AS overlap
+         ${overlap(tags.length)} AS overlap
        FROM rm_agent_skills
        WHERE tenant = ANY($1::text[]) AND (skill_id = $2::text OR tags && $3::text[]) ${routable(r)}
        ORDER BY by_id DESC, overlap DESC, tenant, agent_id, skill_id
@@ -160,17 +168,24 @@ export const createDiscovery = (options: DiscoveryOptions): HybridDiscovery => {
     ]);
     const q = pgvector.toSql(vector) as string;
     const ef = Math.min(1000, Math.max(baseEf, 2 * k));
+    // Settings local to the transaction, in one round trip.
+    const settings: Array<[string, string]> = small
+      ? // Exact: the visible rows found through the primary key (tenant first), sorted by distance.
+        [
+          ['enable_indexscan', 'off'],
+          ['enable_seqscan', 'off'],
+        ]
+      : // Approximate: only the HNSW index yields rows in distance order without a sort.
+        [
+          ['enable_sort', 'off'],
+          ['hnsw.ef_search', String(ef)],
+          ...(strict ? [['hnsw.iterative_scan', 'strict_order'] as [string, string]] : []),
+        ];
     const rows = await db.transaction(async (tx) => {
-      if (small) {
-        // Exact: the visible rows found through the primary key (tenant first), sorted by distance.
-        await tx.query('SET LOCAL enable_indexscan = off');
-        await tx.query('SET LOCAL enable_seqscan = off');
-      } else {
-        // Approximate: only the HNSW index yields rows in distance order without a sort.
-        await tx.query('SET LOCAL enable_sort = off');
-        await tx.query(`SET LOCAL hnsw.ef_search = ${ef}`);
-        if (strict) await tx.query('SET LOCAL hnsw.iterative_scan = strict_order');
-      }
+      await tx.query(
+        `SELECT ${settings.map((_, i) => `set_config($${2 * i + 1}, $${2 * i + 2}, true)`).join(', ')}`,
+        settings.flat(),
+      );
       return tx.query<SemanticRow>(
         `SELECT ${COLUMNS}, 1 - (embedding OPERATOR(${vs}.<=>) $1::${vs}.vector) AS similarity
          FROM rm_agent_skills

@@ -306,27 +306,46 @@ const discoverySuite = (name: string, available: boolean, make: () => Promise<Fi
       ['disabled', 'disabled'],
     );
     await append('acme', agentStream('acme', 'weather'), 'AgentEnabled', { at });
-    // Circuit events on `circuit-<agent key>`; outcomes carry the agent key.
-    await append('acme', 'circuit-acme:weather', 'CircuitOpened', { reason: 'timeouts', at });
+    // Circuit events on `circuit-<agent key>` (events/circuit.ts); call outcomes carry the agent key.
+    await append('acme', 'circuit-acme:weather', 'CircuitOpened', {
+      agentKey: 'acme:weather',
+      until: at,
+      failures: 3,
+      reason: 'timeouts',
+      callId: 'c1',
+      at,
+    });
     await project();
     assert.equal(ids(await discovery.discover({ tenant: 'acme', tags: ['weather'] })), []);
     const open = await discovery.discover({ tenant: 'acme', skillId: 'forecast', routableOnly: false });
     assert.is(open[0]!.circuit, 'open');
     assert.is(open[0]!.status, 'active');
-    await append('acme', 'circuit-acme:weather', 'CircuitHalfOpened', { at });
+    await append('acme', 'circuit-acme:weather', 'CircuitHalfOpened', { agentKey: 'acme:weather', at });
     await project();
     assert.equal(
       ids(await discovery.discover({ tenant: 'acme', tags: ['weather'] })),
       [],
       'half-open: probes only',
     );
-    await append('acme', 'circuit-acme:weather', 'CircuitClosed', { at });
-    for (const [ok, latencyMs] of [
-      [true, 100],
-      [true, 200],
-      [false, 5000],
+    await append('acme', 'circuit-acme:weather', 'CircuitClosed', {
+      agentKey: 'acme:weather',
+      callId: 'c2',
+      at,
+    });
+    for (const [ok, outcome, latencyMs] of [
+      [true, 'completed', 100],
+      [true, 'completed', 200],
+      [false, 'timeout', 5000],
+      [false, 'canceled', 10], // neutral: says nothing about the agent
     ] as const) {
-      await append('acme', 'task-1', 'RemoteCallCompleted', { agentKey: 'acme:weather', ok, latencyMs });
+      await append('acme', 'task-1', 'RemoteCallCompleted', {
+        callId: randomUUID(),
+        agentKey: 'acme:weather',
+        ok,
+        outcome,
+        latencyMs,
+        at,
+      });
     }
     await project();
     const back = await discovery.discover({ tenant: 'acme', skillId: 'forecast' });
@@ -411,11 +430,21 @@ const discoverySuite = (name: string, available: boolean, make: () => Promise<Fi
 
   s('a rebuild equals the live read model', async () => {
     await append('acme', agentStream('acme', 'weather'), 'AgentDisabled', { reason: 'x', at });
-    await append('acme', 'circuit-acme:translator', 'CircuitOpened', { at });
+    await append('acme', 'circuit-acme:translator', 'CircuitOpened', {
+      agentKey: 'acme:translator',
+      until: at,
+      failures: 1,
+      reason: 'x',
+      callId: 'c',
+      at,
+    });
     await append('acme', 'task-2', 'RemoteCallCompleted', {
+      callId: 'c3',
       agentKey: 'acme:translator',
       ok: true,
+      outcome: 'completed',
       latencyMs: 42,
+      at,
     });
     await append('acme', agentStream('acme', 'translator'), 'AgentCardRefreshed', {
       name: 'translator',
