@@ -19,22 +19,12 @@ import { startCardRefresh } from '../../sagas/card-refresh.ts';
 import { type RuntimeKind, startHub, type TestHub } from '../support/hub.ts';
 import { type RemoteAgent, startRemoteAgent } from '../support/remote-agents.ts';
 import { requireService } from '../support/services.ts';
+import { waitFor as waitUntil } from '../support/wait.ts';
 
 const root = new URL('../..', import.meta.url).pathname;
 
-const waitFor = async <T>(
-  what: string,
-  f: () => Promise<T | undefined | false | null>,
-  timeoutMs = 45_000,
-) => {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await f();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-};
+const waitFor = <T>(what: string, f: () => Promise<T | undefined | false | null>, timeoutMs = 45_000) =>
+  waitUntil(what, f, timeoutMs);
 
 interface Reply<T = Record<string, unknown>> {
   status: number;

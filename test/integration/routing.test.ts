@@ -24,26 +24,13 @@ import { type RuntimeKind, startHub, type TestHub } from '../support/hub.ts';
 import { type RemoteAgent, startRemoteAgent } from '../support/remote-agents.ts';
 import { requireService } from '../support/services.ts';
 import { rpc } from '../support/sse.ts';
+import { waitFor } from '../support/wait.ts';
 
 const kinds: RuntimeKind[] = ['embedded'];
 if ((await requireService('postgres')) && (await requireService('nats'))) kinds.push('distributed');
 else console.warn('\n!!! SKIPPED: routing on the distributed runtime (postgres/nats unreachable) !!!\n');
 if (process.env.TEST_RUNTIME)
   kinds.splice(0, kinds.length, ...kinds.filter((k) => k === process.env.TEST_RUNTIME));
-
-const waitFor = async <T>(
-  what: string,
-  f: () => Promise<T | undefined | false | null>,
-  timeoutMs = 20_000,
-) => {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await f();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-};
 
 const TRANSLATE = 'Please translate this sentence into French: good morning, my friend';
 // The worker warns about the staged crash's second attempt: expected here.
