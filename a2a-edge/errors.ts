@@ -1,3 +1,4 @@
+import pino from 'pino';
 import { CommandError } from '../commands/errors.ts';
 
 /** A2A v1.0.1 errors (A2A.md §1.6) and the JSON-RPC standard ones, with their REST mapping. */
@@ -73,4 +74,18 @@ export const toA2AError = (error: unknown): A2AError => {
     }
   }
   return new A2AError('INTERNAL', 'Internal error');
+};
+
+const log = pino({ name: 'a2a-edge', level: process.env.LOG_LEVEL ?? 'info' });
+
+/**
+ * toA2AError for the bindings: an unexpected failure becomes -32603 / 500 without its details on the wire,
+ * and is logged with its stack (never the request, which may carry credentials).
+ */
+export const toReportedA2AError = (error: unknown, binding: 'JSON-RPC' | 'REST'): A2AError => {
+  const mapped = toA2AError(error);
+  if (mapped.reason === 'INTERNAL' && !(error instanceof A2AError)) {
+    log.error({ err: error, binding }, 'internal error in an A2A call');
+  }
+  return mapped;
 };

@@ -13,7 +13,7 @@
 import type { Context } from 'hono';
 import type { BindingOptions } from './app.ts';
 import { callerOf, type EdgeEnv } from './auth.ts';
-import { A2AError, type A2AReason, toA2AError } from './errors.ts';
+import { A2AError, type A2AReason, toReportedA2AError } from './errors.ts';
 import type { A2AService, Caller, StreamItem } from './service.ts';
 import {
   BodyNotUtf8,
@@ -169,18 +169,7 @@ const respondError = (id: JsonRpcId, error: A2AError, dialect: Dialect): Respons
   });
 };
 
-/** Service failures as protocol errors; anything unexpected becomes -32603 without its details. */
-const asA2AError = (error: unknown): A2AError => {
-  const mapped = toA2AError(error);
-  if (mapped.reason === 'INTERNAL' && !(error instanceof A2AError)) {
-    // The message and stack only: never the request, which may carry credentials.
-    console.error(
-      'a2a-edge: internal error in a JSON-RPC call:',
-      error instanceof Error ? error.stack : String(error),
-    );
-  }
-  return mapped;
-};
+const asA2AError = (error: unknown) => toReportedA2AError(error, 'JSON-RPC');
 
 const invalidRequest = (message: string) => new A2AError('INVALID_REQUEST', message);
 

@@ -14,7 +14,7 @@ import { type Context, Hono } from 'hono';
 import { basePath } from 'hono/route';
 import type { BindingOptions } from './app.ts';
 import { callerOf, type EdgeEnv } from './auth.ts';
-import { A2AError, toA2AError } from './errors.ts';
+import { A2AError, toReportedA2AError } from './errors.ts';
 import type { A2AService, Caller, StreamItem } from './service.ts';
 import {
   BodyNotUtf8,
@@ -36,16 +36,7 @@ const statusBody = (error: A2AError) => ({
   error: { code: error.http, status: error.status, message: error.message, details: [error.errorInfo()] },
 });
 
-const asA2AError = (error: unknown): A2AError => {
-  const mapped = toA2AError(error);
-  if (mapped.reason === 'INTERNAL' && !(error instanceof A2AError)) {
-    console.error(
-      'a2a-edge: internal error in a REST call:',
-      error instanceof Error ? error.stack : String(error),
-    );
-  }
-  return mapped;
-};
+const asA2AError = (error: unknown) => toReportedA2AError(error, 'REST');
 
 const respondError = (error: unknown, headers: Record<string, string> = {}) => {
   const e = asA2AError(error);
