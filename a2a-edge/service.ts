@@ -357,19 +357,32 @@ export class A2AService {
     if (request.contextId) where.push(`context_id = ${arg(request.contextId)}`);
     if (request.status) where.push(`state = ${arg(request.status)}`);
     if (request.statusTimestampAfter) where.push(`status_at > ${arg(request.statusTimestampAfter)}`);
-    const filtered = [...where];
+    let cursor = 'true';
     if (request.pageToken) {
-      const cursor = decodeCursor(request.pageToken);
-      where.push(`(status_at, id) < (${arg(cursor.at)}::timestamptz, ${arg(cursor.id)})`);
+      const { at, id } = decodeCursor(request.pageToken);
+      cursor = `(status_at, id) < (${arg(at)}::timestamptz, ${arg(id)})`;
     }
-    const rows = await this.deps.readModels.query<{ id: string; status_at: string | Date; task: Task }>(
-      `SELECT id, status_at, task FROM rm_tasks WHERE ${where.join(' AND ')} ORDER BY status_at DESC, id DESC LIMIT ${pageSize + 1}`,
+    // One statement, one snapshot: the page and totalSize never disagree while the projection moves on.
+    const rows = await this.deps.readModels.query<{
+      id: string;
+      status_at: string | Date;
+      task: Task;
+      total: string | number;
+    }>(
+      `WITH filtered AS (SELECT id, status_at, task FROM rm_tasks WHERE ${where.join(' AND ')})
+       SELECT id, status_at, task, (SELECT count(*) FROM filtered) AS total FROM filtered
+       WHERE ${cursor} ORDER BY status_at DESC, id DESC LIMIT ${pageSize + 1}`,
       args,
     );
-    const [count] = await this.deps.readModels.query<{ n: string | number }>(
-      `SELECT count(*) AS n FROM rm_tasks WHERE ${filtered.join(' AND ')}`,
-      args.slice(0, filtered.length === where.length ? args.length : args.length - 2),
-    );
+    let totalSize = Number(rows[0]?.total ?? 0);
+    if (rows.length === 0 && request.pageToken) {
+      // An empty page past the end still reports the total.
+      const [count] = await this.deps.readModels.query<{ n: string | number }>(
+        `SELECT count(*) AS n FROM rm_tasks WHERE ${where.join(' AND ')}`,
+        args.slice(0, args.length - 2),
+      );
+      totalSize = Number(count?.n ?? 0);
+    }
     const page = rows.slice(0, pageSize);
     const last = page[page.length - 1];
     const nextPageToken =
@@ -380,7 +393,7 @@ export class A2AService {
       const { artifacts: _omitted, ...rest } = task;
       return rest;
     });
-    return { tasks, nextPageToken, pageSize, totalSize: Number(count?.n ?? 0) };
+    return { tasks, nextPageToken, pageSize, totalSize };
   }
 
   async createPushConfig(caller: Caller, params: unknown) {

@@ -578,7 +578,11 @@ const v1Suite = (kind: RuntimeKind, binding: Binding, skip: boolean) => {
     }
     const page = await eventually(async () => {
       const r = await peer.client.listTasks(ListTasksRequest.fromJSON({ contextId }));
-      if (r.totalSize !== 3 || r.tasks.some((t) => t.status?.state !== TASK_STATE_COMPLETED)) {
+      if (
+        r.totalSize !== 3 ||
+        r.tasks.length !== 3 ||
+        r.tasks.some((t) => t.status?.state !== TASK_STATE_COMPLETED)
+      ) {
         throw new Error(`the list has not caught up: ${JSON.stringify(r)}`);
       }
       return r;
