@@ -1,34 +1,7 @@
-/**
- * Discovery benchmark: query latency p50/p95 of hybrid agent discovery at 1,000 and 10,000 registered
- * agents, on PostgreSQL + pgvector and on PGlite + pglite-pgvector, with real offline embeddings.
- *
- * Run: npm run bench:discovery -- [agents...] (default 1000 10000). Options through the environment:
- * BENCH_QUERIES (queries per cell, default 200), BENCH_TARGETS (postgres,pglite), DATABASE_URL.
- *
- * Agents are synthetic: 1 to 3 skills each, from templates (action x subject x qualifier, tags from the
- * three), seeded so every run builds the same set. They are loaded through the discovery projection's
- * apply() (AgentRegistered events, 250 per transaction), so the rows, the HNSW index and the embeddings
- * are what the hub builds. Embedding ~20k skill texts with the offline model takes minutes (10-30 ms
- * each), so vectors are cached in /tmp/agentcore-bench-embeddings.* between runs (deterministic model:
- * a cached vector is the vector).
- *
- * Per cell (target x size), after a warm-up, limit 10:
- * - text, query embedded: discover({ text }) end to end, embedding the query text each time
- *   (natural-language queries from test/fixtures/queries.json, never cached): what routing pays;
- * - text, SQL only: the same with the query vectors precomputed (the database's share);
- * - text + 2 tags: hybrid, the exact and semantic searches in parallel, merged (SQL only);
- * - exact only: discover({ tags }) (GIN overlap of a domain and an action tag: hundreds to thousands of
- *   matches, ranked by overlap) and discover({ skillId }) (a capability ~20 agents share);
- * and the HNSW index's recall@10 against an exact cosine scan at ef_search 40, 100 (the adapter's default)
- * and 200, with the latency at 200.
- */
-import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { PGlite } from '@electric-sql/pglite';
 import { vector } from '@electric-sql/pglite-pgvector';
 import postgres from 'postgres';
-import { agentStream } from '../events/agent.ts';
-import type { RecordedEvent } from '../events/envelope.ts';
 import { createDiscovery, ensureVectorExtension } from '../infra/discovery/postgres.ts';
 import { createOfflineEmbeddings } from '../infra/embeddings/offline.ts';
 import { cosine, type Embeddings } from '../infra/embeddings/port.ts';
@@ -38,6 +11,7 @@ import type { SqlDatabase } from '../infra/sql/port.ts';
 import { postgresDatabase } from '../infra/sql/postgres.ts';
 import { discoveryProjection, skillText } from '../projections/discovery.ts';
 import { migrateProjection } from '../projections/runner.ts';
+import { syntheticAgentRegistered } from './synthetic.ts';
 
 const sizes = process.argv.slice(2).map(Number).filter(Boolean);
 const SIZES = sizes.length ? sizes : [1000, 10_000];
@@ -310,25 +284,7 @@ const main = async () => {
         for (let i = 0; i < agents.length; i += 250) {
           await db.transaction(async (tx) => {
             for (const [k, agent] of agents.slice(i, i + 250).entries()) {
-              const event: RecordedEvent = {
-                id: randomUUID(),
-                stream: agentStream(TENANT, agent.id),
-                revision: 0,
-                position: i + k + 1,
-                type: 'AgentRegistered',
-                schemaVersion: 1,
-                occurredAt: '2026-01-01T00:00:00.000Z',
-                data: {
-                  agentId: agent.id,
-                  name: agent.id,
-                  description: '',
-                  endpoint: { kind: 'in-process' },
-                  skills: agent.skills,
-                  costPerRequest: 0,
-                  at: '2026-01-01T00:00:00.000Z',
-                },
-                metadata: { tenant: TENANT, principal: 'bench', correlationId: 'bench', causationId: null },
-              };
+              const event = syntheticAgentRegistered(TENANT, agent, i + k + 1);
               await projection.apply(event, tx);
             }
           });

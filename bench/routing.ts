@@ -28,7 +28,6 @@ import postgres from 'postgres';
 import { circuitDecider } from '../commands/circuit.ts';
 import { handle } from '../commands/handle.ts';
 import { taskDecider } from '../commands/task.ts';
-import { agentStream } from '../events/agent.ts';
 import { circuitStream } from '../events/circuit.ts';
 import type { RecordedEvent } from '../events/envelope.ts';
 import { taskStream } from '../events/task.ts';
@@ -45,6 +44,7 @@ import { postgresDatabase } from '../infra/sql/postgres.ts';
 import { discoveryProjection, recordCircuit, recordOutcome, skillText } from '../projections/discovery.ts';
 import { migrateProjection } from '../projections/runner.ts';
 import { DEFAULT_ROUTING_WEIGHTS, routeTask, scoreCandidates } from '../sagas/routing.ts';
+import { syntheticAgentRegistered } from './synthetic.ts';
 
 const sizes = process.argv.slice(2).map(Number).filter(Boolean);
 const SIZES = sizes.length ? sizes : [1000];
@@ -268,25 +268,7 @@ const main = async () => {
         for (let i = 0; i < agents.length; i += 250) {
           await db.transaction(async (tx) => {
             for (const [k, agent] of agents.slice(i, i + 250).entries()) {
-              const event: RecordedEvent = {
-                id: randomUUID(),
-                stream: agentStream(TENANT, agent.id),
-                revision: 0,
-                position: i + k + 1,
-                type: 'AgentRegistered',
-                schemaVersion: 1,
-                occurredAt: '2026-01-01T00:00:00.000Z',
-                data: {
-                  agentId: agent.id,
-                  name: agent.id,
-                  description: '',
-                  endpoint: { kind: 'in-process' },
-                  skills: agent.skills,
-                  costPerRequest: agent.cost,
-                  at: '2026-01-01T00:00:00.000Z',
-                },
-                metadata: { tenant: TENANT, principal: 'bench', correlationId: 'bench', causationId: null },
-              };
+              const event = syntheticAgentRegistered(TENANT, agent, i + k + 1);
               await projection.apply(event, tx);
               if (agent.health) {
                 // A few observed calls: latency around the agent's, quality from the outcomes.
