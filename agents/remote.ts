@@ -449,23 +449,26 @@ export const remoteAgentWorker = (deps: RemoteWorkerDeps): ConsumerOptions => {
       await applyFinal(stream, ctx, callId, history);
       return;
     }
+    // An attempt that was intended but will not be made closes as abandoned, so the record stays whole.
+    const abandonEarlier = async (error: string) => {
+      if (!earlier) return;
+      await command(
+        stream,
+        ctx,
+        {
+          type: 'CompleteRemoteCall',
+          callId,
+          ok: false,
+          outcome: 'abandoned',
+          latencyMs: null,
+          error,
+          at: now(),
+        },
+        `${callId}:completed`,
+      );
+    };
     if (TERMINAL_STATES.has(state.task!.status.state)) {
-      if (earlier) {
-        await command(
-          stream,
-          ctx,
-          {
-            type: 'CompleteRemoteCall',
-            callId,
-            ok: false,
-            outcome: 'abandoned',
-            latencyMs: null,
-            error: `the task became ${state.task!.status.state} before the outcome was recorded`,
-            at: now(),
-          },
-          `${callId}:completed`,
-        );
-      }
+      await abandonEarlier(`the task became ${state.task!.status.state} before the outcome was recorded`);
       return;
     }
     const attempt = (earlier?.attempts ?? 0) + 1;
@@ -482,22 +485,7 @@ export const remoteAgentWorker = (deps: RemoteWorkerDeps): ConsumerOptions => {
       correlationId: ctx.correlationId,
     });
     if ('refused' in admission) {
-      if (earlier) {
-        await command(
-          stream,
-          ctx,
-          {
-            type: 'CompleteRemoteCall',
-            callId,
-            ok: false,
-            outcome: 'abandoned',
-            latencyMs: null,
-            error: admission.refused,
-            at: now(),
-          },
-          `${callId}:completed`,
-        );
-      }
+      await abandonEarlier(admission.refused);
       await command(
         stream,
         ctx,
