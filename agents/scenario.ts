@@ -1,18 +1,9 @@
+import { setTimeout as wait } from 'node:timers/promises';
 import type { Agent, AgentUpdate } from './agent.ts';
 import { textOf } from './agent.ts';
 
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(timer);
-        resolve();
-      },
-      { once: true },
-    );
-  });
+/** Waits `ms`, or less if the signal aborts first (resolves either way). */
+const sleep = (ms: number, signal: AbortSignal) => wait(ms, undefined, { signal }).catch(() => {});
 
 const STREAM_PREFIXES = [
   'tck-stream-001',
