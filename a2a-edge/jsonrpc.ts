@@ -67,7 +67,7 @@ const V1: Record<string, Operation> = {
   CancelTask: { kind: 'unary', run: (x, p) => x.service.cancelTask(x.caller, p) },
   SubscribeToTask: {
     kind: 'stream',
-    run: (x, p, signal) => x.service.subscribeToTask(x.caller, p, signal, lastEventId(x.c)),
+    run: (x, p, signal) => x.service.subscribeToTask(x.caller, p, signal, lastEventId(x.c), false),
   },
   CreateTaskPushNotificationConfig: { kind: 'unary', run: (x, p) => x.service.createPushConfig(x.caller, p) },
   GetTaskPushNotificationConfig: { kind: 'unary', run: (x, p) => x.service.getPushConfig(x.caller, p) },

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { z } from 'zod';
 import { describeZodIssues } from '../commands/errors.ts';
-import { fold, handle } from '../commands/handle.ts';
+import { fold, type HandleOptions, handle } from '../commands/handle.ts';
 import { type TaskAggregate, type TaskCommand, taskDecider } from '../commands/task.ts';
 import { INTERRUPTED_STATES, type Message, type Task, TERMINAL_STATES } from '../events/a2a.ts';
 import type { RecordedEvent } from '../events/envelope.ts';
@@ -84,6 +84,17 @@ export interface A2AServiceDeps {
   readModels: SqlExecutor;
   push?: PushConfigs;
   capabilities: { streaming: boolean; pushNotifications: boolean };
+  /**
+   * Hands a task event this edge just wrote to a worker in this process (agents/worker.ts), which may
+   * start at once instead of when the bus delivers it; the bus delivery still comes and finds it handled.
+   */
+  dispatch?: (trigger: RecordedEvent, history?: RecordedEvent[]) => void;
+  /**
+   * Read-your-writes: a blocking SendMessage answers once the tasks read model (ListTasks) shows what the
+   * answer shows, or after `readModelWaitMs` (a stalled projection delays answers, it does not stop them).
+   */
+  tasksCaughtUp?: { wait(taskId: string, revision: number, timeoutMs: number): Promise<boolean> };
+  readModelWaitMs?: number;
   /** Longest a blocking SendMessage waits before answering with the task as it stands. */
   blockingTimeoutMs?: number;
   now?: () => string;
@@ -147,13 +158,16 @@ export class A2AService {
     return { state: fold(taskDecider, events), events };
   }
 
-  private async command(caller: Caller, taskId: string, command: TaskCommand, commandId?: string) {
+  private async command(caller: Caller, taskId: string, command: TaskCommand, options?: HandleOptions) {
     try {
-      return await handle(this.deps.store, taskStream(taskId), command, taskDecider, {
-        tenant: caller.tenant,
-        principal: caller.principal,
-        ...(commandId ? { commandId } : {}),
-      });
+      return await handle(
+        this.deps.store,
+        taskStream(taskId),
+        command,
+        taskDecider,
+        { tenant: caller.tenant, principal: caller.principal },
+        options,
+      );
     } catch (error) {
       throw toA2AError(error);
     }
@@ -176,6 +190,8 @@ export class A2AService {
         message,
         at: this.now(),
       });
+      const input = result.events.find((e) => e.type === 'TaskInputReceived');
+      if (input) this.deps.dispatch?.(input);
       return { request, taskId: message.taskId, revision: result.nextExpectedRevision, state: result.state };
     }
     // Bad input changes nothing: a webhook that would be refused must not leave a task behind.
@@ -184,25 +200,32 @@ export class A2AService {
     const taskId = randomUUID();
     const contextId = message.contextId ?? randomUUID();
     const named = request.metadata?.agent ?? message.metadata?.agent;
-    const result = await this.command(caller, taskId, {
-      type: 'SubmitTask',
+    const result = await this.command(
+      caller,
       taskId,
-      contextId,
-      message,
-      agent: typeof named === 'string' ? named : null,
-      ...(request.configuration
-        ? {
-            configuration: {
-              acceptedOutputModes: request.configuration.acceptedOutputModes,
-              historyLength: request.configuration.historyLength,
-              returnImmediately: request.configuration.returnImmediately,
-            },
-          }
-        : {}),
-      ...(request.metadata ? { metadata: request.metadata } : {}),
-      at: this.now(),
-    });
+      {
+        type: 'SubmitTask',
+        taskId,
+        contextId,
+        message,
+        agent: typeof named === 'string' ? named : null,
+        ...(request.configuration
+          ? {
+              configuration: {
+                acceptedOutputModes: request.configuration.acceptedOutputModes,
+                historyLength: request.configuration.historyLength,
+                returnImmediately: request.configuration.returnImmediately,
+              },
+            }
+          : {}),
+        ...(request.metadata ? { metadata: request.metadata } : {}),
+        at: this.now(),
+      },
+      // A fresh UUID names no existing stream: no need to read it first.
+      { assume: [] },
+    );
     if (pushConfig) await this.requirePush().create(caller, taskId, pushConfig);
+    this.deps.dispatch?.(result.events[0]!, result.events);
     return { request, taskId, revision: 0, state: result.state };
   }
 
@@ -216,7 +239,8 @@ export class A2AService {
   /** Follows a task's stream after `revision`, folding as it goes, until it settles or the signal aborts. */
   private async *follow(taskId: string, state: TaskAggregate, after: number, signal: AbortSignal) {
     let current = state;
-    for await (const event of this.deps.feed.follow(taskStream(taskId), { after, signal })) {
+    // `after` is what the caller just wrote or read: no need to read the stream again before waiting.
+    for await (const event of this.deps.feed.follow(taskStream(taskId), { after, signal, fresh: true })) {
       current = taskDecider.evolve(current, { type: event.type, data: event.data } as TaskEvent);
       yield { event, state: current };
     }
@@ -225,22 +249,31 @@ export class A2AService {
   async sendMessage(caller: Caller, params: unknown): Promise<{ task: Task } | { message: Message }> {
     const { request, taskId, revision, state } = await this.accept(caller, params);
     const historyLength = request.configuration?.historyLength;
-    if (request.configuration?.returnImmediately) return { task: trimHistory(state.task!, historyLength) };
+    if (request.configuration?.returnImmediately) {
+      await this.deps.tasksCaughtUp?.wait(taskId, revision, this.deps.readModelWaitMs ?? 2000);
+      return { task: trimHistory(state.task!, historyLength) };
+    }
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(), this.deps.blockingTimeoutMs ?? 60_000);
     let latest = state;
+    let seen = revision;
+    let reply: { message: Message } | null = null;
     try {
       for await (const { event, state: next } of this.follow(taskId, state, revision, abort.signal)) {
         latest = next;
-        if (event.type === 'TaskMessageAdded')
-          return { message: (event.data as { message: Message }).message };
+        seen = event.revision;
+        if (event.type === 'TaskMessageAdded') {
+          reply = { message: (event.data as { message: Message }).message };
+          break;
+        }
         if (settled(next.task!)) break;
       }
     } finally {
       clearTimeout(timer);
       abort.abort();
     }
-    return { task: trimHistory(latest.task!, historyLength) };
+    await this.deps.tasksCaughtUp?.wait(taskId, seen, this.deps.readModelWaitMs ?? 2000);
+    return reply ?? { task: trimHistory(latest.task!, historyLength) };
   }
 
   /** Validates and submits before the first byte, so errors are plain responses, not stream events. */
@@ -286,11 +319,17 @@ export class A2AService {
     }
   }
 
+  /**
+   * REST streams close on an interrupted state as on a terminal one; a JSON-RPC subscription stays open
+   * through INPUT_REQUIRED/AUTH_REQUIRED until the task ends (A2A.md §1.5), so a subscriber sees the task go
+   * on after someone else answers it. `closeOnInterrupted` says which binding is asking.
+   */
   async subscribeToTask(
     caller: Caller,
     params: unknown,
     signal: AbortSignal,
     lastEventId?: number,
+    closeOnInterrupted = true,
   ): Promise<AsyncIterable<StreamItem>> {
     this.requireStreaming();
     const { id } = parseParams(TaskIdRequest, params);
@@ -303,7 +342,10 @@ export class A2AService {
       );
       // The client already saw the end: there is nothing to resume.
       if (TERMINAL_STATES.has(upTo.task!.status.state)) return (async function* () {})();
-      return this.stream(id, upTo, Math.min(lastEventId, events.length - 1), signal, false);
+      return this.stream(id, upTo, Math.min(lastEventId, events.length - 1), signal, {
+        snapshotFirst: false,
+        closeOnInterrupted,
+      });
     }
     if (TERMINAL_STATES.has(state.task!.status.state)) {
       throw new A2AError(
@@ -311,7 +353,7 @@ export class A2AService {
         `Task ${id} is ${state.task!.status.state}: nothing to subscribe to`,
       );
     }
-    return this.stream(id, state, events.length - 1, signal);
+    return this.stream(id, state, events.length - 1, signal, { closeOnInterrupted });
   }
 
   private async *stream(
@@ -319,14 +361,16 @@ export class A2AService {
     state: TaskAggregate,
     revision: number,
     signal: AbortSignal,
-    snapshotFirst = true,
+    { snapshotFirst = true, closeOnInterrupted = true } = {},
   ): AsyncGenerator<StreamItem> {
+    const ends = (task: Task) =>
+      closeOnInterrupted ? settled(task) : TERMINAL_STATES.has(task.status.state);
     if (snapshotFirst) yield { revision, response: { task: state.task! } };
-    if (settled(state.task!) && snapshotFirst && revision > 0) return;
+    if (ends(state.task!) && snapshotFirst && revision > 0) return;
     for await (const { event, state: next } of this.follow(taskId, state, revision, signal)) {
       const response = toStreamResponse(next.task!, event);
       if (response) yield { revision: event.revision, response };
-      if (event.type === 'TaskMessageAdded' || settled(next.task!)) return;
+      if (event.type === 'TaskMessageAdded' || ends(next.task!)) return;
     }
   }
 

@@ -8,7 +8,15 @@ export interface FollowOptions {
   signal: AbortSignal;
   /** Safety net against lost live messages: re-read the stream this often while idle. */
   pollMs?: number;
+  /**
+   * The caller read or wrote the stream up to `after` a moment ago: whatever came since is in the feed's
+   * recent events or still to arrive live, so the first store read is skipped.
+   */
+  fresh?: boolean;
 }
+
+/** Streams whose recent events are kept with no follower (a follower that starts late still finds them). */
+const RECENT_STREAMS = 2048;
 
 /**
  * Gap-free per-stream event feeds for SSE clients, from one shared live subscription: a listener is
@@ -25,14 +33,32 @@ export class TaskFeed {
     private readonly store: EventStore,
     live: Observable<RecordedEvent>,
   ) {
-    this.subscription = live.subscribe((event) => {
-      const set = this.listeners.get(event.stream);
-      if (!set) return;
+    this.subscription = live.subscribe((event) => this.offer([event]));
+  }
+
+  /**
+   * Events known to be in the log, from the bus or straight from a writer in this process (a local worker:
+   * its followers need not wait for the relay and the bus). An event offered twice is seen once.
+   */
+  offer(events: RecordedEvent[]): void {
+    for (const event of events) {
       const buffered = this.latest.get(event.stream) ?? [];
+      if (buffered.some((e) => e.revision === event.revision)) continue;
       buffered.push(event);
+      buffered.sort((a, b) => a.revision - b.revision);
+      this.latest.delete(event.stream); // re-inserted last: the map's order is recency
       this.latest.set(event.stream, buffered.slice(-64));
-      for (const wake of set) wake();
-    });
+      this.forgetOldest();
+      for (const wake of this.listeners.get(event.stream) ?? []) wake();
+    }
+  }
+
+  private forgetOldest() {
+    if (this.latest.size <= RECENT_STREAMS) return;
+    for (const stream of this.latest.keys()) {
+      if (this.latest.size <= RECENT_STREAMS) return;
+      if (!this.listeners.has(stream)) this.latest.delete(stream);
+    }
   }
 
   async *follow(stream: string, options: FollowOptions): AsyncGenerator<RecordedEvent> {
@@ -48,6 +74,7 @@ export class TaskFeed {
     this.listeners.set(stream, set);
     const onAbort = () => signalled();
     options.signal.addEventListener('abort', onAbort);
+    let skipRead = options.fresh === true;
     try {
       while (!options.signal.aborted) {
         // Live events that continue exactly where we are need no store read.
@@ -59,9 +86,12 @@ export class TaskFeed {
           live.every((e, i) => e.revision === last + 1 + i)
         ) {
           next = live;
+        } else if (skipRead && live.length === 0) {
+          next = [];
         } else {
           next = await this.store.readStream(stream, { fromRevision: last + 1 });
         }
+        skipRead = false;
         for (const event of next) {
           if (event.revision !== last + 1) continue;
           last = event.revision;
@@ -82,7 +112,7 @@ export class TaskFeed {
       set.delete(signalled);
       if (set.size === 0) {
         this.listeners.delete(stream);
-        this.latest.delete(stream);
+        this.forgetOldest();
       }
     }
   }

@@ -33,6 +33,12 @@ export interface Agent {
   name: string;
   description: string;
   skills: AgentSkill[];
+  /**
+   * Same input, same updates, and no effect outside the task: running it twice for one trigger is harmless
+   * (the second run's commands are recognised by their ids), so the edge may start it in its own process
+   * without waiting for the bus (agents/worker.ts dispatch).
+   */
+  deterministic?: boolean;
   run(invocation: AgentInvocation): AsyncIterable<AgentUpdate>;
 }
 

@@ -3,7 +3,7 @@
  * (`@a2a-js/sdk/client`; v0.3 peers through `@a2a-js/sdk/compat/v0_3/client`), streaming when the card
  * says so, and mirrors everything the remote agent answers into our task's commands.
  *
- * Work starts on (consumer `remote-agent-workers`, task events):
+ * Work starts on (consumers `remote-agent-workers-<type>`, one per task event type below):
  * - TaskRouted to a remote agent (sagas/routing.ts);
  * - TaskSubmitted naming a remote agent (`metadata.agent`: an agent id of the task's tenant or `system`);
  * - TaskInputReceived on a task bound to a remote agent: the follow-up goes to the remote task
@@ -54,7 +54,7 @@ import {
 import { type AgentEndpoint, agentStream, SYSTEM_TENANT } from '../events/agent.ts';
 import type { RecordedEvent } from '../events/envelope.ts';
 import { RemoteCallCompleted, type RemoteCallOutcome, type TaskEvent } from '../events/task.ts';
-import type { ConsumerOptions, Delivery } from '../infra/bus/port.ts';
+import { type ConsumerOptions, type Delivery, perEventType } from '../infra/bus/port.ts';
 import type { EventStore } from '../infra/event-store/port.ts';
 import { type Lookup, type SafeFetchOptions, safeFetch } from '../infra/ssrf.ts';
 import { type AgentView, foldAgentView } from '../projections/agents.ts';
@@ -341,7 +341,7 @@ const outcomeOf = (final: {
   }
 };
 
-export const remoteAgentWorker = (deps: RemoteWorkerDeps): ConsumerOptions => {
+export const remoteAgentWorker = (deps: RemoteWorkerDeps): ConsumerOptions[] => {
   const now = deps.now ?? (() => new Date().toISOString());
   const callTimeoutMs = deps.callTimeoutMs ?? 60_000;
   const ackWaitMs = deps.ackWaitMs ?? 30_000;
@@ -675,14 +675,17 @@ export const remoteAgentWorker = (deps: RemoteWorkerDeps): ConsumerOptions => {
     }
   };
 
-  return {
-    durable: 'remote-agent-workers',
-    filter: { category: 'task' },
-    maxAckPending,
-    ackWaitMs,
-    // Bulkhead naks count as deliveries: a task may wait for a slot through many of them.
-    maxDeliver: 10_000,
-    backoffMs: () => Math.round(retryMs * (1 + Math.random())),
-    handler,
-  };
+  return perEventType(
+    {
+      durable: 'remote-agent-workers',
+      filter: { category: 'task' },
+      maxAckPending,
+      ackWaitMs,
+      // Bulkhead naks count as deliveries: a task may wait for a slot through many of them.
+      maxDeliver: 10_000,
+      backoffMs: () => Math.round(retryMs * (1 + Math.random())),
+      handler,
+    },
+    RELEVANT,
+  );
 };

@@ -23,6 +23,7 @@ const PNG_1x1 =
  */
 export const scenarioAgent: Agent = {
   id: 'scenario',
+  deterministic: true,
   name: 'Scenario agent',
   description:
     'Deterministic conformance agent: behaviour chosen by the messageId prefix; echoes anything else.',
@@ -160,6 +161,7 @@ export const echoAgent: Agent = {
   id: 'echo',
   name: 'Echo agent',
   description: 'Echoes the text of the message back as an artifact.',
+  deterministic: true,
   skills: [
     { id: 'echo', name: 'Echo', description: 'Echoes the text back.', tags: ['echo'], examples: ['hello'] },
   ],

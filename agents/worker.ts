@@ -1,18 +1,18 @@
 import type { Logger } from 'pino';
 import type { TaskFeed } from '../a2a-edge/task-feed.ts';
 import { CommandError } from '../commands/errors.ts';
-import { fold, handle } from '../commands/handle.ts';
 import { type TaskAggregate, type TaskCommand, taskDecider } from '../commands/task.ts';
 import { INTERRUPTED_STATES, type Message, type Part, TERMINAL_STATES } from '../events/a2a.ts';
 import { agentStream, SYSTEM_TENANT } from '../events/agent.ts';
 import type { RecordedEvent } from '../events/envelope.ts';
 import type { TaskEvent } from '../events/task.ts';
-import type { ConsumerOptions } from '../infra/bus/port.ts';
+import { type ConsumerOptions, perEventType } from '../infra/bus/port.ts';
 import type { EventStore } from '../infra/event-store/port.ts';
 import { foldAgentView } from '../projections/agents.ts';
 import { needsRouting } from '../sagas/routing.ts';
 import type { Agent, AgentUpdate } from './agent.ts';
 import type { AgentDirectory } from './directory.ts';
+import { TaskRecorder } from './task-recorder.ts';
 
 export interface WorkerDeps {
   store: EventStore;
@@ -42,41 +42,105 @@ const agentMessage = (messageId: string, parts: Part[]): Message => ({
  * a crash (the bus redelivers) re-issues the same command ids and the handler replays instead of
  * appending twice: a deterministic agent's second run adds nothing, an interrupted one continues.
  */
-export const agentWorker = (deps: WorkerDeps): ConsumerOptions => {
+export interface AgentWorker {
+  /** One per trigger type (perEventType): the worker is not handed the task events it ignores. */
+  consumers: ConsumerOptions[];
+  /**
+   * Runs a task event this process just wrote at once, when its agent is one of this process's and
+   * `deterministic` (agents/agent.ts): the bus delivers the same event later and finds it handled here (or
+   * still running: it waits, so an ack never precedes the run's end). A run that fails is not marked
+   * handled, and the bus delivery retries it; a process that dies mid-run never acked, so another worker
+   * takes the delivery.
+   */
+  dispatch(trigger: RecordedEvent, history?: RecordedEvent[]): void;
+}
+
+const TRIGGERS = new Set(['TaskSubmitted', 'TaskInputReceived', 'TaskRouted']);
+
+export const agentWorker = (deps: WorkerDeps): AgentWorker => {
   const now = deps.now ?? (() => new Date().toISOString());
+  const running = new Map<string, Promise<void>>();
+  const handled = new RecentIds(50_000);
+  const runOnce = (trigger: RecordedEvent, history?: RecordedEvent[]): Promise<void> => {
+    let p = running.get(trigger.id);
+    if (!p) {
+      p = run(deps, trigger, now, history).then(() => handled.add(trigger.id));
+      const settled = () => running.delete(trigger.id);
+      p.then(settled, settled);
+      running.set(trigger.id, p);
+    }
+    return p;
+  };
   return {
-    durable: 'agent-workers',
-    filter: { category: 'task' },
-    maxAckPending: deps.maxConcurrentRuns ?? 64,
-    ackWaitMs: deps.ackWaitMs ?? 30_000,
-    maxDeliver: 5,
-    handler: async ({ event, working }) => {
-      if (event.type !== 'TaskSubmitted' && event.type !== 'TaskInputReceived' && event.type !== 'TaskRouted')
-        return;
-      // A live worker keeps its task however long the agent takes; a dead one loses it after ackWaitMs.
-      const heartbeat = setInterval(working, Math.max(50, (deps.ackWaitMs ?? 30_000) / 3));
-      try {
-        await run(deps, event, now);
-      } finally {
-        clearInterval(heartbeat);
-      }
+    consumers: perEventType(
+      {
+        durable: 'agent-workers',
+        filter: { category: 'task' },
+        maxAckPending: deps.maxConcurrentRuns ?? 64,
+        ackWaitMs: deps.ackWaitMs ?? 30_000,
+        maxDeliver: 5,
+        handler: async ({ event, working }) => {
+          if (!TRIGGERS.has(event.type) || handled.has(event.id)) return;
+          // A live worker keeps its task however long the agent takes; a dead one loses it after ackWaitMs.
+          const heartbeat = setInterval(working, Math.max(50, (deps.ackWaitMs ?? 30_000) / 3));
+          try {
+            await runOnce(event);
+          } finally {
+            clearInterval(heartbeat);
+          }
+        },
+      },
+      TRIGGERS,
+    ),
+    dispatch(trigger, history) {
+      if (!TRIGGERS.has(trigger.type) || !runsHereAtOnce(deps, trigger, history)) return;
+      runOnce(trigger, history).catch((err) =>
+        deps.log.warn({ err, stream: trigger.stream }, 'local run failed; the bus delivery will retry it'),
+      );
     },
   };
 };
 
-const run = async (deps: WorkerDeps, trigger: RecordedEvent, now: () => string) => {
+/** Only a deterministic in-process agent, named or the fallback, with no routing to wait for. */
+const runsHereAtOnce = (deps: WorkerDeps, trigger: RecordedEvent, history?: RecordedEvent[]): boolean => {
+  if (trigger.type !== 'TaskSubmitted' || !history) return false;
+  const { agent: named } = trigger.data as { agent?: string | null };
+  if (needsRouting(named ?? null, deps.routeByDefault ?? false)) return false;
+  const agent = named ? deps.agents.get(named) : deps.agents.fallback;
+  return agent?.deterministic === true;
+};
+
+/** A bounded set of recent ids: the oldest is forgotten first. */
+class RecentIds {
+  private readonly ids = new Set<string>();
+  constructor(private readonly capacity: number) {}
+  add(id: string) {
+    this.ids.add(id);
+    if (this.ids.size > this.capacity) this.ids.delete(this.ids.values().next().value as string);
+  }
+  has(id: string) {
+    return this.ids.has(id);
+  }
+}
+
+const run = async (deps: WorkerDeps, trigger: RecordedEvent, now: () => string, known?: RecordedEvent[]) => {
   const stream = trigger.stream;
-  const history = await deps.store.readStream(stream);
-  const state = fold<TaskAggregate, TaskEvent>(taskDecider, history);
+  const history = known ?? (await deps.store.readStream(stream));
+  const recorder = new TaskRecorder(
+    deps.store,
+    stream,
+    history,
+    {
+      tenant: trigger.metadata.tenant,
+      principal: 'agent-worker',
+      correlationId: trigger.metadata.correlationId,
+    },
+    (events) => deps.feed.offer(events),
+  );
+  const state = recorder.current;
   const task = state.task;
   if (!task || TERMINAL_STATES.has(task.status.state)) return;
-  const context = {
-    tenant: trigger.metadata.tenant,
-    principal: 'agent-worker',
-    correlationId: trigger.metadata.correlationId,
-  };
-  const command = (cmd: TaskCommand, key: string) =>
-    handle(deps.store, stream, cmd, taskDecider, { ...context, commandId: `${trigger.id}:${key}` });
+  const command = (cmd: TaskCommand, key: string) => recorder.record(cmd, `${trigger.id}:${key}`);
 
   // ---- which agent (routing: sagas/routing.ts; remote agents: agents/remote.ts) ----
   const named = state.agent;
@@ -94,15 +158,20 @@ const run = async (deps: WorkerDeps, trigger: RecordedEvent, now: () => string) 
     if (!agent && named && (await isRemoteAgent(deps.store, trigger.metadata.tenant, named))) return;
   }
   if (!agent) {
-    await command(
-      {
-        type: 'UpdateStatus',
-        state: 'TASK_STATE_REJECTED',
-        message: agentMessage(`${trigger.id}:no-agent`, [{ text: `No agent named "${named}" runs here` }]),
-        at: now(),
-      },
-      'no-agent',
-    ).catch(ignoreTerminal);
+    try {
+      command(
+        {
+          type: 'UpdateStatus',
+          state: 'TASK_STATE_REJECTED',
+          message: agentMessage(`${trigger.id}:no-agent`, [{ text: `No agent named "${named}" runs here` }]),
+          at: now(),
+        },
+        'no-agent',
+      );
+      await recorder.flush();
+    } catch (error) {
+      ignoreTerminal(error);
+    }
     return;
   }
   const input =
@@ -112,63 +181,83 @@ const run = async (deps: WorkerDeps, trigger: RecordedEvent, now: () => string) 
   const abort = new AbortController();
   // A cancel (or any terminal state written by someone else) stops the agent.
   const watcher = (async () => {
-    let current = fold<TaskAggregate, TaskEvent>(taskDecider, history);
-    for await (const e of deps.feed.follow(stream, { after: history.length - 1, signal: abort.signal })) {
+    let current = state;
+    for await (const e of deps.feed.follow(stream, {
+      after: history.length - 1,
+      signal: abort.signal,
+      fresh: true,
+    })) {
       current = taskDecider.evolve(current, { type: e.type, data: e.data } as TaskEvent);
       if (current.task && TERMINAL_STATES.has(current.task.status.state)) abort.abort();
     }
   })().catch(() => {});
 
-  let last = state;
   try {
     // Working is announced with the agent's first update, not before: an agent that answers with a direct
     // reply leaves a stream that is exactly one message.
     let started = false;
     let seq = 0;
-    for await (const update of agent.run({
-      task: last.task!,
-      input,
-      tenant: context.tenant,
-      signal: abort.signal,
-    })) {
-      if (abort.signal.aborted) break;
+    const updates = agent
+      .run({ task, input, tenant: trigger.metadata.tenant, signal: abort.signal })
+      [Symbol.asyncIterator]();
+    for (;;) {
+      const next = updates.next();
+      // What the agent has said so far is written before waiting on it, and in one append when it says
+      // several things at once.
+      if (recorder.hasPending && !(await settlesAtOnce(next))) await recorder.flush();
+      const { value: update, done } = await next;
+      if (done || abort.signal.aborted) break;
       const announcesWork = update.kind === 'status' && update.state === 'TASK_STATE_WORKING';
-      if (!started && update.kind !== 'reply' && !announcesWork) {
-        last = (await command({ type: 'StartWork', at: now() }, 'start')).state;
-      }
+      if (!started && update.kind !== 'reply' && !announcesWork)
+        command({ type: 'StartWork', at: now() }, 'start');
       started = true;
       const key = String(seq++);
-      const result = await command(toCommand(update, `${trigger.id}:${key}`, now()), key);
-      last = result.state;
+      command(toCommand(update, `${trigger.id}:${key}`, now()), key);
       if (update.kind === 'reply') {
-        last = (
-          await command({ type: 'UpdateStatus', state: 'TASK_STATE_COMPLETED', at: now() }, `${key}:done`)
-        ).state;
+        command({ type: 'UpdateStatus', state: 'TASK_STATE_COMPLETED', at: now() }, `${key}:done`);
       }
     }
-    const s = last.task!.status.state;
+    const s = recorder.current.task!.status.state;
     if (!abort.signal.aborted && !TERMINAL_STATES.has(s) && !INTERRUPTED_STATES.has(s)) {
-      await command({ type: 'UpdateStatus', state: 'TASK_STATE_COMPLETED', at: now() }, 'end');
+      command({ type: 'UpdateStatus', state: 'TASK_STATE_COMPLETED', at: now() }, 'end');
     }
+    await recorder.flush();
   } catch (error) {
     if (!refusedAsTerminal(error)) {
       deps.log.warn({ err: error, stream }, 'agent run failed');
       const text = `Agent ${agent.id} failed: ${error instanceof Error ? error.message : String(error)}`;
-      await command(
-        {
-          type: 'UpdateStatus',
-          state: 'TASK_STATE_FAILED',
-          message: agentMessage(`${trigger.id}:failed`, [{ text }]),
-          at: now(),
-        },
-        'failed',
-      ).catch(ignoreTerminal);
+      try {
+        // Whatever the agent said before failing is kept, then the failure.
+        command(
+          {
+            type: 'UpdateStatus',
+            state: 'TASK_STATE_FAILED',
+            message: agentMessage(`${trigger.id}:failed`, [{ text }]),
+            at: now(),
+          },
+          'failed',
+        );
+        await recorder.flush();
+      } catch (e) {
+        ignoreTerminal(e);
+      }
     }
   } finally {
     abort.abort();
     await watcher;
   }
 };
+
+/** True when the promise settles within the current turn of the event loop (the agent did not wait). */
+const settlesAtOnce = (p: Promise<unknown>): Promise<boolean> =>
+  new Promise((resolve) => {
+    const later = setImmediate(() => resolve(false));
+    const now = () => {
+      clearImmediate(later);
+      resolve(true);
+    };
+    p.then(now, now);
+  });
 
 /** A registered remote agent of the tenant (or a built-in one) by this name: the remote worker's task. */
 const isRemoteAgent = async (store: EventStore, tenant: string, name: string): Promise<boolean> => {

@@ -39,6 +39,11 @@ export interface HandleOptions {
   /** Bounded retries on a concurrency conflict (state is reloaded and the command decided again). */
   maxRetries?: number;
   schemas?: EventSchemaRegistry;
+  /**
+   * The stream as the caller knows it (e.g. [] for a stream named by a fresh UUID): the first attempt
+   * decides on it without reading; a wrong guess fails on the expected revision and is read back.
+   */
+  assume?: RecordedEvent[];
 }
 
 export const fold = <State, Event extends DomainEvent>(
@@ -63,7 +68,7 @@ export const handle = async <Command, State, Event extends DomainEvent>(
   const commandId = context.commandId ?? randomUUID();
   const maxRetries = options.maxRetries ?? 5;
   for (let attempt = 0; ; attempt++) {
-    const loaded = await store.readStream(stream);
+    const loaded = attempt === 0 && options.assume ? options.assume : await store.readStream(stream);
     const history = options.schemas ? loaded.map((e) => options.schemas!.upcast(e)) : loaded;
     const state = fold(decider, history);
     const revision = history.length - 1;

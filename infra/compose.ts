@@ -5,6 +5,7 @@ import { PGlite } from '@electric-sql/pglite';
 import { vector } from '@electric-sql/pglite-pgvector';
 import pino, { type Logger } from 'pino';
 import postgres from 'postgres';
+import { filter, map, merge, Observable, Subject } from 'rxjs';
 import { edgeApp } from '../a2a-edge/app.ts';
 import { apiKeyAuthenticator } from '../a2a-edge/auth.ts';
 import { pushConfigs } from '../a2a-edge/push-configs.ts';
@@ -16,11 +17,13 @@ import { remoteAgentWorker } from '../agents/remote.ts';
 import { agentWorker } from '../agents/worker.ts';
 import { registerInProcessAgents } from '../commands/agent-registry.ts';
 import { bootstrapDefaultTenant } from '../commands/bootstrap.ts';
+import type { RecordedEvent } from '../events/envelope.ts';
 import { agentsProjection } from '../projections/agents.ts';
 import { discoveryProjection } from '../projections/discovery.ts';
 import type { Projection } from '../projections/projection.ts';
 import { catchUp, migrateProjection, runProjections } from '../projections/runner.ts';
 import { tasksProjection } from '../projections/tasks.ts';
+import { TasksCaughtUp } from '../projections/tasks-caught-up.ts';
 import { tenantsProjection } from '../projections/tenants.ts';
 import { startCardRefresh } from '../sagas/card-refresh.ts';
 import { circuitBreakerConsumers, prepareCircuitSaga, startCircuitTimer } from '../sagas/circuit-breaker.ts';
@@ -40,6 +43,7 @@ import { createEventStoreDbStore } from './event-store/eventstoredb.ts';
 import { createPgliteEventStore } from './event-store/pglite.ts';
 import type { EventStore } from './event-store/port.ts';
 import { createPostgresEventStore } from './event-store/postgres.ts';
+import { channelFor } from './event-store/sql.ts';
 import { type LeaderLock, postgresLeaderLock, soleLeader } from './leader.ts';
 import { observeAppends } from './observe.ts';
 import { runRelay } from './relay.ts';
@@ -96,6 +100,7 @@ export const createRuntime = async (config: Config, overrides: RuntimeOverrides 
   let bus: Bus;
   let leader: LeaderLock = soleLeader;
   let sql: postgres.Sql | null = null;
+  let logAppendedElsewhere$: Observable<void> | null = null;
 
   if (config.mode === 'embedded') {
     const dir = resolve(config.dataDir, 'pglite');
@@ -136,6 +141,14 @@ export const createRuntime = async (config: Config, overrides: RuntimeOverrides 
       ? await createEventStoreDbStore({ connectionString: config.eventStoreUrl })
       : await createPostgresEventStore({ sql, schema: config.pgSchema });
     bus = await createJetStreamBus({ servers: config.natsUrl!, namespace: config.namespace });
+    // Other processes' appends (the store's NOTIFY after each commit) wake this process's projections.
+    const pg = sql;
+    if (!config.eventStoreUrl)
+      logAppendedElsewhere$ = new Observable<void>((subscriber) => {
+        const listening = pg.listen(channelFor(config.pgSchema), () => subscriber.next());
+        listening.catch((err) => subscriber.error(err));
+        return () => void listening.then((l) => l.unlisten()).catch(() => {});
+      });
     leader = postgresLeaderLock(sql, `${config.pgSchema}:${config.namespace}:relay`);
   }
   await db.exec(PROCESSED_EVENTS_DDL);
@@ -176,16 +189,20 @@ export const createRuntime = async (config: Config, overrides: RuntimeOverrides 
       const result: { url?: string; devApiKey?: string | null } = {};
       // Every role reads or writes read models: their tables exist before anything starts.
       for (const p of projections) await migrateProjection(db, p);
-      if (roles.includes('edge') && config.mode === 'embedded') {
+      if (roles.includes('edge')) {
+        // Once per database: the first edge to start prints the key (idempotent by command id).
         result.devApiKey = await bootstrapDefaultTenant(store);
         // The key must work on the first request, not after the projection's next poll.
         if (roles.includes('projections')) await catchUp(db, store, tenantsProjection);
       }
+      const projectionCommits$ = new Subject<{ projection: string; events: RecordedEvent[] }>();
       if (roles.includes('projections')) {
         const running = runProjections(db, store, projections, {
-          wake: appended$,
-          pollMs: config.mode === 'embedded' ? 1000 : 50,
+          wake: logAppendedElsewhere$ ? merge(appended$, logAppendedElsewhere$) : appended$,
+          // A poll is only the safety net where every append rings a bell; EventStoreDB's do not.
+          pollMs: config.mode === 'embedded' || logAppendedElsewhere$ ? 1000 : 50,
           onError: (err, projection) => log.error({ err, projection }, 'projection batch failed; will retry'),
+          onCommitted: (projection, events) => projectionCommits$.next({ projection, events }),
         });
         stops.unshift(() => running.stop());
       }
@@ -255,7 +272,7 @@ export const createRuntime = async (config: Config, overrides: RuntimeOverrides 
           : []),
         ...(roles.includes('workers')
           ? [
-              remoteAgentWorker({
+              ...remoteAgentWorker({
                 store,
                 feed,
                 log,
@@ -270,6 +287,16 @@ export const createRuntime = async (config: Config, overrides: RuntimeOverrides 
             ]
           : []),
       ];
+      const worker = roles.includes('workers')
+        ? agentWorker({
+            store,
+            feed,
+            agents,
+            log,
+            ackWaitMs: config.workerAckWaitMs,
+            routeByDefault: config.routing.routeByDefault,
+          })
+        : null;
       const consumers: Consumer[] = [];
       const consumerDefs: ConsumerOptions[] = [
         ...routingConsumers,
@@ -278,18 +305,7 @@ export const createRuntime = async (config: Config, overrides: RuntimeOverrides 
         ...(roles.includes('sagas')
           ? pushDeliveryConsumers({ store, log, allowPrivateUrls: config.allowPrivateUrls })
           : []),
-        ...(roles.includes('workers')
-          ? [
-              agentWorker({
-                store,
-                feed,
-                agents,
-                log,
-                ackWaitMs: config.workerAckWaitMs,
-                routeByDefault: config.routing.routeByDefault,
-              }),
-            ]
-          : []),
+        ...(worker ? worker.consumers : []),
       ];
       for (const def of consumerDefs) consumers.push(await bus.consume(def));
       if (consumers.length)
@@ -297,7 +313,25 @@ export const createRuntime = async (config: Config, overrides: RuntimeOverrides 
       if (roles.includes('edge')) {
         const capabilities = { streaming: true, pushNotifications: true };
         const push = pushConfigs({ store, allowPrivateUrls: config.allowPrivateUrls });
-        const service = new A2AService({ store, feed, readModels: db, push, capabilities });
+        const tasksCaughtUp = new TasksCaughtUp(
+          db,
+          roles.includes('projections')
+            ? projectionCommits$.pipe(
+                filter((c) => c.projection === tasksProjection.name),
+                map((c) => c.events),
+              )
+            : undefined,
+        );
+        stops.push(async () => tasksCaughtUp.close());
+        const service = new A2AService({
+          store,
+          feed,
+          readModels: db,
+          tasksCaughtUp,
+          push,
+          capabilities,
+          ...(worker ? { dispatch: worker.dispatch } : {}),
+        });
         const app = edgeApp({
           service,
           store,

@@ -12,6 +12,7 @@ export const observeAppends = (store: EventStore): { store: EventStore; appended
       return result;
     },
     readStream: (stream, options) => store.readStream(stream, options),
+    readStreams: (streams) => store.readStreams(streams),
     readAll: (options) => store.readAll(options),
     subscribeAll: (options) => store.subscribeAll(options),
     close: () => store.close(),

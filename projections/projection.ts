@@ -11,4 +11,6 @@ export interface Projection {
   tables: string[];
   filter?: AllFilter;
   apply(event: RecordedEvent, tx: SqlExecutor): Promise<void>;
+  /** The same as apply() on each event in order, in fewer statements (the runner prefers it). */
+  applyBatch?(events: RecordedEvent[], tx: SqlExecutor): Promise<void>;
 }

@@ -1,4 +1,5 @@
 import { type Observable, Subscription } from 'rxjs';
+import type { RecordedEvent } from '../events/envelope.ts';
 import type { EventStore } from '../infra/event-store/port.ts';
 import type { SqlDatabase } from '../infra/sql/port.ts';
 import type { Projection } from './projection.ts';
@@ -46,6 +47,8 @@ const splitStatements = (script: string) =>
 export interface CatchUpResult {
   applied: number;
   position: number;
+  /** What was applied. */
+  events: RecordedEvent[];
 }
 
 /**
@@ -66,7 +69,7 @@ export const projectBatch = async (
   );
   const from = Number(row?.position ?? 0);
   const events = await store.readAll({ after: from, maxCount: batchSize, filter: projection.filter });
-  if (events.length === 0) return { applied: 0, position: from };
+  if (events.length === 0) return { applied: 0, position: from, events: [] };
   const to = events[events.length - 1]!.position;
   const applied = await db.transaction(async (tx) => {
     const locked = await tx.query<{ position: string }>(
@@ -74,14 +77,15 @@ export const projectBatch = async (
       [projection.name],
     );
     if (locked.length === 0 || Number(locked[0]!.position) !== from) return 0;
-    for (const event of events) await projection.apply(event, tx);
+    if (projection.applyBatch) await projection.applyBatch(events, tx);
+    else for (const event of events) await projection.apply(event, tx);
     await tx.query('UPDATE projection_checkpoints SET position = $2, updated_at = now() WHERE name = $1', [
       projection.name,
       to,
     ]);
     return events.length;
   });
-  return { applied, position: applied ? to : from };
+  return { applied, position: applied ? to : from, events: applied ? events : [] };
 };
 
 /** Applies batches until the projection has caught up with the log as it is now. */
@@ -130,40 +134,48 @@ export const runProjections = (
     wake?: Observable<unknown>;
     pollMs?: number;
     onError?: (error: unknown, projection: string) => void;
+    /** Told after each batch a projection commits, with the batch's events. */
+    onCommitted?: (projection: string, events: RecordedEvent[]) => void;
   } = {},
 ): RunningProjections => {
   let stopped = false;
-  let wakeUp: (() => void) | null = null;
-  const subscription = options.wake?.subscribe(() => wakeUp?.()) ?? new Subscription();
+  // One loop per projection: a busy or slow one (embedding skills, say) never holds up another.
+  const sleepers = new Set<() => void>();
+  const subscription =
+    options.wake?.subscribe(() => {
+      for (const wake of [...sleepers]) wake();
+    }) ?? new Subscription();
   const idle = () =>
     new Promise<void>((resolve) => {
       const timer = setTimeout(done, options.pollMs ?? 100);
       function done() {
         clearTimeout(timer);
-        wakeUp = null;
+        sleepers.delete(done);
         resolve();
       }
-      wakeUp = done;
+      sleepers.add(done);
     });
-  const loop = async () => {
+  const loop = async (projection: Projection) => {
     while (!stopped) {
       let progressed = false;
-      for (const projection of projections) {
-        try {
-          progressed = (await projectBatch(db, store, projection)).applied > 0 || progressed;
-        } catch (error) {
-          options.onError?.(error, projection.name);
+      try {
+        const { applied, events } = await projectBatch(db, store, projection);
+        if (applied > 0) {
+          progressed = true;
+          options.onCommitted?.(projection.name, events);
         }
+      } catch (error) {
+        options.onError?.(error, projection.name);
       }
       if (!progressed && !stopped) await idle();
     }
   };
-  const running = loop();
+  const running = Promise.all(projections.map(loop));
   return {
     async stop() {
       stopped = true;
       subscription.unsubscribe();
-      wakeUp?.();
+      for (const wake of [...sleepers]) wake();
       await running;
     },
   };

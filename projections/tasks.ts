@@ -1,6 +1,8 @@
 import { type TaskAggregate, taskDecider } from '../commands/task.ts';
 import type { Task } from '../events/a2a.ts';
+import type { RecordedEvent } from '../events/envelope.ts';
 import { TaskEvent } from '../events/task.ts';
+import type { SqlExecutor } from '../infra/sql/port.ts';
 import type { Projection } from './projection.ts';
 
 /** Tasks as ListTasks reads them: one row per task, the A2A Task JSON folded with the aggregate's own evolve. */
@@ -15,33 +17,57 @@ export const tasksProjection: Projection = {
      CREATE INDEX rm_tasks_list ON rm_tasks (tenant, status_at DESC, id DESC);
      CREATE INDEX rm_tasks_context ON rm_tasks (tenant, context_id, status_at DESC)`,
   ],
-  async apply(recorded, tx) {
+  apply: (event, tx) => applyTaskEvents([event], tx),
+  applyBatch: (events, tx) => applyTaskEvents(events, tx),
+};
+
+/** A batch costs two statements whatever its size: read the touched rows, fold in memory, upsert them all. */
+const applyTaskEvents = async (events: RecordedEvent[], tx: SqlExecutor): Promise<void> => {
+  // Every event counts for the row's revision (read-your-writes waits on it: tasks-caught-up.ts), even one
+  // this projection has nothing to fold from.
+  const byTask = new Map<string, Array<{ recorded: RecordedEvent; event: TaskEvent | null }>>();
+  for (const recorded of events) {
     const parsed = TaskEvent.safeParse({ type: recorded.type, data: recorded.data });
-    if (!parsed.success) return;
-    const event = parsed.data;
-    const [row] = await tx.query<{ task: Task; agent: string | null }>(
-      'SELECT task, agent FROM rm_tasks WHERE id = $1',
-      [recorded.stream.slice('task-'.length)],
-    );
-    const before: TaskAggregate = row
+    const id = recorded.stream.slice('task-'.length);
+    const list = byTask.get(id) ?? [];
+    list.push({ recorded, event: parsed.success ? parsed.data : null });
+    byTask.set(id, list);
+  }
+  if (byTask.size === 0) return;
+  const rows = await tx.query<{ id: string; task: Task; agent: string | null }>(
+    'SELECT id, task, agent FROM rm_tasks WHERE id IN (SELECT jsonb_array_elements_text($1::text::jsonb))',
+    [JSON.stringify([...byTask.keys()])],
+  );
+  const stored = new Map(rows.map((r) => [r.id, r]));
+  const upserts: unknown[] = [];
+  for (const [id, list] of byTask) {
+    const row = stored.get(id);
+    let state: TaskAggregate = row
       ? { task: row.task, agent: row.agent, inputs: 0 }
       : taskDecider.initialState();
-    const { task, agent } = taskDecider.evolve(before, event);
-    if (!task) return;
-    await tx.query(
-      `INSERT INTO rm_tasks (id, tenant, context_id, state, status_at, agent, revision, task)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8::text::jsonb)
-       ON CONFLICT (id) DO UPDATE SET state = $4, status_at = $5, agent = $6, revision = $7, task = $8::text::jsonb`,
-      [
-        task.id,
-        recorded.metadata.tenant,
-        task.contextId,
-        task.status.state,
-        task.status.timestamp,
-        agent,
-        recorded.revision,
-        JSON.stringify(task),
-      ],
-    );
-  },
+    for (const { event } of list) if (event) state = taskDecider.evolve(state, event);
+    const { task, agent } = state;
+    if (!task) continue;
+    const last = list[list.length - 1]!.recorded;
+    upserts.push({
+      id: task.id,
+      tenant: last.metadata.tenant,
+      context_id: task.contextId,
+      state: task.status.state,
+      status_at: task.status.timestamp,
+      agent,
+      revision: last.revision,
+      task,
+    });
+  }
+  if (upserts.length === 0) return;
+  await tx.query(
+    `INSERT INTO rm_tasks (id, tenant, context_id, state, status_at, agent, revision, task)
+     SELECT id, tenant, context_id, state, status_at, agent, revision, task
+       FROM jsonb_to_recordset($1::text::jsonb) AS r(id text, tenant text, context_id text, state text,
+         status_at timestamptz, agent text, revision int, task jsonb)
+     ON CONFLICT (id) DO UPDATE SET state = EXCLUDED.state, status_at = EXCLUDED.status_at,
+       agent = EXCLUDED.agent, revision = EXCLUDED.revision, task = EXCLUDED.task`,
+    [JSON.stringify(upserts)],
+  );
 };

@@ -15,6 +15,7 @@ import type { RecordedEvent } from '../events/envelope.ts';
 import { type PushConfigData, pushStream } from '../events/push.ts';
 import { type TaskEvent, taskStream } from '../events/task.ts';
 import type { ConsumerOptions, Delivery } from '../infra/bus/port.ts';
+import { coalescedStreamReader } from '../infra/event-store/coalesce.ts';
 import type { EventStore } from '../infra/event-store/port.ts';
 import { type Lookup, type SafeFetchOptions, safeFetch } from '../infra/ssrf.ts';
 
@@ -67,6 +68,7 @@ const taskIdOf = (stream: string) => stream.slice(stream.indexOf('-') + 1);
  * bus); across processes, an attempt recorded by another copy and still fresh makes this one back off.
  */
 export const pushDeliverer = (deps: PushDeliveryDeps) => {
+  const readPushStream = coalescedStreamReader(deps.store);
   const now = deps.now ?? (() => new Date().toISOString());
   const timeoutMs = deps.timeoutMs ?? 10_000;
   const staleAttemptMs = deps.staleAttemptMs ?? timeoutMs + 5_000;
@@ -116,13 +118,15 @@ export const pushDeliverer = (deps: PushDeliveryDeps) => {
   };
 
   const deliverTask = async (taskId: string, delivery: { deliveryCount: number; final: boolean }) => {
-    const taskEvents = await deps.store.readStream(taskStream(taskId));
-    if (taskEvents.length === 0) return;
+    // Most tasks have no push config: a read (shared with the other tasks being handled) tells, before the
+    // task's events are read.
     const stream = pushStream(taskId);
-    const pushEvents = await deps.store.readStream(stream);
+    const pushEvents = await readPushStream(stream);
     let state: PushConfigState = fold(pushConfigDecider, pushEvents);
     const configs = liveConfigs(state);
     if (configs.length === 0) return;
+    const taskEvents = await deps.store.readStream(taskStream(taskId));
+    if (taskEvents.length === 0) return;
     const lastRevision = taskEvents[taskEvents.length - 1]!.revision;
     if (configs.every((c) => c.delivered >= lastRevision)) return; // all caught up (or terminal and done)
 

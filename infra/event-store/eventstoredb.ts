@@ -137,6 +137,12 @@ class EventStoreDbStore implements EventStore {
     return { nextExpectedRevision: next, positions: batch.map((e) => e.position) };
   }
 
+  async readStreams(streams: string[]): Promise<Map<string, RecordedEvent[]>> {
+    const unique = [...new Set(streams)];
+    const read = await Promise.all(unique.map((s) => this.readStream(s)));
+    return new Map(unique.map((s, i) => [s, read[i]!]));
+  }
+
   async readStream(stream: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
     if (options.maxCount === 0) return [];
     const backwards = options.direction === 'backwards';

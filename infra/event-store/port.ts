@@ -42,6 +42,8 @@ export interface EventStore {
   ): Promise<AppendResult>;
   /** Events of one stream; an unknown stream reads as []. */
   readStream(stream: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>;
+  /** Several whole streams in one go (one round trip where the store can): a stream it does not hold is []. */
+  readStreams(streams: string[]): Promise<Map<string, RecordedEvent[]>>;
   /** Events of every stream, in log order. */
   readAll(options?: ReadAllOptions): Promise<RecordedEvent[]>;
   /** Catch-up from `after`, then live, in log order, each event once. */

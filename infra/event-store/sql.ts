@@ -381,6 +381,20 @@ export class SqlEventStore implements EventStore {
     return (rows as Row[]).map(toRecordedEvent);
   }
 
+  async readStreams(streams: string[]): Promise<Map<string, RecordedEvent[]>> {
+    const out = new Map<string, RecordedEvent[]>(streams.map((s) => [s, []]));
+    if (streams.length === 0) return out;
+    const rows = await this.driver.query(
+      `SELECT ${COLUMNS} FROM ${this.#s}.events e WHERE e.stream = ANY($1::text[]) ORDER BY e.stream, e.revision`,
+      [[...out.keys()]],
+    );
+    for (const row of rows as Row[]) {
+      const event = toRecordedEvent(row);
+      out.get(event.stream)!.push(event);
+    }
+    return out;
+  }
+
   /** WHERE clauses for a filter, with their parameters numbered from `next`. */
   #filterSql(filter: AllFilter | undefined, params: unknown[]): string {
     let where = '';

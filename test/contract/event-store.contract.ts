@@ -231,6 +231,28 @@ export const eventStoreContract = (
     assert.equal(await store.readStream(`${prefix()}-missing`, { direction: 'backwards' }), []);
   });
 
+  it('readStreams: each stream whole and in revision order, an unknown one as [], duplicates once', async ({
+    store,
+  }) => {
+    const [a, b, missing] = [`${prefix()}-a`, `${prefix()}-b`, `${prefix()}-missing`];
+    await store.append(a, batch(3), { expectedRevision: 'no_stream' });
+    await store.append(b, batch(2), { expectedRevision: 'no_stream' });
+    await store.append(a, batch(1), { expectedRevision: 2 });
+    const read = await store.readStreams([b, missing, a, b]);
+    assert.equal([...read.keys()].sort(), [a, b, missing].sort());
+    assert.equal(
+      read.get(a)!.map((e) => [e.stream, e.revision]),
+      [0, 1, 2, 3].map((r) => [a, r]),
+    );
+    assert.equal(
+      read.get(b)!.map((e) => e.revision),
+      [0, 1],
+    );
+    assert.equal(read.get(missing), []);
+    assert.equal(read.get(a)![3]!.id, (await store.readStream(a))[3]!.id);
+    assert.equal(await store.readStreams([]), new Map());
+  });
+
   it('expected revision: no_stream, stream_exists, exact; a stale one fails with the actual revision', async ({
     store,
   }) => {

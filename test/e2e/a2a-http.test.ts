@@ -1212,6 +1212,27 @@ const defineSuite = (kind: RuntimeKind, available: boolean) => {
     }
   });
 
+  it('SubscribeToTask on an input-required task: JSON-RPC stays open through the follow-up, REST closes', async () => {
+    const [rpc, rest] = bindings as [Binding, Binding];
+    const task = (await rpc.send({ message: msg('tck-input-required') })).task as Task;
+    assert.is(task.status.state, 'TASK_STATE_INPUT_REQUIRED');
+    const restAbort = new AbortController();
+    const restEvents = await readSse(await rest.subscribe(task.id, undefined, restAbort.signal), restAbort);
+    assert.equal(
+      restEvents.map((e) => stateOf(rest.unwrap(e.data))),
+      ['TASK_STATE_INPUT_REQUIRED'],
+      'REST: the task, then the stream closes',
+    );
+    const abort = new AbortController();
+    const opened = await rpc.subscribe(task.id, undefined, abort.signal);
+    const reading = readSse(opened, abort);
+    // The answer comes from another request; the subscriber sees the task go on to its end.
+    await rpc.send({ message: msg('follow-up', { taskId: task.id, parts: [{ text: 'more input' }] }) });
+    const states = (await reading).map((e) => stateOf(rpc.unwrap(e.data)));
+    assert.is(states[0], 'TASK_STATE_INPUT_REQUIRED', 'the current task first');
+    assert.is(states.at(-1), 'TASK_STATE_COMPLETED', 'then events until the task ends');
+  });
+
   it('Last-Event-ID resumes with exactly the events after that id', async () => {
     for (const b of bindings) {
       const original = await b.stream({ message: msg('tck-stream-artifact-chunked') });

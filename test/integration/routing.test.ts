@@ -250,11 +250,13 @@ for (const kind of kinds) {
   s(
     'routed to an in-process agent (metadata.skill), the in-process worker runs it on TaskRouted',
     async () => {
-      consumers.push(
-        await hub.runtime.bus.consume(
-          agentWorker({ store: hub.runtime.store, feed: hub.runtime.feed, agents: hub.runtime.agents, log }),
-        ),
-      );
+      const worker = agentWorker({
+        store: hub.runtime.store,
+        feed: hub.runtime.feed,
+        agents: hub.runtime.agents,
+        log,
+      });
+      for (const c of worker.consumers) consumers.push(await hub.runtime.bus.consume(c));
       const taskId = await submit('hello there', { agent: 'auto', skill: 'echo' });
       const d = await decision(taskId);
       assert.ok('routed' in d);
@@ -318,7 +320,7 @@ for (const kind of kinds) {
         routeByDefault: false,
         allowPrivateUrls: true,
       });
-      consumers.push(await hub.runtime.bus.consume(worker));
+      for (const c of worker) consumers.push(await hub.runtime.bus.consume(c));
       const done = await settled(taskId);
       assert.is(done.state, 'TASK_STATE_COMPLETED');
       const intents = ofType(done.events, 'RemoteCallIntended').map(
@@ -345,7 +347,7 @@ for (const kind of kinds) {
 
       // The bus delivering the same event again (its ack lost): no third call, nothing new written.
       const before = (await events(taskId)).length;
-      await worker.handler({ event: submitted!, subject: 'x', deliveryCount: 2, working: () => {} });
+      await worker[0]!.handler({ event: submitted!, subject: 'x', deliveryCount: 2, working: () => {} });
       assert.is((await events(taskId)).length, before);
       assert.is(mine().length, 1);
     },
