@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { TaskFeed } from '../a2a-edge/task-feed.ts';
 import { CommandError } from '../commands/errors.ts';
-import { type TaskAggregate, type TaskCommand, taskDecider } from '../commands/task.ts';
+import { type TaskCommand, taskDecider } from '../commands/task.ts';
 import { INTERRUPTED_STATES, type Message, type Part, TERMINAL_STATES } from '../events/a2a.ts';
 import { agentStream, SYSTEM_TENANT } from '../events/agent.ts';
 import type { RecordedEvent } from '../events/envelope.ts';
