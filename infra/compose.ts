@@ -49,7 +49,7 @@ import { observeAppends } from './observe.ts';
 import { runRelay } from './relay.ts';
 import { pgliteDatabase } from './sql/pglite.ts';
 import type { SqlDatabase } from './sql/port.ts';
-import { postgresDatabase } from './sql/postgres.ts';
+import { oneMigratorAtATime, postgresDatabase } from './sql/postgres.ts';
 
 /** What a role needs; every adapter behind its port, chosen here and nowhere else. */
 export interface Runtime {
@@ -101,6 +101,7 @@ export const createRuntime = async (config: Config, overrides: RuntimeOverrides 
   let leader: LeaderLock = soleLeader;
   let sql: postgres.Sql | null = null;
   let logAppendedElsewhere$: Observable<void> | null = null;
+  let schemaChanges = async <T>(fn: () => Promise<T>): Promise<T> => fn();
 
   if (config.mode === 'embedded') {
     const dir = resolve(config.dataDir, 'pglite');
@@ -126,23 +127,22 @@ export const createRuntime = async (config: Config, overrides: RuntimeOverrides 
       },
     });
   } else {
-    if (config.pgSchema !== 'public') {
-      const admin = postgres(config.databaseUrl!, { max: 1, onnotice: () => {} });
-      await admin.unsafe(`CREATE SCHEMA IF NOT EXISTS ${config.pgSchema}`);
-      await admin.end();
-    }
-    sql = postgres(config.databaseUrl!, {
+    const pg = postgres(config.databaseUrl!, {
       max: 20,
       onnotice: () => {},
       connection: { search_path: config.pgSchema },
     });
-    db = postgresDatabase(sql);
+    sql = pg;
+    schemaChanges = oneMigratorAtATime(pg);
+    db = postgresDatabase(pg);
     baseStore = config.eventStoreUrl
       ? await createEventStoreDbStore({ connectionString: config.eventStoreUrl })
-      : await createPostgresEventStore({ sql, schema: config.pgSchema });
+      : await schemaChanges(async () => {
+          if (config.pgSchema !== 'public') await pg.unsafe(`CREATE SCHEMA IF NOT EXISTS ${config.pgSchema}`);
+          return createPostgresEventStore({ sql: pg, schema: config.pgSchema });
+        });
     bus = await createJetStreamBus({ servers: config.natsUrl!, namespace: config.namespace });
     // Other processes' appends (the store's NOTIFY after each commit) wake this process's projections.
-    const pg = sql;
     if (!config.eventStoreUrl)
       logAppendedElsewhere$ = new Observable<void>((subscriber) => {
         const listening = pg.listen(channelFor(config.pgSchema), () => subscriber.next());
@@ -151,9 +151,11 @@ export const createRuntime = async (config: Config, overrides: RuntimeOverrides 
       });
     leader = postgresLeaderLock(sql, `${config.pgSchema}:${config.namespace}:relay`);
   }
-  await db.exec(PROCESSED_EVENTS_DDL);
   // Discovery (agent skills with embeddings) needs pgvector; its type is referred to by schema.
-  const vectorSchema = await ensureVectorExtension(db);
+  const vectorSchema = await schemaChanges(async () => {
+    await db.exec(PROCESSED_EVENTS_DDL);
+    return ensureVectorExtension(db);
+  });
   const embeddings =
     config.embeddings.kind === 'openai'
       ? createOpenAIEmbeddings(config.embeddings)
@@ -188,7 +190,10 @@ export const createRuntime = async (config: Config, overrides: RuntimeOverrides 
     async start(roles) {
       const result: { url?: string; devApiKey?: string | null } = {};
       // Every role reads or writes read models: their tables exist before anything starts.
-      for (const p of projections) await migrateProjection(db, p);
+      await schemaChanges(async () => {
+        for (const p of projections) await migrateProjection(db, p);
+        if (roles.includes('sagas')) await prepareCircuitSaga(db);
+      });
       if (roles.includes('edge')) {
         // Once per database: the first edge to start prints the key (idempotent by command id).
         result.devApiKey = await bootstrapDefaultTenant(store);
@@ -245,7 +250,6 @@ export const createRuntime = async (config: Config, overrides: RuntimeOverrides 
       const routing = config.routing;
       const circuit = { threshold: routing.circuitFailureThreshold, cooldownMs: routing.circuitCooldownMs };
       if (roles.includes('sagas')) {
-        await prepareCircuitSaga(db);
         const timer = startCircuitTimer({
           store,
           db,

@@ -366,7 +366,12 @@ export const createJetStreamBus = async (options: JetStreamBusOptions): Promise<
             const consumer = await js.consumers.get(streams.events, durable);
             const it = await consumer.consume({ max_messages: maxAckPending });
             messages = it;
-            if (stopping) await it.close();
+            if (stopping) {
+              // Stopped while this was being set up. Not awaited: closing a consume that has not had its
+              // first pull answered never resolves (nats.js 3.x), and nothing was received to hand back.
+              void it.close().catch(() => {});
+              break;
+            }
             for await (const m of it) {
               if (stopping) {
                 quietly(() => m.nak()); // fetched after stop(): hand it straight back to the other copies

@@ -18,3 +18,21 @@ export const postgresDatabase = (sql: postgres.Sql): SqlDatabase => ({
   },
   close: () => sql.end({ timeout: 5 }),
 });
+
+/**
+ * Runs start-up schema changes one process at a time, database-wide: CREATE ... IF NOT EXISTS is not safe
+ * against a twin running at the same moment (both insert the same catalog row and one fails with
+ * "duplicate key value violates unique constraint"), and processes of a deployment start together.
+ */
+export const oneMigratorAtATime =
+  (sql: postgres.Sql) =>
+  async <T>(fn: () => Promise<T>): Promise<T> => {
+    const conn = await sql.reserve();
+    try {
+      await conn`SELECT pg_advisory_lock(hashtext('agentcore:schema-changes'))`;
+      return await fn();
+    } finally {
+      await conn`SELECT pg_advisory_unlock(hashtext('agentcore:schema-changes'))`.catch(() => {});
+      conn.release();
+    }
+  };

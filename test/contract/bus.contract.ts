@@ -231,6 +231,16 @@ export const busContract = (
     await rec.consumer.stop();
   });
 
+  test('a consumer stopped while it is still being set up stops (a SIGTERM right after start)', async ({
+    bus,
+  }) => {
+    for (let i = 0; i < 5; i++) {
+      const consumer = await bus.consume({ durable: `early-stop-${i}`, handler: async () => {} });
+      const stopped = await Promise.race([consumer.stop().then(() => true), sleep(5000).then(() => false)]);
+      assert.ok(stopped, `consumer ${i} stopped within 5 s`);
+    }
+  });
+
   test('two consumers with the same durable share the work: together all, none twice', async ({ bus }) => {
     const r = run();
     const events = makeEvents(r, 1, 40);

@@ -92,7 +92,7 @@ export const startHub = async (
     }
     throw new Error(`the key for tenant ${tenant} never reached the read model`);
   };
-  // The distributed runtime prints no dev key: every hub gets a test tenant key the same way.
+  // Only the first start of a database prints a dev key; otherwise the hub gets a test tenant key.
   const apiKey = started.devApiKey ?? (await addTenant('default'));
   const hub: TestHub = {
     url: started.url!,
