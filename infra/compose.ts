@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
@@ -100,7 +101,7 @@ export const createRuntime = async (config: Config, overrides: RuntimeOverrides 
   let bus: Bus;
   let leader: LeaderLock = soleLeader;
   let sql: postgres.Sql | null = null;
-  let logAppendedElsewhere$: Observable<void> | null = null;
+  let logAppendedElsewhere$: Observable<undefined> | null = null;
   let schemaChanges = async <T>(fn: () => Promise<T>): Promise<T> => fn();
 
   if (config.mode === 'embedded') {
@@ -127,6 +128,7 @@ export const createRuntime = async (config: Config, overrides: RuntimeOverrides 
       },
     });
   } else {
+    const storeOrigin = randomUUID();
     const pg = postgres(config.databaseUrl!, {
       max: 20,
       onnotice: () => {},
@@ -139,13 +141,16 @@ export const createRuntime = async (config: Config, overrides: RuntimeOverrides 
       ? await createEventStoreDbStore({ connectionString: config.eventStoreUrl })
       : await schemaChanges(async () => {
           if (config.pgSchema !== 'public') await pg.unsafe(`CREATE SCHEMA IF NOT EXISTS ${config.pgSchema}`);
-          return createPostgresEventStore({ sql: pg, schema: config.pgSchema });
+          return createPostgresEventStore({ sql: pg, schema: config.pgSchema, origin: storeOrigin });
         });
     bus = await createJetStreamBus({ servers: config.natsUrl!, namespace: config.namespace });
     // Other processes' appends (the store's NOTIFY after each commit) wake this process's projections.
     if (!config.eventStoreUrl)
-      logAppendedElsewhere$ = new Observable<void>((subscriber) => {
-        const listening = pg.listen(channelFor(config.pgSchema), () => subscriber.next());
+      logAppendedElsewhere$ = new Observable<undefined>((subscriber) => {
+        // This process's own appends are announced in-process already, with what they wrote.
+        const listening = pg.listen(channelFor(config.pgSchema), (origin) => {
+          if (origin !== storeOrigin) subscriber.next(undefined);
+        });
         listening.catch((err) => subscriber.error(err));
         return () => void listening.then((l) => l.unlisten()).catch(() => {});
       });

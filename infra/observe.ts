@@ -1,14 +1,20 @@
 import { Subject } from 'rxjs';
 import type { EventStore } from './event-store/port.ts';
 
+/** What an append wrote, as far as deciding who should look at the log again is concerned. */
+export interface Appended {
+  stream: string;
+  types: string[];
+}
+
 /** Wraps a store so this process's successful appends ring a bell: projections wake without polling. */
-export const observeAppends = (store: EventStore): { store: EventStore; appended$: Subject<void> } => {
-  const appended$ = new Subject<void>();
+export const observeAppends = (store: EventStore): { store: EventStore; appended$: Subject<Appended> } => {
+  const appended$ = new Subject<Appended>();
   const observed: EventStore = {
     kind: store.kind,
     append: async (stream, events, options) => {
       const result = await store.append(stream, events, options);
-      appended$.next();
+      if (events.length > 0) appended$.next({ stream, types: events.map((e) => e.type) });
       return result;
     },
     readStream: (stream, options) => store.readStream(stream, options),

@@ -1,6 +1,7 @@
 import { type Observable, Subscription } from 'rxjs';
 import type { RecordedEvent } from '../events/envelope.ts';
 import type { EventStore } from '../infra/event-store/port.ts';
+import type { Appended } from '../infra/observe.ts';
 import type { SqlDatabase } from '../infra/sql/port.ts';
 import type { Projection } from './projection.ts';
 
@@ -126,12 +127,22 @@ export interface RunningProjections {
  * Keeps projections caught up: a batch right after a non-empty one, otherwise wait for a wake signal
  * (an append seen in this process) or the poll interval (appends made by other processes).
  */
+/** Whether an append may have written events the projection reads (unknown appends concern everyone). */
+const concerns = (projection: Projection, appended: Appended | undefined): boolean => {
+  if (!appended) return true;
+  const { filter } = projection;
+  if (filter?.streamPrefix && !appended.stream.startsWith(filter.streamPrefix)) return false;
+  if (filter?.types && !appended.types.some((t) => filter.types!.includes(t))) return false;
+  return true;
+};
+
 export const runProjections = (
   db: SqlDatabase,
   store: EventStore,
   projections: Projection[],
   options: {
-    wake?: Observable<unknown>;
+    /** An append somewhere: what it wrote when known (this process's), so only concerned projections look. */
+    wake?: Observable<Appended | undefined>;
     pollMs?: number;
     onError?: (error: unknown, projection: string) => void;
     /** Told after each batch a projection commits, with the batch's events. */
@@ -140,22 +151,33 @@ export const runProjections = (
 ): RunningProjections => {
   let stopped = false;
   // One loop per projection: a busy or slow one (embedding skills, say) never holds up another.
-  const sleepers = new Set<() => void>();
+  const loops = projections.map((projection) => ({
+    projection,
+    /** When an append concerning it was last announced (also while it was busy). */
+    announcedAt: 0,
+    wake: null as (() => void) | null,
+  }));
   const subscription =
-    options.wake?.subscribe(() => {
-      for (const wake of [...sleepers]) wake();
-    }) ?? new Subscription();
-  const idle = () =>
-    new Promise<void>((resolve) => {
-      const timer = setTimeout(done, options.pollMs ?? 100);
-      function done() {
-        clearTimeout(timer);
-        sleepers.delete(done);
-        resolve();
+    options.wake?.subscribe((appended) => {
+      for (const l of loops) {
+        if (!concerns(l.projection, appended)) continue;
+        l.announcedAt = Date.now();
+        l.wake?.();
       }
-      sleepers.add(done);
+    }) ?? new Subscription();
+  const sleep = (l: (typeof loops)[number], ms: number) =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(() => l.wake?.(), ms);
+      l.wake = () => {
+        clearTimeout(timer);
+        l.wake = null;
+        resolve();
+      };
     });
-  const loop = async (projection: Projection) => {
+  const pollMs = options.pollMs ?? 100;
+  const loop = async (l: (typeof loops)[number]) => {
+    const { projection } = l;
+    let retryMs = 1;
     while (!stopped) {
       let progressed = false;
       try {
@@ -167,15 +189,23 @@ export const runProjections = (
       } catch (error) {
         options.onError?.(error, projection.name);
       }
-      if (!progressed && !stopped) await idle();
+      if (progressed || stopped) {
+        retryMs = 1;
+        continue;
+      }
+      // An announced append may not be readable yet: a transaction older than it was still open (the
+      // visibility rule of infra/event-store/postgres.ts). Look again soon, not at the next poll.
+      const expecting = Date.now() - l.announcedAt < 2000;
+      retryMs = expecting ? Math.min(retryMs * 2, 100) : 1;
+      await sleep(l, expecting ? retryMs : pollMs);
     }
   };
-  const running = Promise.all(projections.map(loop));
+  const running = Promise.all(loops.map(loop));
   return {
     async stop() {
       stopped = true;
       subscription.unsubscribe();
-      for (const wake of [...sleepers]) wake();
+      for (const l of loops) l.wake?.();
       await running;
     },
   };

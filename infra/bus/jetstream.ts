@@ -264,12 +264,23 @@ export const createJetStreamBus = async (options: JetStreamBusOptions): Promise<
   };
 
   const ensureConsumer = async (config: Partial<ConsumerConfig> & { durable_name: string }) => {
-    try {
-      // On 2.9.10 adding an existing durable with a different (updatable) config updates it.
-      await jsm.consumers.add(streams.events, config);
-    } catch (err) {
-      if (apiCode(err) === STREAM_NOT_FOUND) throw err;
-      await jsm.consumers.update(streams.events, config.durable_name, config);
+    // Processes starting together add the same durables at the same moment: one add wins, the others
+    // update what it added (or, caught in between, try again).
+    for (let attempt = 1; ; attempt++) {
+      try {
+        // On 2.9.10 adding an existing durable with a different (updatable) config updates it.
+        await jsm.consumers.add(streams.events, config);
+        return;
+      } catch (err) {
+        if (apiCode(err) === STREAM_NOT_FOUND) throw err;
+        try {
+          await jsm.consumers.update(streams.events, config.durable_name, config);
+          return;
+        } catch (again) {
+          if (attempt >= 5) throw again;
+          await delay(50 * attempt);
+        }
+      }
     }
   };
 

@@ -35,6 +35,8 @@ export interface SqlStoreOptions {
   pollIntervalMs?: number;
   /** Events per catch-up query of a subscription (default 500). */
   pageSize?: number;
+  /** Payload of this store's NOTIFYs (default a random uuid): lets its process tell its own from others'. */
+  origin?: string;
 }
 
 export const DEFAULT_READ_ALL_MAX = 1000;
@@ -249,7 +251,7 @@ export class SqlEventStore implements EventStore {
   #notifying: Promise<void> | null = null;
   #notifyAgain = false;
   /** NOTIFY payload of this store's appends. */
-  readonly #origin = randomUUID();
+  readonly #origin: string;
   #closed = false;
   readonly kind: string;
   private readonly driver: SqlDriver;
@@ -261,6 +263,7 @@ export class SqlEventStore implements EventStore {
     this.#channel = channelFor(schema);
     this.#pollMs = options.pollIntervalMs ?? 500;
     this.#pageSize = options.pageSize ?? 500;
+    this.#origin = options.origin ?? randomUUID();
   }
 
   async append(

@@ -3,6 +3,7 @@
  * collide (CREATE ... IF NOT EXISTS racing its twin fails in PostgreSQL), and only one of them issues the
  * development key.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import pino from 'pino';
 import postgres from 'postgres';
 import { suite } from 'uvu';
@@ -37,7 +38,8 @@ s('five processes starting at once on a fresh schema all start; one dev key is i
     assert.is(started.filter((r) => r.url).length, 5, 'every process serves');
     assert.is(started.filter((r) => r.devApiKey).length, 1, 'one dev key, from whichever came first');
   } finally {
-    await Promise.allSettled(runtimes.map((r) => r.stop()));
+    const stopped = Promise.allSettled(runtimes.map((r) => r.stop()));
+    assert.ok(await Promise.race([stopped.then(() => true), sleep(20_000).then(() => false)]), 'all stop');
     const sql = postgres(DATABASE_URL, { max: 1, onnotice: () => {} });
     await sql.unsafe(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
     await sql.end();
