@@ -192,12 +192,13 @@ const run = async (deps: WorkerDeps, trigger: RecordedEvent, now: () => string, 
     }
   })().catch(() => {});
 
+  let updates: AsyncIterator<AgentUpdate> | undefined;
   try {
     // Working is announced with the agent's first update, not before: an agent that answers with a direct
     // reply leaves a stream that is exactly one message.
     let started = false;
     let seq = 0;
-    const updates = agent
+    updates = agent
       .run({ task, input, tenant: trigger.metadata.tenant, signal: abort.signal })
       [Symbol.asyncIterator]();
     for (;;) {
@@ -244,6 +245,8 @@ const run = async (deps: WorkerDeps, trigger: RecordedEvent, now: () => string, 
     }
   } finally {
     abort.abort();
+    // As a for-await's break would: the agent's own finally blocks run (not awaited: it may be mid-step).
+    void updates?.return?.()?.catch(() => {});
     await watcher;
   }
 };

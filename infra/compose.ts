@@ -109,7 +109,8 @@ export const createRuntime = async (config: Config, overrides: RuntimeOverrides 
     mkdirSync(dir, { recursive: true });
     const pglite = await PGlite.create(dir, { extensions: { vector } });
     db = pgliteDatabase(pglite);
-    baseStore = await createPgliteEventStore({ db: pglite });
+    // The only store on this database: nobody else needs to hear of its appends.
+    baseStore = await createPgliteEventStore({ db: pglite, notify: false });
     await db.exec(BUS_DURABLES_DDL);
     bus = createInProcessBus({
       durableState: {

@@ -15,8 +15,11 @@ interface Waiter {
  */
 export class TasksCaughtUp {
   private readonly waiting = new Map<string, Waiter[]>();
+  /** Revisions the projection reached lately, by task: a waiter that comes after the batch needs no query. */
+  private readonly reached = new Map<string, number>();
   private readonly subscription: Subscription;
   private timer: NodeJS.Timeout | null = null;
+  private readonly informed: boolean;
   private checking = false;
   private again = false;
 
@@ -26,19 +29,24 @@ export class TasksCaughtUp {
     /** Safety net when commits are signalled; the only way to learn them from another process. */
     private readonly pollMs = committed$ ? 50 : 5,
   ) {
+    this.informed = committed$ !== undefined;
     this.subscription = committed$?.subscribe((events) => this.applied(events)) ?? new Subscription();
   }
 
   private applied(events: RecordedEvent[]) {
     for (const e of events) {
       if (!e.stream.startsWith('task-')) continue;
-      for (const w of this.waiting.get(e.stream.slice('task-'.length)) ?? [])
-        if (e.revision >= w.revision) w.resolve(true);
+      const taskId = e.stream.slice('task-'.length);
+      this.reached.delete(taskId);
+      this.reached.set(taskId, e.revision);
+      if (this.reached.size > 10_000) this.reached.delete(this.reached.keys().next().value as string);
+      for (const w of this.waiting.get(taskId) ?? []) if (e.revision >= w.revision) w.resolve(true);
     }
   }
 
   /** Resolves true once rm_tasks holds the task at `revision` or later; false after `timeoutMs`. */
   wait(taskId: string, revision: number, timeoutMs: number): Promise<boolean> {
+    if ((this.reached.get(taskId) ?? -1) >= revision) return Promise.resolve(true);
     return new Promise((resolve) => {
       const waiter: Waiter = { revision, resolve: () => {} };
       const timeout = setTimeout(() => settle(false), timeoutMs);
@@ -51,7 +59,9 @@ export class TasksCaughtUp {
       };
       waiter.resolve = settle;
       this.waiting.set(taskId, [...(this.waiting.get(taskId) ?? []), waiter]);
-      this.check();
+      // Told of this process's commits, a query is only the safety net's; otherwise it is the way to know.
+      if (this.informed) this.schedule();
+      else this.check();
     });
   }
 

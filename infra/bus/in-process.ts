@@ -25,6 +25,7 @@
  *   each event is decoded from its wire form once per filter and deep-frozen, so subscribers get the same
  *   read-only copy, never the object given to publish().
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { filter, map, Subject, type Subscription } from 'rxjs';
 import type { RecordedEvent } from '../../events/envelope.ts';
 import { consumerDefaults, defaultBackoffMs, eventFromJson, eventToJson, validDurable } from './codec.ts';
@@ -46,6 +47,8 @@ export interface DurableStateStore {
 
 export interface InProcessBusOptions {
   durableState?: DurableStateStore;
+  /** Least time between two saves of one durable's position (default 50 ms). */
+  saveIntervalMs?: number;
   /** Subject namespace, as on JetStream (Delivery.subject). Default `ac`. */
   namespace?: string;
   /** How many recent event ids publish remembers for dedup. Default 100000. */
@@ -137,6 +140,7 @@ export const createInProcessBus = (options: InProcessBusOptions = {}): InProcess
   const dedupWindow = options.dedupWindow ?? 100_000;
   const retain = Math.max(0, options.retain ?? 1000);
   const store = options.durableState;
+  const saveIntervalMs = options.saveIntervalMs ?? 50;
   const onError = options.onError ?? (() => {});
 
   // The log: entries[i] has sequence base + i; entries before `start` are trimmed (compacted lazily).
@@ -218,6 +222,9 @@ export const createInProcessBus = (options: InProcessBusOptions = {}): InProcess
           const position = d.prefixPosition;
           await store.save(d.name, position);
           d.savedPosition = position;
+          // At most one write per durable per interval under load: a crash redelivers the last few events
+          // (consumers are idempotent), which costs less than a write per event and durable.
+          if (!closed && d.prefixPosition !== d.savedPosition) await sleep(saveIntervalMs);
         }
       } catch (err) {
         onError(err);

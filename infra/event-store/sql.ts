@@ -37,6 +37,8 @@ export interface SqlStoreOptions {
   pageSize?: number;
   /** Payload of this store's NOTIFYs (default a random uuid): lets its process tell its own from others'. */
   origin?: string;
+  /** NOTIFY after appends (default true); false when this is the database's only store (embedded). */
+  notify?: boolean;
 }
 
 export const DEFAULT_READ_ALL_MAX = 1000;
@@ -252,6 +254,7 @@ export class SqlEventStore implements EventStore {
   #notifyAgain = false;
   /** NOTIFY payload of this store's appends. */
   readonly #origin: string;
+  readonly #notify: boolean;
   #closed = false;
   readonly kind: string;
   private readonly driver: SqlDriver;
@@ -264,6 +267,7 @@ export class SqlEventStore implements EventStore {
     this.#pollMs = options.pollIntervalMs ?? 500;
     this.#pageSize = options.pageSize ?? 500;
     this.#origin = options.origin ?? randomUUID();
+    this.#notify = options.notify ?? true;
   }
 
   async append(
@@ -325,6 +329,7 @@ export class SqlEventStore implements EventStore {
    */
   #appended(): void {
     this.#wakeup.wake();
+    if (!this.#notify) return;
     if (this.#notifying) {
       this.#notifyAgain = true;
       return;
