@@ -47,7 +47,8 @@ export class TaskFeed {
       buffered.push(event);
       buffered.sort((a, b) => a.revision - b.revision);
       this.latest.delete(event.stream); // re-inserted last: the map's order is recency
-      this.latest.set(event.stream, buffered.slice(-64));
+      // Nobody following yet: a few events are all a late follower can need (it reads the store otherwise).
+      this.latest.set(event.stream, buffered.slice(this.listeners.has(event.stream) ? -64 : -8));
       this.forgetOldest();
       for (const wake of this.listeners.get(event.stream) ?? []) wake();
     }

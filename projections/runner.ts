@@ -123,10 +123,6 @@ export interface RunningProjections {
   stop(): Promise<void>;
 }
 
-/**
- * Keeps projections caught up: a batch right after a non-empty one, otherwise wait for a wake signal
- * (an append seen in this process) or the poll interval (appends made by other processes).
- */
 /** Whether an append may have written events the projection reads (unknown appends concern everyone). */
 const concerns = (projection: Projection, appended: Appended | undefined): boolean => {
   if (!appended) return true;
@@ -136,6 +132,10 @@ const concerns = (projection: Projection, appended: Appended | undefined): boole
   return true;
 };
 
+/**
+ * Keeps projections caught up: a batch right after a non-empty one, otherwise wait for a wake signal
+ * (an append announced in this process, or another process's NOTIFY) or the poll interval.
+ */
 export const runProjections = (
   db: SqlDatabase,
   store: EventStore,
