@@ -190,8 +190,6 @@ export class A2AService {
         message,
         at: this.now(),
       });
-      const input = result.events.find((e) => e.type === 'TaskInputReceived');
-      if (input) this.deps.dispatch?.(input);
       return { request, taskId: message.taskId, revision: result.nextExpectedRevision, state: result.state };
     }
     // Bad input changes nothing: a webhook that would be refused must not leave a task behind.

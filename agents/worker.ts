@@ -101,7 +101,10 @@ export const agentWorker = (deps: WorkerDeps): AgentWorker => {
   };
 };
 
-/** Only a deterministic in-process agent, named or the fallback, with no routing to wait for. */
+/**
+ * Only a new task (its whole stream known) for a deterministic in-process agent, named or the fallback,
+ * with no routing to wait for; follow-ups go through the bus.
+ */
 const runsHereAtOnce = (deps: WorkerDeps, trigger: RecordedEvent, history?: RecordedEvent[]): boolean => {
   if (trigger.type !== 'TaskSubmitted' || !history) return false;
   const { agent: named } = trigger.data as { agent?: string | null };

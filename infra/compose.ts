@@ -152,7 +152,8 @@ export const createRuntime = async (config: Config, overrides: RuntimeOverrides 
         const listening = pg.listen(channelFor(config.pgSchema), (origin) => {
           if (origin !== storeOrigin) subscriber.next(undefined);
         });
-        listening.catch((err) => subscriber.error(err));
+        // Not an error for the subscriber: the projections' poll is the safety net.
+        listening.catch((err) => log.warn({ err }, 'LISTEN failed: projections rely on their poll'));
         return () => void listening.then((l) => l.unlisten()).catch(() => {});
       });
     leader = postgresLeaderLock(sql, `${config.pgSchema}:${config.namespace}:relay`);
