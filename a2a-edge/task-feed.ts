@@ -28,6 +28,8 @@ export class TaskFeed {
   private readonly listeners = new Map<string, Set<() => void>>();
   private readonly subscription: Subscription;
   private readonly latest = new Map<string, RecordedEvent[]>();
+  /** Streams in `latest` that nobody follows, oldest first: the ones forgotten when there are too many. */
+  private readonly unfollowed = new Map<string, true>();
 
   constructor(
     private readonly store: EventStore,
@@ -46,19 +48,21 @@ export class TaskFeed {
       if (buffered.some((e) => e.revision === event.revision)) continue;
       buffered.push(event);
       buffered.sort((a, b) => a.revision - b.revision);
-      this.latest.delete(event.stream); // re-inserted last: the map's order is recency
+      const followed = this.listeners.has(event.stream);
       // Nobody following yet: a few events are all a late follower can need (it reads the store otherwise).
-      this.latest.set(event.stream, buffered.slice(this.listeners.has(event.stream) ? -64 : -8));
-      this.forgetOldest();
+      this.latest.set(event.stream, buffered.slice(followed ? -64 : -8));
+      if (!followed) this.markUnfollowed(event.stream);
       for (const wake of this.listeners.get(event.stream) ?? []) wake();
     }
   }
 
-  private forgetOldest() {
-    if (this.latest.size <= RECENT_STREAMS) return;
-    for (const stream of this.latest.keys()) {
-      if (this.latest.size <= RECENT_STREAMS) return;
-      if (!this.listeners.has(stream)) this.latest.delete(stream);
+  private markUnfollowed(stream: string) {
+    this.unfollowed.delete(stream); // re-inserted last: the map's order is recency
+    this.unfollowed.set(stream, true);
+    while (this.unfollowed.size > RECENT_STREAMS) {
+      const oldest = this.unfollowed.keys().next().value as string;
+      this.unfollowed.delete(oldest);
+      this.latest.delete(oldest);
     }
   }
 
@@ -73,6 +77,7 @@ export class TaskFeed {
     const set = this.listeners.get(stream) ?? new Set();
     set.add(signalled);
     this.listeners.set(stream, set);
+    this.unfollowed.delete(stream);
     const onAbort = () => signalled();
     options.signal.addEventListener('abort', onAbort);
     let skipRead = options.fresh === true;
@@ -113,7 +118,7 @@ export class TaskFeed {
       set.delete(signalled);
       if (set.size === 0) {
         this.listeners.delete(stream);
-        this.forgetOldest();
+        if (this.latest.has(stream)) this.markUnfollowed(stream);
       }
     }
   }
