@@ -63,21 +63,28 @@ export const projectBatch = async (
   store: EventStore,
   projection: Projection,
   batchSize = 500,
+  /** The checkpoint as the caller last saw it (a running loop): saves reading it; a stale one is caught. */
+  knownCheckpoint?: number,
 ): Promise<CatchUpResult> => {
-  const [row] = await db.query<{ position: string }>(
-    'SELECT position FROM projection_checkpoints WHERE name = $1',
-    [projection.name],
-  );
-  const from = Number(row?.position ?? 0);
+  let from = knownCheckpoint;
+  if (from === undefined) {
+    const [row] = await db.query<{ position: string }>(
+      'SELECT position FROM projection_checkpoints WHERE name = $1',
+      [projection.name],
+    );
+    from = Number(row?.position ?? 0);
+  }
   const events = await store.readAll({ after: from, maxCount: batchSize, filter: projection.filter });
   if (events.length === 0) return { applied: 0, position: from, events: [] };
   const to = events[events.length - 1]!.position;
+  let actual = from;
   const applied = await db.transaction(async (tx) => {
     const locked = await tx.query<{ position: string }>(
       `SELECT position FROM projection_checkpoints WHERE name = $1 FOR UPDATE${db.kind === 'postgres' ? ' SKIP LOCKED' : ''}`,
       [projection.name],
     );
-    if (locked.length === 0 || Number(locked[0]!.position) !== from) return 0;
+    if (locked.length > 0) actual = Number(locked[0]!.position);
+    if (locked.length === 0 || actual !== from) return 0;
     if (projection.applyBatch) await projection.applyBatch(events, tx);
     else for (const event of events) await projection.apply(event, tx);
     await tx.query('UPDATE projection_checkpoints SET position = $2, updated_at = now() WHERE name = $1', [
@@ -86,7 +93,8 @@ export const projectBatch = async (
     ]);
     return events.length;
   });
-  return { applied, position: applied ? to : from, events: applied ? events : [] };
+  // Not applied: `actual` is where another copy (or the table) says the checkpoint is.
+  return { applied, position: applied ? to : actual, events: applied ? events : [] };
 };
 
 /** Applies batches until the projection has caught up with the log as it is now. */
@@ -178,15 +186,18 @@ export const runProjections = (
   const loop = async (l: (typeof loops)[number]) => {
     const { projection } = l;
     let retryMs = 1;
+    let checkpoint: number | undefined;
     while (!stopped) {
       let progressed = false;
       try {
-        const { applied, events } = await projectBatch(db, store, projection);
+        const { applied, events, position } = await projectBatch(db, store, projection, 500, checkpoint);
+        checkpoint = position;
         if (applied > 0) {
           progressed = true;
           options.onCommitted?.(projection.name, events);
         }
       } catch (error) {
+        checkpoint = undefined; // read it again: the failure may have been anywhere
         options.onError?.(error, projection.name);
       }
       if (progressed || stopped) {
