@@ -18,6 +18,7 @@ import type { A2AService, Caller, StreamItem } from './service.ts';
 import {
   BodyNotUtf8,
   BodyTooLarge,
+  lastEventId,
   majorMinor,
   readBody,
   requestedVersion,
@@ -49,11 +50,6 @@ interface Streaming {
   run: (x: Ctx, params: Params, signal: AbortSignal) => Promise<AsyncIterable<StreamItem>>;
 }
 type Operation = Unary | Streaming;
-
-const lastEventId = (c: Context): number | undefined => {
-  const raw = c.req.header('last-event-id')?.trim();
-  return raw && /^\d+$/.test(raw) ? Number(raw) : undefined;
-};
 
 /** The v1.0 operations, by their v1.0 method name. */
 const V1: Record<string, Operation> = {

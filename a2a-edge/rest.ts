@@ -19,6 +19,7 @@ import type { A2AService, Caller, StreamItem } from './service.ts';
 import {
   BodyNotUtf8,
   BodyTooLarge,
+  lastEventId,
   majorMinor,
   readBody,
   requestedVersion,
@@ -64,11 +65,6 @@ interface Route {
   stream?: boolean;
   run: (call: Call, signal: AbortSignal) => Promise<unknown>;
 }
-
-const lastEventId = (c: Context): number | undefined => {
-  const raw = c.req.header('last-event-id')?.trim();
-  return raw && /^\d+$/.test(raw) ? Number(raw) : undefined;
-};
 
 const ROUTES: Route[] = [
   { method: 'POST', pattern: ['message:send'], run: (x) => x.service.sendMessage(x.caller, x.body) },

@@ -147,3 +147,9 @@ export const majorMinor = (version: string): string => {
   const m = version.match(/^(\d+)\.(\d+)(?:\.\d+)?$/);
   return m ? `${Number(m[1])}.${Number(m[2])}` : version;
 };
+
+/** The SSE `Last-Event-ID` a resuming client sends (a task-stream revision), when it is a valid one. */
+export const lastEventId = (c: Context): number | undefined => {
+  const raw = c.req.header('last-event-id')?.trim();
+  return raw && /^\d+$/.test(raw) ? Number(raw) : undefined;
+};
