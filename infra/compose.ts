@@ -22,7 +22,13 @@ import type { RecordedEvent } from '../events/envelope.ts';
 import { agentsProjection } from '../projections/agents.ts';
 import { discoveryProjection } from '../projections/discovery.ts';
 import type { Projection } from '../projections/projection.ts';
-import { catchUp, migrateProjection, runProjections } from '../projections/runner.ts';
+import {
+  adoptInline,
+  catchUp,
+  inlineProjection,
+  migrateProjection,
+  runProjections,
+} from '../projections/runner.ts';
 import { tasksProjection } from '../projections/tasks.ts';
 import { TasksCaughtUp } from '../projections/tasks-caught-up.ts';
 import { tenantsProjection } from '../projections/tenants.ts';
@@ -103,6 +109,12 @@ export const createRuntime = async (config: Config, overrides: RuntimeOverrides 
   let sql: postgres.Sql | null = null;
   let logAppendedElsewhere$: Observable<undefined> | null = null;
   let schemaChanges = async <T>(fn: () => Promise<T>): Promise<T> => fn();
+  // Where the log and the read models share a database (not EventStoreDB), inline projections are kept in
+  // the append transaction: the tasks read model is never behind what an answer shows.
+  const inlineProjections = config.eventStoreUrl
+    ? []
+    : (overrides.projections ?? [tasksProjection]).filter((p) => p.inline);
+  const inline = inlineProjections.map(inlineProjection);
 
   if (config.mode === 'embedded') {
     const dir = resolve(config.dataDir, 'pglite');
@@ -110,7 +122,7 @@ export const createRuntime = async (config: Config, overrides: RuntimeOverrides 
     const pglite = await PGlite.create(dir, { extensions: { vector } });
     db = pgliteDatabase(pglite);
     // The only store on this database: nobody else needs to hear of its appends.
-    baseStore = await createPgliteEventStore({ db: pglite, notify: false });
+    baseStore = await createPgliteEventStore({ db: pglite, notify: false, inline });
     await db.exec(BUS_DURABLES_DDL);
     bus = createInProcessBus({
       durableState: {
@@ -142,7 +154,7 @@ export const createRuntime = async (config: Config, overrides: RuntimeOverrides 
       ? await createEventStoreDbStore({ connectionString: config.eventStoreUrl })
       : await schemaChanges(async () => {
           if (config.pgSchema !== 'public') await pg.unsafe(`CREATE SCHEMA IF NOT EXISTS ${config.pgSchema}`);
-          return createPostgresEventStore({ sql: pg, schema: config.pgSchema, origin: storeOrigin });
+          return createPostgresEventStore({ sql: pg, schema: config.pgSchema, origin: storeOrigin, inline });
         });
     bus = await createJetStreamBus({ servers: config.natsUrl!, namespace: config.namespace });
     // Other processes' appends (the store's NOTIFY after each commit) wake this process's projections.
@@ -175,6 +187,7 @@ export const createRuntime = async (config: Config, overrides: RuntimeOverrides 
     agentsProjection,
     discoveryProjection(embeddings, { vectorSchema }),
   ];
+  const asyncProjections = projections.filter((p) => !inlineProjections.includes(p));
   const sagas = overrides.sagas ?? [];
   const agents = overrides.agents ?? defaultAgents(config.routing.defaultAgent);
   const feed = new TaskFeed(store, bus.live({ category: 'task' }));
@@ -199,6 +212,7 @@ export const createRuntime = async (config: Config, overrides: RuntimeOverrides 
       // Every role reads or writes read models: their tables exist before anything starts.
       await schemaChanges(async () => {
         for (const p of projections) await migrateProjection(db, p);
+        for (const p of inlineProjections) await adoptInline(db, store, p);
         if (roles.includes('sagas')) await prepareCircuitSaga(db);
       });
       if (roles.includes('edge')) {
@@ -209,7 +223,7 @@ export const createRuntime = async (config: Config, overrides: RuntimeOverrides 
       }
       const projectionCommits$ = new Subject<{ projection: string; events: RecordedEvent[] }>();
       if (roles.includes('projections')) {
-        const running = runProjections(db, store, projections, {
+        const running = runProjections(db, store, asyncProjections, {
           wake: logAppendedElsewhere$ ? merge(appended$, logAppendedElsewhere$) : appended$,
           // A poll is only the safety net where every append rings a bell; EventStoreDB's do not.
           pollMs: config.mode === 'embedded' || logAppendedElsewhere$ ? 1000 : 50,
@@ -324,21 +338,24 @@ export const createRuntime = async (config: Config, overrides: RuntimeOverrides 
       if (roles.includes('edge')) {
         const capabilities = { streaming: true, pushNotifications: true };
         const push = pushConfigs({ store, allowPrivateUrls: config.allowPrivateUrls });
-        const tasksCaughtUp = new TasksCaughtUp(
-          db,
-          roles.includes('projections')
-            ? projectionCommits$.pipe(
-                filter((c) => c.projection === tasksProjection.name),
-                map((c) => c.events),
-              )
-            : undefined,
-        );
-        stops.push(async () => tasksCaughtUp.close());
+        // Read-your-writes: nothing to wait for when the tasks read model is written with the events.
+        const tasksCaughtUp = inlineProjections.some((p) => p.name === tasksProjection.name)
+          ? undefined
+          : new TasksCaughtUp(
+              db,
+              roles.includes('projections')
+                ? projectionCommits$.pipe(
+                    filter((c) => c.projection === tasksProjection.name),
+                    map((c) => c.events),
+                  )
+                : undefined,
+            );
+        if (tasksCaughtUp) stops.push(async () => tasksCaughtUp.close());
         const service = new A2AService({
           store,
           feed,
           readModels: db,
-          tasksCaughtUp,
+          ...(tasksCaughtUp ? { tasksCaughtUp } : {}),
           push,
           capabilities,
           ...(worker ? { dispatch: worker.dispatch } : {}),

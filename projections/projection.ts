@@ -10,7 +10,19 @@ export interface Projection {
   /** Tables the projection owns: dropped on rebuild. */
   tables: string[];
   filter?: AllFilter;
+  /**
+   * Kept inside the append transaction where the event store and the read models share a database
+   * (infra/event-store/sql.ts `inline`), so it is never behind the log; elsewhere the runner keeps it like
+   * any other. Its apply must then skip what it has already applied (it sees an event once inline, and
+   * again on a catch-up or rebuild).
+   */
+  inline?: boolean;
   apply(event: RecordedEvent, tx: SqlExecutor): Promise<void>;
-  /** The same as apply() on each event in order, in fewer statements (the runner prefers it). */
-  applyBatch?(events: RecordedEvent[], tx: SqlExecutor): Promise<void>;
+  /**
+   * The same as apply() on each event in order, in fewer statements (the runner prefers it). `prefetched`
+   * is what prefetch() read for this batch, when the projection runs inline.
+   */
+  applyBatch?(events: RecordedEvent[], tx: SqlExecutor, prefetched?: unknown): Promise<void>;
+  /** Inline only: reads what applyBatch needs for these streams in the append's round trip. */
+  prefetch?(streams: string[], tx: SqlExecutor): Promise<unknown>;
 }

@@ -1,6 +1,7 @@
 import { type Observable, Subscription } from 'rxjs';
 import type { RecordedEvent } from '../events/envelope.ts';
 import type { EventStore } from '../infra/event-store/port.ts';
+import type { InlineProjection } from '../infra/event-store/sql.ts';
 import type { Appended } from '../infra/observe.ts';
 import type { SqlDatabase } from '../infra/sql/port.ts';
 import type { Projection } from './projection.ts';
@@ -109,6 +110,30 @@ export const catchUp = async (
     if (applied === 0) return total;
     total += applied;
   }
+};
+
+/** The projection as the event store applies it inside an append (infra/event-store/sql.ts). */
+export const inlineProjection = (projection: Projection): InlineProjection => ({
+  name: projection.name,
+  ...(projection.filter ? { filter: projection.filter } : {}),
+  ...(projection.prefetch ? { prefetch: projection.prefetch } : {}),
+  applyBatch: async (events, tx, prefetched) => {
+    if (projection.applyBatch) return projection.applyBatch(events, tx, prefetched);
+    for (const event of events) await projection.apply(event, tx);
+  },
+});
+
+/**
+ * A projection the store keeps inline from now on: once per database, whatever the runner had not applied
+ * yet is caught up first (a database that ran it asynchronously before). Inline writes do not move the
+ * checkpoint, so this is marked done for good; the projection skips what it has applied either way.
+ */
+export const adoptInline = async (db: SqlDatabase, store: EventStore, projection: Projection) => {
+  const marker = `${projection.name}:inline`;
+  const [done] = await db.query('SELECT 1 FROM projection_checkpoints WHERE name = $1', [marker]);
+  if (done) return;
+  await catchUp(db, store, projection);
+  await db.query('INSERT INTO projection_checkpoints (name) VALUES ($1) ON CONFLICT DO NOTHING', [marker]);
 };
 
 /** Drops the read model, replays the whole log into it, and leaves it caught up. */

@@ -10,6 +10,7 @@ export const tasksProjection: Projection = {
   name: 'tasks',
   tables: ['rm_tasks'],
   filter: { streamPrefix: 'task-' },
+  inline: true,
   migrations: [
     `CREATE TABLE rm_tasks (
        id text PRIMARY KEY, tenant text NOT NULL, context_id text NOT NULL, state text NOT NULL,
@@ -18,11 +19,31 @@ export const tasksProjection: Projection = {
      CREATE INDEX rm_tasks_context ON rm_tasks (tenant, context_id, status_at DESC)`,
   ],
   apply: (event, tx) => applyTaskEvents([event], tx),
-  applyBatch: (events, tx) => applyTaskEvents(events, tx),
+  applyBatch: (events, tx, prefetched) => applyTaskEvents(events, tx, prefetched as StoredRow[] | undefined),
+  prefetch: (streams, tx) =>
+    readRows(
+      streams.map((s) => s.slice('task-'.length)),
+      tx,
+    ),
 };
 
+interface StoredRow {
+  id: string;
+  task: Task;
+  agent: string | null;
+  revision: number;
+}
+
+const readRows = (ids: string[], tx: SqlExecutor) =>
+  tx.query<StoredRow>('SELECT id, task, agent, revision FROM rm_tasks WHERE id = ANY($1::text[])', [ids]);
+
 /** A batch costs two statements whatever its size: read the touched rows, fold in memory, upsert them all. */
-const applyTaskEvents = async (events: RecordedEvent[], tx: SqlExecutor): Promise<void> => {
+const applyTaskEvents = async (
+  events: RecordedEvent[],
+  tx: SqlExecutor,
+  /** The touched rows as read at the start of the batch (inline: with the append, under its locks). */
+  prefetched?: StoredRow[],
+): Promise<void> => {
   // Every event counts for the row's revision (read-your-writes waits on it: tasks-caught-up.ts), even one
   // this projection has nothing to fold from.
   const byTask = new Map<string, Array<{ recorded: RecordedEvent; event: TaskEvent | null }>>();
@@ -34,21 +55,23 @@ const applyTaskEvents = async (events: RecordedEvent[], tx: SqlExecutor): Promis
     byTask.set(id, list);
   }
   if (byTask.size === 0) return;
-  const rows = await tx.query<{ id: string; task: Task; agent: string | null }>(
-    'SELECT id, task, agent FROM rm_tasks WHERE id IN (SELECT jsonb_array_elements_text($1::text::jsonb))',
-    [JSON.stringify([...byTask.keys()])],
-  );
+  const rows = prefetched ?? (await readRows([...byTask.keys()], tx));
   const stored = new Map(rows.map((r) => [r.id, r]));
   const upserts: unknown[] = [];
   for (const [id, list] of byTask) {
     const row = stored.get(id);
+    // Each event is applied once, whichever way it comes (inline, then a catch-up or a rebuild again).
+    const fresh = list.filter(({ recorded }) => recorded.revision > (row ? Number(row.revision) : -1));
+    // A task's row starts at its first event: a later one without the row (a rebuild under way, that
+    // will reach this task's start) is left to whoever brings the start.
+    if (fresh.length === 0 || (!row && fresh[0]!.recorded.revision !== 0)) continue;
     let state: TaskAggregate = row
       ? { task: row.task, agent: row.agent, inputs: 0 }
       : taskDecider.initialState();
-    for (const { event } of list) if (event) state = taskDecider.evolve(state, event);
+    for (const { event } of fresh) if (event) state = taskDecider.evolve(state, event);
     const { task, agent } = state;
     if (!task) continue;
-    const last = list[list.length - 1]!.recorded;
+    const last = fresh[fresh.length - 1]!.recorded;
     upserts.push({
       id: task.id,
       tenant: last.metadata.tenant,

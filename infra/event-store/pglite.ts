@@ -19,6 +19,10 @@ export interface PgliteEventStoreOptions extends SqlStoreOptions {
 
 const driver = (db: PGlite): SqlDriver => ({
   query: async (text, params) => (await db.query<Record<string, unknown>>(text, params)).rows,
+  transaction: (fn) =>
+    db.transaction((tx) =>
+      fn(async (text, params) => (await tx.query<Record<string, unknown>>(text, params)).rows),
+    ),
   exec: async (script) => {
     await db.exec(script);
   },
@@ -39,5 +43,6 @@ export const migrate = async ({ db, schema = 'public' }: { db: PGlite; schema?: 
 export const createPgliteEventStore = async (options: PgliteEventStoreOptions): Promise<EventStore> => {
   const schema = options.schema ?? 'public';
   if (options.migrate !== false) await migrate({ db: options.db, schema });
-  return new SqlEventStore('pglite', driver(options.db), schema, options);
+  // One connection: a second batch in flight would only queue behind the first.
+  return new SqlEventStore('pglite', driver(options.db), schema, { maxInFlight: 1, ...options });
 };

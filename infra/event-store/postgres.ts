@@ -6,15 +6,21 @@
  *          id uuid UNIQUE, type, schema_version, occurred_at, data jsonb, metadata jsonb,
  *          UNIQUE (stream, revision)), indexed on (tx_id, position) and (type, tx_id, position).
  *
- * APPEND is one round trip: `SELECT append_events(stream, expected, revision, events jsonb)`, a PL/pgSQL
- * function that takes a transaction-scoped advisory lock on the stream (appenders of one stream queue,
- * other streams do not wait), reads the stream's last revision, answers an idempotent re-append (same
- * ids, same order, same stream) with the original result, raises AC001 with the actual revision on a
- * wrong expected revision (-> ConcurrencyError) or AC002 on an id stored elsewhere (-> DuplicateEventError),
- * and inserts the events with dense revisions. So 'any' never fails, a stale expected revision always
- * fails cleanly, and UNIQUE (stream, revision) is only a backstop (its violation is mapped to
- * ConcurrencyError too). The store wakes its own subscriptions and sends a NOTIFY after the commit (a
- * NOTIFY inside the append transaction serialises all commits and halved throughput, see sql.ts).
+ * APPEND goes through `append_locked`, a PL/pgSQL function run under the stream's transaction-scoped
+ * advisory lock (appenders of one stream queue, other streams do not wait): it reads the stream's last
+ * revision, answers an idempotent re-append (same ids, same order, same stream) with the original result,
+ * refuses a wrong expected revision (AC001 -> ConcurrencyError with the actual revision) or an id stored
+ * elsewhere (AC002 -> DuplicateEventError), and inserts the events with dense revisions. So 'any' never
+ * fails, a stale expected revision always fails cleanly, and UNIQUE (stream, revision) is only a backstop
+ * (its violation is mapped to ConcurrencyError too).
+ *
+ * GROUP COMMIT. The store sends appends made while earlier ones are in flight together, as one statement
+ * `SELECT append_batch(items jsonb)` (sql.ts): every stream's lock first, in one order, then each append on
+ * its own terms (a refused one writes nothing and the others go on), one transaction, one WAL flush. At most
+ * two batches are in flight; an idle store sends an append at once. Inline projections (the tasks read
+ * model) are written in the same transaction, pipelined behind the append, so a read model that shows an
+ * event can never be ahead of or behind the log. The store wakes its own subscriptions and sends a NOTIFY
+ * after the commit (a NOTIFY inside the append transaction serialises all commits and halved throughput).
  *
  * THE GAP PROBLEM. `position` comes from a sequence when the row is inserted, but transactions commit in
  * any order: T1 takes position 10, T2 takes 11 and commits first. A reader that has seen 11 and then
@@ -63,12 +69,36 @@ export interface PostgresEventStoreOptions extends SqlStoreOptions {
   prepare?: boolean;
 }
 
+type Rows = Record<string, unknown>[];
+const queryOn =
+  (sql: postgres.Sql | postgres.TransactionSql, prepare: boolean): SqlDriver['query'] =>
+  async (text, params, options) =>
+    (await sql.unsafe(text, params as postgres.ParameterOrJSON<never>[], {
+      prepare: prepare && !options?.oneOff,
+    })) as unknown as Rows;
+
 const driver = (sql: postgres.Sql, prepare: boolean): SqlDriver => ({
-  query: async (text, params) =>
-    (await sql.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare })) as unknown as Record<
-      string,
-      unknown
-    >[],
+  query: queryOn(sql, prepare),
+  // On a reserved connection rather than sql.begin, which waits for BEGIN's answer: here BEGIN goes out in
+  // one write with the transaction's first statements (every round trip wakes the server process).
+  transaction: async <T>(fn: (query: SqlDriver['query']) => Promise<T>) => {
+    const conn = await sql.reserve();
+    try {
+      const begin = conn.unsafe('BEGIN');
+      begin.catch(() => {}); // starts it; its failure is the next statement's too
+      try {
+        const result = await fn(queryOn(conn, prepare));
+        await begin;
+        await conn.unsafe('COMMIT');
+        return result;
+      } catch (error) {
+        await conn.unsafe('ROLLBACK').catch(() => {});
+        throw error;
+      }
+    } finally {
+      conn.release();
+    }
+  },
   exec: async (script) => {
     await sql.unsafe(script).simple();
   },

@@ -380,6 +380,88 @@ export const eventStoreContract = (
     }
   });
 
+  // A store may combine appends made together into one write (group commit): each must still succeed or
+  // fail on its own, whatever its neighbours do.
+  it('appends made in one go succeed or fail each on its own: refusals write nothing, the rest are written', async ({
+    store,
+    globalIdCheck = true,
+  }) => {
+    const p = prefix();
+    await store.append(`${p}-taken`, batch(2));
+    const stored = event('Thing');
+    await store.append(`${p}-stored`, [stored]);
+    const twice = event('Thing');
+    const plan = Array.from({ length: 30 }, (_, i) => {
+      if (i % 10 === 3)
+        return { stream: `${p}-taken`, events: batch(1), expectedRevision: 0, fails: ConcurrencyError };
+      if (i % 10 === 6)
+        return {
+          stream: `${p}-taken`,
+          events: batch(1),
+          expectedRevision: 'no_stream' as const,
+          fails: ConcurrencyError,
+        };
+      if (i === 9 && globalIdCheck)
+        return {
+          stream: `${p}-dup`,
+          events: [event('Thing'), stored],
+          expectedRevision: 'any' as const,
+          fails: DuplicateEventError,
+        };
+      if (i === 19 && globalIdCheck)
+        return {
+          stream: `${p}-twice`,
+          events: [twice, twice],
+          expectedRevision: 'any' as const,
+          fails: DuplicateEventError,
+        };
+      // Two appends of one new stream, both 'any': both land, each contiguous.
+      const stream = i >= 20 && i < 22 ? `${p}-shared` : `${p}-${i}`;
+      return {
+        stream,
+        events: batch(1 + (i % 3)),
+        expectedRevision: i >= 20 && i < 22 ? ('any' as const) : ('no_stream' as const),
+        fails: null,
+      };
+    });
+    const settled = await Promise.allSettled(
+      plan.map((a) => store.append(a.stream, a.events, { expectedRevision: a.expectedRevision })),
+    );
+    for (const [i, a] of plan.entries()) {
+      const r = settled[i]!;
+      if (a.fails) {
+        assert.is(r.status, 'rejected', `append ${i} is refused`);
+        assert.instance((r as PromiseRejectedResult).reason, a.fails);
+        continue;
+      }
+      assert.is(
+        r.status,
+        'fulfilled',
+        `append ${i} is written: ${String((r as PromiseRejectedResult).reason)}`,
+      );
+      const read = await store.readStream(a.stream);
+      const at = read.findIndex((e) => e.id === a.events[0]!.id);
+      assert.ok(at >= 0, `append ${i} is in its stream`);
+      assert.equal(ids(read.slice(at, at + a.events.length)), ids(a.events));
+      const result = (r as PromiseFulfilledResult<{ nextExpectedRevision: number; positions: number[] }>)
+        .value;
+      assert.is(result.nextExpectedRevision, at + a.events.length - 1);
+      assert.equal(
+        result.positions,
+        read.slice(at, at + a.events.length).map((e) => e.position),
+      );
+    }
+    assert.equal((await store.readStream(`${p}-taken`)).length, 2, 'refused appends wrote nothing');
+    assert.equal(
+      (await store.readStream(`${p}-shared`)).length,
+      plan[20]!.events.length + plan[21]!.events.length,
+    );
+    if (globalIdCheck) {
+      assert.equal(await store.readStream(`${p}-dup`), [], 'an append with a stored id wrote nothing');
+      assert.equal(await store.readStream(`${p}-twice`), [], 'an append with one id twice wrote nothing');
+    }
+  });
+
   it('idempotent re-append of the same ids returns the original result and writes nothing', async ({
     store,
     globalIdCheck = true,
