@@ -117,6 +117,9 @@ export const readBody = async (request: Request, limit: number): Promise<string>
   const declared = request.headers.get('content-length');
   if (declared !== null && Number(declared) > limit) throw new BodyTooLarge(limit);
   if (!request.body) return '';
+  // A declared length bounds the body (the HTTP parser reads no more): read it whole, the server adapter's
+  // fast path, rather than through a web stream (measured at 4% of a busy hub's CPU).
+  if (declared !== null && /^\d+$/.test(declared)) return utf8(new Uint8Array(await request.arrayBuffer()));
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
@@ -131,8 +134,13 @@ export const readBody = async (request: Request, limit: number): Promise<string>
   } finally {
     reader.releaseLock();
   }
+  return utf8(Buffer.concat(chunks));
+};
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+const utf8 = (bytes: Uint8Array): string => {
   try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks));
+    return strictUtf8.decode(bytes);
   } catch {
     throw new BodyNotUtf8('Request body is not valid UTF-8');
   }

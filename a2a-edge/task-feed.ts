@@ -80,7 +80,10 @@ export class TaskFeed {
     this.unfollowed.delete(stream);
     const onAbort = () => signalled();
     options.signal.addEventListener('abort', onAbort);
-    let skipRead = options.fresh === true;
+    // The store is read at the start (unless the caller is fresh), on a revision jump (a live event was
+    // missed) and after an idle poll; a wake by an event already seen (the bus bringing what a local writer
+    // offered) reads nothing.
+    let mustRead = options.fresh !== true;
     try {
       while (!options.signal.aborted) {
         // Live events that continue exactly where we are need no store read.
@@ -92,12 +95,12 @@ export class TaskFeed {
           live.every((e, i) => e.revision === last + 1 + i)
         ) {
           next = live;
-        } else if (skipRead && live.length === 0) {
+        } else if (!mustRead && live.length === 0) {
           next = [];
         } else {
           next = await this.store.readStream(stream, { fromRevision: last + 1 });
         }
-        skipRead = false;
+        mustRead = false;
         for (const event of next) {
           if (event.revision !== last + 1) continue;
           last = event.revision;
@@ -106,7 +109,10 @@ export class TaskFeed {
         }
         if (next.length > 0) continue;
         await new Promise<void>((resolve) => {
-          const timer = setTimeout(() => signalled(), options.pollMs ?? 2000);
+          const timer = setTimeout(() => {
+            mustRead = true;
+            signalled();
+          }, options.pollMs ?? 2000);
           wake = () => {
             clearTimeout(timer);
             resolve();

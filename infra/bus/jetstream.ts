@@ -134,6 +134,9 @@ export const createJetStreamBus = async (options: JetStreamBusOptions): Promise<
     servers: options.servers,
     name: options.name ?? `agentcore-bus-${ns}`,
     maxReconnectAttempts: -1,
+    // Otherwise every request (each JetStream publish) captures a stack trace up front in case it fails:
+    // measured at 4% of a busy hub's CPU. Our own errors say which event and which durable.
+    noAsyncTraces: true,
   });
   let jsm: JetStreamManager;
   let js: JetStreamClient;
