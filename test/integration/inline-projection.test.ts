@@ -22,6 +22,7 @@ import { postgresDatabase } from '../../infra/sql/postgres.ts';
 import { inlineProjection, migrateProjection, rebuild } from '../../projections/runner.ts';
 import { tasksProjection } from '../../projections/tasks.ts';
 import { DATABASE_URL, requireService, uniqueName } from '../support/services.ts';
+import { visibleInLog } from '../support/wait.ts';
 
 interface Fixture {
   store: EventStore;
@@ -72,15 +73,7 @@ const rows = (db: SqlDatabase) =>
 const folded = async (store: EventStore, taskId: string) =>
   fold<TaskAggregate, TaskEvent>(taskDecider, await store.readStream(taskStream(taskId)));
 
-/** Waits until readers of the whole log see `count` task events (PostgreSQL's visibility rule). */
-const visible = async (store: EventStore, count: number) => {
-  for (let i = 0; i < 400; i++) {
-    const events = await store.readAll({ filter: { streamPrefix: 'task-' }, maxCount: 10_000 });
-    if (events.length >= count) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`the log never showed ${count} task events`);
-};
+const visible = (store: EventStore, count: number) => visibleInLog(store, 'task-', count);
 
 const inlineSuite = (name: string, available: boolean, make: Make) => {
   const s = suite(`inline tasks projection on ${name}`);

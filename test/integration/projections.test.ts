@@ -15,6 +15,7 @@ import { postgresDatabase } from '../../infra/sql/postgres.ts';
 import { catchUp, migrateProjection, rebuild, runProjections } from '../../projections/runner.ts';
 import { tenantsProjection } from '../../projections/tenants.ts';
 import { DATABASE_URL, requireService, uniqueName } from '../support/services.ts';
+import { visibleInLog } from '../support/wait.ts';
 
 interface Fixture {
   store: EventStore;
@@ -51,18 +52,7 @@ const workload = async (store: EventStore, tenants: number) => {
   }
 };
 
-/**
- * Waits until the log shows `count` tenant events to readers. PostgreSQL readers only see events below the
- * cluster's oldest running transaction (the gap-free rule), so under load a fresh append shows a moment later.
- */
-const visible = async (store: EventStore, count: number) => {
-  for (let i = 0; i < 400; i++) {
-    const events = await store.readAll({ filter: { streamPrefix: 'tenant-' }, maxCount: 10_000 });
-    if (events.length >= count) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`the log never showed ${count} tenant events`);
-};
+const visible = (store: EventStore, count: number) => visibleInLog(store, 'tenant-', count);
 
 const dump = async (db: SqlDatabase) => ({
   tenants: await db.query('SELECT id, name, active_keys, last_position FROM rm_tenants ORDER BY id'),
