@@ -111,9 +111,9 @@ export const createRuntime = async (config: Config, overrides: RuntimeOverrides 
   let schemaChanges = async <T>(fn: () => Promise<T>): Promise<T> => fn();
   // Where the log and the read models share a database (not EventStoreDB), inline projections are kept in
   // the append transaction: the tasks read model is never behind what an answer shows.
-  const inlineProjections = config.eventStoreUrl
-    ? []
-    : (overrides.projections ?? [tasksProjection]).filter((p) => p.inline);
+  // (Discovery needs the embeddings set up below; it is never inline.)
+  const coreProjections = overrides.projections ?? [tenantsProjection, tasksProjection, agentsProjection];
+  const inlineProjections = config.eventStoreUrl ? [] : coreProjections.filter((p) => p.inline);
   const inline = inlineProjections.map(inlineProjection);
 
   if (config.mode === 'embedded') {
@@ -182,9 +182,7 @@ export const createRuntime = async (config: Config, overrides: RuntimeOverrides 
   const discovery = createDiscovery({ db, embeddings, vectorSchema });
   const { store, appended$ } = observeAppends(baseStore);
   const projections = overrides.projections ?? [
-    tenantsProjection,
-    tasksProjection,
-    agentsProjection,
+    ...coreProjections,
     discoveryProjection(embeddings, { vectorSchema }),
   ];
   const asyncProjections = projections.filter((p) => !inlineProjections.includes(p));
@@ -339,7 +337,7 @@ export const createRuntime = async (config: Config, overrides: RuntimeOverrides 
         const capabilities = { streaming: true, pushNotifications: true };
         const push = pushConfigs({ store, allowPrivateUrls: config.allowPrivateUrls });
         // Read-your-writes: nothing to wait for when the tasks read model is written with the events.
-        const tasksCaughtUp = inlineProjections.some((p) => p.name === tasksProjection.name)
+        const tasksCaughtUp = inlineProjections.includes(tasksProjection)
           ? undefined
           : new TasksCaughtUp(
               db,

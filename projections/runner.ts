@@ -1,6 +1,6 @@
 import { type Observable, Subscription } from 'rxjs';
 import type { RecordedEvent } from '../events/envelope.ts';
-import type { EventStore } from '../infra/event-store/port.ts';
+import { type EventStore, matchesFilter } from '../infra/event-store/port.ts';
 import type { InlineProjection } from '../infra/event-store/sql.ts';
 import type { Appended } from '../infra/observe.ts';
 import type { SqlDatabase } from '../infra/sql/port.ts';
@@ -159,10 +159,7 @@ export interface RunningProjections {
 /** Whether an append may have written events the projection reads (unknown appends concern everyone). */
 const concerns = (projection: Projection, appended: Appended | undefined): boolean => {
   if (!appended) return true;
-  const { filter } = projection;
-  if (filter?.streamPrefix && !appended.stream.startsWith(filter.streamPrefix)) return false;
-  if (filter?.types && !appended.types.some((t) => filter.types!.includes(t))) return false;
-  return true;
+  return appended.types.some((type) => matchesFilter(projection.filter, { stream: appended.stream, type }));
 };
 
 /**

@@ -46,11 +46,11 @@ import {
 } from '@eventstore/db-client';
 import type { EventMetadata, NewEvent, RecordedEvent } from '../../events/envelope.ts';
 import {
-  type AllFilter,
   type AppendResult,
   ConcurrencyError,
   type EventStore,
   type ExpectedRevision,
+  matchesFilter,
   type ReadAllOptions,
   type ReadStreamOptions,
   type Subscription,
@@ -65,10 +65,6 @@ const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 const isSystem = (e: { streamId: string; type: string }) =>
   e.streamId.startsWith('$') || e.type.startsWith('$');
-
-const matches = (e: { streamId: string; type: string }, filter: AllFilter | undefined) =>
-  (!filter?.types || filter.types.includes(e.type)) &&
-  (!filter?.streamPrefix || e.streamId.startsWith(filter.streamPrefix));
 
 const toMetadata = (e: NewEvent) => ({
   ...e.metadata,
@@ -177,7 +173,13 @@ class EventStoreDbStore implements EventStore {
     try {
       for await (const resolved of read) {
         const e = resolved.event as AllStreamRecordedEvent | undefined;
-        if (!e || Number(e.position.commit) <= after || isSystem(e) || !matches(e, options.filter)) continue;
+        if (
+          !e ||
+          Number(e.position.commit) <= after ||
+          isSystem(e) ||
+          !matchesFilter(options.filter, { stream: e.streamId, type: e.type })
+        )
+          continue;
         out.push(toRecordedEvent(e, e.position));
         if (out.length >= max) break;
       }
@@ -208,7 +210,13 @@ class EventStoreDbStore implements EventStore {
         for await (const resolved of sub) {
           if (closed) return;
           const e = resolved.event as AllStreamRecordedEvent | undefined;
-          if (!e || Number(e.position.commit) <= after || isSystem(e) || !matches(e, filter)) continue;
+          if (
+            !e ||
+            Number(e.position.commit) <= after ||
+            isSystem(e) ||
+            !matchesFilter(filter, { stream: e.streamId, type: e.type })
+          )
+            continue;
           yield toRecordedEvent(e, e.position);
         }
       } catch (err) {

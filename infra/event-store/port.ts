@@ -22,6 +22,11 @@ export interface AllFilter {
   streamPrefix?: string;
 }
 
+/** Whether an event of `stream` and `type` passes the filter (absent fields pass everything). */
+export const matchesFilter = (filter: AllFilter | undefined, e: { stream: string; type: string }): boolean =>
+  (!filter?.streamPrefix || e.stream.startsWith(filter.streamPrefix)) &&
+  (!filter?.types || filter.types.includes(e.type));
+
 export interface ReadAllOptions {
   /** Exclusive: only events after the event at this position in log order. 0 (or absent) means the start. */
   after?: number;

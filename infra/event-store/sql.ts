@@ -13,6 +13,7 @@ import {
   DuplicateEventError,
   type EventStore,
   type ExpectedRevision,
+  matchesFilter,
   type ReadAllOptions,
   type ReadStreamOptions,
   type Subscription,
@@ -65,10 +66,6 @@ export interface InlineProjection {
   prefetch?(streams: string[], tx: SqlExecutor): Promise<unknown>;
   applyBatch(events: RecordedEvent[], tx: SqlExecutor, prefetched?: unknown): Promise<void>;
 }
-
-const matches = (filter: AllFilter | undefined, e: RecordedEvent) =>
-  (!filter?.streamPrefix || e.stream.startsWith(filter.streamPrefix)) &&
-  (!filter?.types || filter.types.includes(e.type));
 
 /** One append waiting for its batch. */
 interface QueuedAppend {
@@ -505,9 +502,7 @@ export class SqlEventStore implements EventStore {
     const parse = (rows: Record<string, unknown>[]) =>
       JSON.parse(String(rows[0]!.r)) as { items: ItemResult[]; at: string };
     const concerned = this.#inline.filter((p) =>
-      batch.some((a) =>
-        a.item.e.some((e) => matches(p.filter, { stream: a.stream, type: e.type } as RecordedEvent)),
-      ),
+      batch.some((a) => a.item.e.some((e) => matchesFilter(p.filter, { stream: a.stream, type: e.type }))),
     );
     if (concerned.length === 0) return parse(await this.driver.query(text, params));
     return this.driver.transaction(async (query) => {
@@ -526,7 +521,7 @@ export class SqlEventStore implements EventStore {
       const out = parse(await appended);
       const written = recordedEvents(batch, out);
       for (const [i, p] of concerned.entries()) {
-        const events = written.filter((e) => matches(p.filter, e));
+        const events = written.filter((e) => matchesFilter(p.filter, e));
         if (events.length > 0) await p.applyBatch(events, tx, await prefetched[i]);
       }
       return out;
