@@ -4,7 +4,7 @@
  * for several rounds so drift hits every system alike, and prints one markdown table of medians.
  *
  * Settings (env, or --systems= --scenarios= --seconds= --rounds= --concurrency= --streams= flags):
- *   BENCH_SYSTEMS      reference,agentcore-embedded,agentcore-distributed,agentcore-split,floor
+ *   BENCH_SYSTEMS      reference,agentcore-embedded,agentcore-distributed,agentcore-split,durable-floor,floor
  *   BENCH_SCENARIOS    send,stream,get,mixed,subscribe
  *   BENCH_SECONDS 3, BENCH_ROUNDS 2, BENCH_CONCURRENCY 1,64, BENCH_STREAMS 10000,
  *   BENCH_SUBSCRIBE_CREATE_SECONDS 120 (creating the streams' tasks stops after that), BENCH_VERBOSE=1
@@ -51,8 +51,11 @@ for (const s of systemNames)
 for (const s of scenarios)
   if (!SCENARIOS.includes(s)) throw new Error(`unknown scenario ${s}: ${SCENARIOS.join(', ')}`);
 
-/** The floor answers SendMessage only. */
-const supports = (system: SystemName, scenario: ScenarioName) => system !== 'floor' || scenario === 'send';
+/** Systems whose CPU counts PostgreSQL's and nats-server's (footnote ¹). */
+const USES_SERVICES = new Set<SystemName>(['agentcore-distributed', 'agentcore-split', 'durable-floor']);
+/** The floors answer SendMessage only. */
+const supports = (system: SystemName, scenario: ScenarioName) =>
+  (system !== 'floor' && system !== 'durable-floor') || scenario === 'send';
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
@@ -228,7 +231,7 @@ const table = (cells: Cell[], subs: Subscription[], finalEvents: Map<SystemName,
         live ?? (final != null ? `${fmt(final / (served.get(system) ?? 1), 1)} (whole run)²` : 'n/a');
       const samples = [...new Set(mine.flatMap((c) => c.load.samples))].slice(0, 2).join('; ');
       out.push(
-        `| ${system} | ${scenario} | ${perC.join(' | ')} | ${fmt(cpu, 2)}${system === 'agentcore-distributed' || system === 'agentcore-split' ? '¹' : ''} | ${fmt(peak)} | ${events} | ${errors}${samples ? ` (${samples})` : ''} |`,
+        `| ${system} | ${scenario} | ${perC.join(' | ')} | ${fmt(cpu, 2)}${USES_SERVICES.has(system) ? '¹' : ''} | ${fmt(peak)} | ${events} | ${errors}${samples ? ` (${samples})` : ''} |`,
       );
     }
   if (subs.length) {
@@ -252,7 +255,7 @@ const table = (cells: Cell[], subs: Subscription[], finalEvents: Map<SystemName,
   }
   out.push(
     '',
-    '¹ CPU includes every PostgreSQL process (postmaster and all backends) and nats-server, which are shared by both distributed systems and anything else using them on the machine; the other systems count their node process only. The load generator is never counted.',
+    '¹ CPU includes every PostgreSQL process (postmaster and all backends) and nats-server, which are shared by every system using them (the distributed hubs, durable-floor) and anything else on the machine; the other systems count their node process only. The load generator is never counted.',
     "² The embedded hub's log (PGlite) cannot be read while the hub runs: its events were counted after it stopped and divided by all requests it served during the run (every scenario, pools and warm-up included).",
     "Latency in ms from autocannon's per-response times; a cell with any wrong response (checked: status, JSON-RPC result, COMPLETED, echoed text) is marked FAILED. Peak RSS is VmHWM of the system's node process(es), summed.",
   );

@@ -19,6 +19,7 @@ export const SYSTEMS = [
   'agentcore-embedded',
   'agentcore-distributed',
   'agentcore-split',
+  'durable-floor',
   'floor',
 ] as const;
 export type SystemName = (typeof SYSTEMS)[number];
@@ -146,6 +147,36 @@ const plainServer = async (name: 'reference' | 'floor', script: string): Promise
   };
 };
 
+/** The least a durable SendMessage does (durable-floor-server.ts), on the same PostgreSQL and NATS. */
+const durableFloor = async (): Promise<System> => {
+  const suffix = randomBytes(4).toString('hex');
+  const schema = `bench_floor_${suffix}`;
+  const child = startNode(['bench/a2a/durable-floor-server.ts'], {
+    PORT: '0',
+    DATABASE_URL,
+    NATS_URL,
+    FLOOR_SCHEMA: schema,
+    FLOOR_NAMESPACE: `bf${suffix}`,
+  });
+  const url = await child.waitFor(LISTENING);
+  const sql = postgres(DATABASE_URL, { max: 1, onnotice: () => {} });
+  const count = async () =>
+    Number((await sql.unsafe(`SELECT count(*)::int AS n FROM ${schema}.events`))[0]!.n);
+  return {
+    name: 'durable-floor',
+    target: { url: rpc(url), headers: { 'a2a-version': '1.0' } },
+    pids: [child.proc.pid!],
+    usesServices: true,
+    eventCount: count,
+    stop: async () => {
+      const n = await count().catch(() => null);
+      await stopChild(child.proc); // drops its schema and stream
+      await sql.end();
+      return n;
+    },
+  };
+};
+
 const embedded = async (): Promise<System> => {
   const dir = mkdtempSync(join(os.tmpdir(), 'agentcore-bench-'));
   const child = startNode(['bin/agentcore.ts', ...ALL_ROLES], { AGENTCORE_DATA_DIR: dir, PORT: '0' });
@@ -235,6 +266,8 @@ export const startSystem = (name: SystemName): Promise<System> => {
       return plainServer(name, 'bench/a2a/reference-server.ts');
     case 'floor':
       return plainServer(name, 'bench/a2a/floor-server.ts');
+    case 'durable-floor':
+      return durableFloor();
     case 'agentcore-embedded':
       return embedded();
     case 'agentcore-distributed':
