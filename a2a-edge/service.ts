@@ -158,14 +158,28 @@ export class A2AService {
     return { state: fold(taskDecider, events), events };
   }
 
-  private async command(caller: Caller, taskId: string, command: TaskCommand, options?: HandleOptions) {
+  /**
+   * `on` is the task's history when the command is about an existing task: its events keep the task's
+   * correlation id (a follow-up or a cancel belongs to what started the task, e.g. a workflow run).
+   */
+  private async command(
+    caller: Caller,
+    taskId: string,
+    command: TaskCommand,
+    options?: HandleOptions,
+    on?: RecordedEvent[],
+  ) {
     try {
       return await handle(
         this.deps.store,
         taskStream(taskId),
         command,
         taskDecider,
-        { tenant: caller.tenant, principal: caller.principal },
+        {
+          tenant: caller.tenant,
+          principal: caller.principal,
+          ...(on?.[0] ? { correlationId: on[0].metadata.correlationId } : {}),
+        },
         options,
       );
     } catch (error) {
@@ -178,18 +192,20 @@ export class A2AService {
     const request = parseParams(SendMessageRequest, params);
     const { message } = request;
     if (message.taskId) {
-      const { state } = await this.load(caller, message.taskId);
+      const { state, events } = await this.load(caller, message.taskId);
       if (message.contextId && message.contextId !== state.task!.contextId) {
         throw new A2AError(
           'INVALID_PARAMS',
           `contextId ${message.contextId} does not match task ${message.taskId}`,
         );
       }
-      const result = await this.command(caller, message.taskId, {
-        type: 'ReceiveInput',
-        message,
-        at: this.now(),
-      });
+      const result = await this.command(
+        caller,
+        message.taskId,
+        { type: 'ReceiveInput', message, at: this.now() },
+        { assume: events },
+        events,
+      );
       return { request, taskId: message.taskId, revision: result.nextExpectedRevision, state: result.state };
     }
     // Bad input changes nothing: a webhook that would be refused must not leave a task behind.
@@ -385,8 +401,14 @@ export class A2AService {
 
   async cancelTask(caller: Caller, params: unknown): Promise<Task> {
     const { id } = parseParams(TaskIdRequest, params);
-    await this.load(caller, id);
-    const result = await this.command(caller, id, { type: 'CancelTask', at: this.now() });
+    const { events } = await this.load(caller, id);
+    const result = await this.command(
+      caller,
+      id,
+      { type: 'CancelTask', at: this.now() },
+      { assume: events },
+      events,
+    );
     return result.state.task!;
   }
 

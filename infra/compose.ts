@@ -37,6 +37,7 @@ import { circuitBreakerConsumers, prepareCircuitSaga, startCircuitTimer } from '
 import { exactlyOnce, PROCESSED_EVENTS_DDL, type TransactionalConsumer } from '../sagas/exactly-once.ts';
 import { pushDeliveryConsumers } from '../sagas/push-delivery.ts';
 import { ROUTE_DEFAULT_AGENT, routingSaga } from '../sagas/routing.ts';
+import { workflowSaga } from '../sagas/workflow.ts';
 import { createInProcessBus } from './bus/in-process.ts';
 import { createJetStreamBus } from './bus/jetstream.ts';
 import type { Bus, Consumer, ConsumerOptions } from './bus/port.ts';
@@ -328,6 +329,7 @@ export const createRuntime = async (config: Config, overrides: RuntimeOverrides 
         ...(roles.includes('sagas')
           ? pushDeliveryConsumers({ store, log, allowPrivateUrls: config.allowPrivateUrls })
           : []),
+        ...(roles.includes('sagas') ? workflowSaga({ store, log }) : []),
         ...(worker ? worker.consumers : []),
       ];
       for (const def of consumerDefs) consumers.push(await bus.consume(def));

@@ -1,0 +1,118 @@
+import { z } from 'zod';
+import { WorkflowDefinition } from '../workflows/definition.ts';
+import { TaskState } from './a2a.ts';
+
+/** A tenant's workflow, all its versions: `workflow-<tenant>:<name>`. */
+export const workflowStream = (tenant: string, name: string) => `workflow-${tenant}:${name}`;
+/** One run: `wfrun-<run id>`. */
+export const runStream = (runId: string) => `wfrun-${runId}`;
+/** Correlation id of every task a run schedules: the saga finds the run from a task event alone. */
+export const runCorrelation = (runId: string) => `wfrun:${runId}`;
+export const runIdOfCorrelation = (correlationId: string): string | null =>
+  correlationId.startsWith('wfrun:') ? correlationId.slice('wfrun:'.length) : null;
+
+export const WorkflowDefined = z.object({
+  type: z.literal('WorkflowDefined'),
+  data: z.object({ version: z.number().int().min(1), definition: WorkflowDefinition, at: z.string() }),
+});
+export type WorkflowDefinitionEvent = z.infer<typeof WorkflowDefined>;
+
+/** The run keeps the definition it started with, whatever versions come later. */
+export const WorkflowRunStarted = z.object({
+  type: z.literal('WorkflowRunStarted'),
+  data: z.object({
+    runId: z.string(),
+    workflow: z.string(),
+    version: z.number().int().min(1),
+    definition: WorkflowDefinition,
+    input: z.string(),
+    contextId: z.string(),
+    at: z.string(),
+  }),
+});
+/** A step's task (or its compensation's) to be submitted; the task id is derived, so resubmitting is a no-op. */
+export const WorkflowStepScheduled = z.object({
+  type: z.literal('WorkflowStepScheduled'),
+  data: z.object({
+    stepId: z.string(),
+    attempt: z.number().int().min(1),
+    compensation: z.boolean(),
+    taskId: z.string(),
+    agent: z.string(),
+    input: z.string(),
+    at: z.string(),
+  }),
+});
+export const WorkflowStepCompleted = z.object({
+  type: z.literal('WorkflowStepCompleted'),
+  data: z.object({
+    stepId: z.string(),
+    attempt: z.number().int().min(1),
+    compensation: z.boolean(),
+    taskId: z.string(),
+    output: z.string(),
+    at: z.string(),
+  }),
+});
+export const WorkflowStepFailed = z.object({
+  type: z.literal('WorkflowStepFailed'),
+  data: z.object({
+    stepId: z.string(),
+    attempt: z.number().int().min(1),
+    compensation: z.boolean(),
+    taskId: z.string(),
+    state: TaskState,
+    error: z.string(),
+    /** Another attempt follows (a WorkflowStepScheduled with attempt + 1). */
+    willRetry: z.boolean(),
+    at: z.string(),
+  }),
+});
+/** The step's task waits for a human (input-required, auth-required): so does the run. */
+export const WorkflowStepWaiting = z.object({
+  type: z.literal('WorkflowStepWaiting'),
+  data: z.object({ stepId: z.string(), taskId: z.string(), state: TaskState, at: z.string() }),
+});
+export const WorkflowBranchTaken = z.object({
+  type: z.literal('WorkflowBranchTaken'),
+  data: z.object({
+    nodeId: z.string(),
+    /** Index of the case that held, or null for `otherwise` / no branch. */
+    case: z.number().int().min(0).nullable(),
+    next: z.string().nullable(),
+    at: z.string(),
+  }),
+});
+/** A step failed for good: the completed steps' compensations run next, most recent first. */
+export const WorkflowCompensationStarted = z.object({
+  type: z.literal('WorkflowCompensationStarted'),
+  data: z.object({ failedStep: z.string(), reason: z.string(), steps: z.array(z.string()), at: z.string() }),
+});
+export const WorkflowRunCompleted = z.object({
+  type: z.literal('WorkflowRunCompleted'),
+  data: z.object({ output: z.string(), at: z.string() }),
+});
+export const WorkflowRunFailed = z.object({
+  type: z.literal('WorkflowRunFailed'),
+  data: z.object({
+    failedStep: z.string(),
+    reason: z.string(),
+    /** Compensations that completed, in the order they ran, and those that failed for good. */
+    compensated: z.array(z.string()),
+    compensationFailed: z.array(z.string()),
+    at: z.string(),
+  }),
+});
+
+export const WorkflowRunEvent = z.discriminatedUnion('type', [
+  WorkflowRunStarted,
+  WorkflowStepScheduled,
+  WorkflowStepCompleted,
+  WorkflowStepFailed,
+  WorkflowStepWaiting,
+  WorkflowBranchTaken,
+  WorkflowCompensationStarted,
+  WorkflowRunCompleted,
+  WorkflowRunFailed,
+]);
+export type WorkflowRunEvent = z.infer<typeof WorkflowRunEvent>;

@@ -1,0 +1,237 @@
+/**
+ * Workflow runs end to end on both runtimes: the saga submits each step as an A2A task, the hub's agent
+ * workers run it (in-process test agents, through the bus), the outcome goes back to the run. Covered:
+ * a sequence with a decision, retries, compensation in reverse order, a pause on input-required resumed
+ * by a message to the step's task, the version a run keeps, and concurrent runs.
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { Agent, AgentUpdate } from '../../agents/agent.ts';
+import { textOf } from '../../agents/agent.ts';
+import { agentDirectory } from '../../agents/directory.ts';
+import { echoAgent, scenarioAgent } from '../../agents/scenario.ts';
+import type { WorkflowRun } from '../../commands/workflow.ts';
+import { taskStream } from '../../events/task.ts';
+import { runStream } from '../../events/workflow.ts';
+import { WorkflowBuilder } from '../../workflows/definition.ts';
+import { defineWorkflow, readWorkflowRun, startWorkflowRun } from '../../workflows/service.ts';
+import { type RuntimeKind, startHub, type TestHub } from '../support/hub.ts';
+import { requireService } from '../support/services.ts';
+import { rpc } from '../support/sse.ts';
+import { waitFor } from '../support/wait.ts';
+
+const kinds: RuntimeKind[] = ['embedded'];
+if ((await requireService('postgres')) && (await requireService('nats'))) kinds.push('distributed');
+else console.warn('\n!!! SKIPPED: workflows on the distributed runtime (postgres/nats unreachable) !!!\n');
+if (process.env.TEST_RUNTIME)
+  kinds.splice(0, kinds.length, ...kinds.filter((k) => k === process.env.TEST_RUNTIME));
+
+/** Every call any test agent received, in order: what ran, how often, and in which order. */
+const calls: string[] = [];
+const seen = new Map<string, number>();
+const artifact = (text: string): AgentUpdate => ({
+  kind: 'artifact',
+  artifact: { artifactId: crypto.randomUUID(), parts: [{ text }] },
+});
+const agent = (id: string, behave: (text: string, nth: number) => AgentUpdate[]): Agent => ({
+  id,
+  name: id,
+  description: `workflow test agent ${id}`,
+  skills: [],
+  async *run({ input }) {
+    const text = textOf(input);
+    const nth = (seen.get(`${id}:${text}`) ?? 0) + 1;
+    seen.set(`${id}:${text}`, nth);
+    calls.push(`${id}:${text}`);
+    yield* behave(text, nth);
+  },
+});
+const fail = (why: string): AgentUpdate => ({
+  kind: 'status',
+  state: 'TASK_STATE_FAILED',
+  parts: [{ text: why }],
+});
+const agents = agentDirectory(
+  [
+    scenarioAgent,
+    echoAgent,
+    agent('stock', (t) => [artifact(`stock(${t})`)]),
+    // Declines anything mentioning "decline"; fails the first attempt of anything mentioning "flaky".
+    agent('payments', (t, nth) =>
+      t.includes('decline')
+        ? [fail('card declined')]
+        : t.includes('flaky') && nth === 1
+          ? [fail('gateway timeout')]
+          : [artifact(`paid(${t})${t.includes('vip') ? ' express' : ''}`)],
+    ),
+    // Asks for input on its first call; the follow-up completes the task with the answer.
+    agent('approver', (t, nth) =>
+      nth === 1 && !t.startsWith('yes')
+        ? [{ kind: 'status', state: 'TASK_STATE_INPUT_REQUIRED', parts: [{ text: 'approve?' }] }]
+        : [artifact(`approved(${t})`)],
+    ),
+  ],
+  scenarioAgent.id,
+);
+
+const order = (name: string) =>
+  new WorkflowBuilder(name)
+    .task('reserve', {
+      agent: 'stock',
+      input: '{{input}}',
+      compensate: { agent: 'stock', input: 'release {{steps.reserve.output}}' },
+    })
+    .task('charge', {
+      agent: 'payments',
+      input: 'charge {{input}}',
+      retry: { maxAttempts: 2 },
+      compensate: { agent: 'stock', input: 'refund {{steps.charge.output}}' },
+    })
+    .decide('speed', [{ when: { step: 'charge', contains: 'express' }, next: 'express' }], 'ship')
+    .task('ship', { agent: 'echo', input: 'ship {{steps.reserve.output}}', end: true })
+    .task('express', { agent: 'echo', input: 'express {{steps.reserve.output}}' })
+    .build();
+
+for (const kind of kinds) {
+  const s = suite(`workflows (${kind})`);
+  let hub: TestHub;
+  const caller = { tenant: 'default', principal: 'test:workflows' };
+  const settled = (runId: string, timeoutMs = 30_000) =>
+    waitFor(
+      `run ${runId} to end`,
+      async () => {
+        const run = await readWorkflowRun(hub.runtime.store, 'default', runId);
+        return run && (run.status === 'completed' || run.status === 'failed') ? run : null;
+      },
+      timeoutMs,
+    );
+  const types = async (runId: string) =>
+    (await hub.runtime.store.readStream(runStream(runId))).map((e) => e.type);
+  const scheduledTasks = async (runId: string) =>
+    (await hub.runtime.store.readStream(runStream(runId)))
+      .filter((e) => e.type === 'WorkflowStepScheduled')
+      .map((e) => e.data as { stepId: string; taskId: string; attempt: number; compensation: boolean });
+
+  s.before(async () => {
+    hub = await startHub(kind, { overrides: { agents } });
+    await defineWorkflow(hub.runtime.store, caller, order('order'));
+  });
+  s.after(async () => hub?.stop());
+
+  s('a sequence with a decision completes; every step is an A2A task of the run', async () => {
+    const { runId, version } = await startWorkflowRun(hub.runtime.store, caller, 'order', 'vip book');
+    assert.is(version, 1);
+    const run = await settled(runId);
+    assert.is(run.status, 'completed', JSON.stringify(run));
+    assert.is(run.output, 'express stock(vip book)');
+    assert.equal(run.completed, ['reserve', 'charge', 'express']);
+    const steps = await scheduledTasks(runId);
+    assert.equal(
+      steps.map((t) => t.stepId),
+      ['reserve', 'charge', 'express'],
+    );
+    // The step's task through the A2A edge, as any client would see it.
+    const res = await rpc(hub.url, hub.apiKey, 'GetTask', { id: steps[1]!.taskId });
+    const task = ((await res.json()) as { result: { status: { state: string }; metadata?: unknown } }).result;
+    assert.is(task.status.state, 'TASK_STATE_COMPLETED');
+    assert.match(JSON.stringify(task.metadata), new RegExp(runId));
+  });
+
+  s('a failed attempt is retried as a new task and the run goes on', async () => {
+    const { runId } = await startWorkflowRun(hub.runtime.store, caller, 'order', `flaky parcel ${kind}`);
+    const run = await settled(runId);
+    assert.is(run.status, 'completed', JSON.stringify(run));
+    const charge = (await scheduledTasks(runId)).filter((t) => t.stepId === 'charge');
+    assert.equal(
+      charge.map((t) => t.attempt),
+      [1, 2],
+    );
+    assert.is.not(charge[0]!.taskId, charge[1]!.taskId);
+    const first = await hub.runtime.store.readStream(taskStream(charge[0]!.taskId));
+    assert.is((first.at(-1)!.data as { state: string }).state, 'TASK_STATE_FAILED');
+    assert.ok((await types(runId)).includes('WorkflowStepFailed'));
+  });
+
+  s('a step failing for good runs the compensations of the completed steps, latest first', async () => {
+    const { runId } = await startWorkflowRun(hub.runtime.store, caller, 'order', `decline toaster ${kind}`);
+    const run = await settled(runId);
+    assert.is(run.status, 'failed');
+    assert.equal(run.failure, { step: 'charge', reason: 'card declined' });
+    // charge never completed, so nothing is refunded; the reservation is released, once.
+    assert.equal(run.compensated, ['reserve']);
+    assert.equal(
+      calls.filter((c) => c.startsWith('stock:release') && c.includes(`toaster ${kind}`)),
+      [`stock:release stock(decline toaster ${kind})`],
+    );
+    assert.equal(
+      (await scheduledTasks(runId)).map((t) => `${t.stepId}${t.compensation ? '(undo)' : ''}#${t.attempt}`),
+      ['reserve#1', 'charge#1', 'charge#2', 'reserve(undo)#1'],
+    );
+    assert.equal((await types(runId)).slice(-1), ['WorkflowRunFailed']);
+  });
+
+  s('input-required pauses the run; a message to the step task resumes it', async () => {
+    await defineWorkflow(
+      hub.runtime.store,
+      caller,
+      new WorkflowBuilder('approval')
+        .task('ask', { agent: 'approver', input: 'spend {{input}}' })
+        .task('done', { agent: 'echo', input: 'ok: {{steps.ask.output}}' })
+        .build(),
+    );
+    const { runId } = await startWorkflowRun(hub.runtime.store, caller, 'approval', `100 EUR ${kind}`);
+    const waiting = await waitFor('the run to wait', async () => {
+      const run = await readWorkflowRun(hub.runtime.store, 'default', runId);
+      return run?.waiting ? run : null;
+    });
+    assert.is(waiting.status, 'running');
+    const res = await rpc(hub.url, hub.apiKey, 'SendMessage', {
+      message: {
+        messageId: crypto.randomUUID(),
+        role: 'ROLE_USER',
+        taskId: waiting.outstanding!.taskId,
+        parts: [{ text: 'yes, approved' }],
+      },
+    });
+    assert.is(res.status, 200);
+    const run = await settled(runId);
+    assert.is(run.status, 'completed', JSON.stringify(run));
+    assert.is(run.output, 'ok: approved(yes, approved)');
+    assert.equal(calls.filter((c) => c === `approver:spend 100 EUR ${kind}`).length, 1, 'asked once');
+  });
+
+  s('a run keeps the version it started with', async () => {
+    const v1 = new WorkflowBuilder('versioned')
+      .task('only', { agent: 'echo', input: 'v1 {{input}}' })
+      .build();
+    const v2 = new WorkflowBuilder('versioned')
+      .task('only', { agent: 'echo', input: 'v2 {{input}}' })
+      .build();
+    assert.equal(await defineWorkflow(hub.runtime.store, caller, v1), { name: 'versioned', version: 1 });
+    const first = await startWorkflowRun(hub.runtime.store, caller, 'versioned', 'x');
+    assert.equal(await defineWorkflow(hub.runtime.store, caller, v2), { name: 'versioned', version: 2 });
+    assert.equal(await defineWorkflow(hub.runtime.store, caller, v2), { name: 'versioned', version: 2 });
+    const second = await startWorkflowRun(hub.runtime.store, caller, 'versioned', 'x');
+    assert.is((await settled(first.runId)).output, 'v1 x');
+    assert.is((await settled(second.runId)).output, 'v2 x');
+    assert.is(second.version, 2);
+    // Another tenant sees neither the workflow nor the run.
+    assert.is(await readWorkflowRun(hub.runtime.store, 'other', first.runId), null);
+  });
+
+  s('concurrent runs each end in their own right state', async () => {
+    const inputs = Array.from({ length: 20 }, (_, i) => (i % 4 === 3 ? `decline item-${i}` : `item-${i}`));
+    const runs = await Promise.all(
+      inputs.map((input) => startWorkflowRun(hub.runtime.store, caller, 'order', input)),
+    );
+    const ended: WorkflowRun[] = await Promise.all(runs.map((r) => settled(r.runId, 60_000)));
+    ended.forEach((run, i) => {
+      const declined = inputs[i]!.startsWith('decline');
+      assert.is(run.status, declined ? 'failed' : 'completed', `${inputs[i]}: ${JSON.stringify(run)}`);
+      if (declined) assert.equal(run.compensated, ['reserve']);
+      else assert.is(run.output, `ship stock(${inputs[i]})`);
+    });
+  });
+
+  s.run();
+}

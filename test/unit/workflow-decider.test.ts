@@ -1,0 +1,347 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import {
+  stepTaskId,
+  type WorkflowRunCommand,
+  workflowDefinitionDecider,
+  workflowRunDecider,
+} from '../../commands/workflow.ts';
+import type { WorkflowRunEvent } from '../../events/workflow.ts';
+import { renderInput, WorkflowBuilder, type WorkflowDefinition } from '../../workflows/definition.ts';
+import { deciderSpec } from '../support/decider-spec.ts';
+
+const at = '2026-12-01T10:00:00.000Z';
+const runId = 'run-1';
+
+/** reserve (compensated by release) -> charge (2 attempts, compensated by refund) -> check -> ship | notify */
+const order = new WorkflowBuilder('order')
+  .task('reserve', {
+    agent: 'stock',
+    input: 'reserve {{input}}',
+    compensate: { agent: 'stock', input: 'release {{steps.reserve.output}}' },
+  })
+  .task('charge', {
+    agent: 'payments',
+    input: 'charge for {{steps.reserve.output}}',
+    retry: { maxAttempts: 2 },
+    compensate: { agent: 'payments', input: 'refund {{steps.charge.output}}' },
+  })
+  .decide('check', [{ when: { step: 'charge', contains: 'express' }, next: 'ship-express' }], 'ship')
+  .task('ship', { agent: 'shipping', input: 'ship {{steps.reserve.output}}', end: true })
+  .task('ship-express', { agent: 'shipping', input: 'express {{steps.reserve.output}}' })
+  .build();
+
+const runSpec = deciderSpec(workflowRunDecider);
+const started: WorkflowRunEvent = {
+  type: 'WorkflowRunStarted',
+  data: { runId, workflow: 'order', version: 1, definition: order, input: 'book', contextId: 'ctx', at },
+};
+const scheduled = (stepId: string, attempt: number, input: string, agent: string, compensation = false) =>
+  ({
+    type: 'WorkflowStepScheduled',
+    data: {
+      stepId,
+      attempt,
+      compensation,
+      taskId: stepTaskId(runId, stepId, attempt, compensation),
+      agent,
+      input,
+      at,
+    },
+  }) satisfies WorkflowRunEvent;
+const completed = (stepId: string, attempt: number, output: string, compensation = false) =>
+  ({
+    type: 'WorkflowStepCompleted',
+    data: {
+      stepId,
+      attempt,
+      compensation,
+      taskId: stepTaskId(runId, stepId, attempt, compensation),
+      output,
+      at,
+    },
+  }) satisfies WorkflowRunEvent;
+const stepFailed = (
+  stepId: string,
+  attempt: number,
+  state: 'TASK_STATE_FAILED' | 'TASK_STATE_REJECTED',
+  error: string,
+  willRetry: boolean,
+  compensation = false,
+) =>
+  ({
+    type: 'WorkflowStepFailed',
+    data: {
+      stepId,
+      attempt,
+      compensation,
+      taskId: stepTaskId(runId, stepId, attempt, compensation),
+      state,
+      error,
+      willRetry,
+      at,
+    },
+  }) satisfies WorkflowRunEvent;
+const outcome = (
+  stepId: string,
+  attempt: number,
+  state: Extract<WorkflowRunCommand, { type: 'RecordStepOutcome' }>['state'],
+  output: string,
+  compensation = false,
+): WorkflowRunCommand => ({
+  type: 'RecordStepOutcome',
+  taskId: stepTaskId(runId, stepId, attempt, compensation),
+  state,
+  output,
+  at,
+});
+const reserved = [started, scheduled('reserve', 1, 'reserve book', 'stock'), completed('reserve', 1, 'R7')];
+const charging = [...reserved, scheduled('charge', 1, 'charge for R7', 'payments')];
+
+test('the builder chains tasks in the order added and checks the graph', () => {
+  assert.is(order.start, 'reserve');
+  assert.is((order.nodes.reserve as { next?: string }).next, 'charge');
+  assert.is((order.nodes.charge as { next?: string }).next, 'check');
+  assert.is((order.nodes.ship as { next?: string }).next, undefined, 'end: true stops the chain');
+  assert.throws(
+    () => new WorkflowBuilder('w').task('a', { agent: 'x', input: '', next: 'nowhere' }).build(),
+    /leads to "nowhere", which is not defined/,
+  );
+  assert.throws(
+    () =>
+      new WorkflowBuilder('w')
+        .task('a', { agent: 'x', input: '' })
+        .task('b', { agent: 'x', input: '', next: 'a' })
+        .build(),
+    /cycle: a -> b -> a/,
+  );
+  assert.throws(
+    () =>
+      new WorkflowBuilder('w')
+        .task('a', { agent: 'x', input: '', end: true })
+        .task('b', { agent: 'x', input: '' })
+        .build(),
+    /node "b" is unreachable/,
+  );
+  assert.throws(
+    () =>
+      new WorkflowBuilder('w')
+        .decide('d', [{ when: { step: 'a', equals: 'x' }, next: 'a' }])
+        .task('a', { agent: 'x', input: '' })
+        .build(),
+    /tests "a", which has not always run before it/,
+  );
+  // b runs on one branch only: a decision after the branches join may test a, not b.
+  const diamond = (tested: string) => () =>
+    new WorkflowBuilder('w')
+      .task('a', { agent: 'x', input: '', next: 'd' })
+      .decide('d', [{ when: { step: 'a', contains: 'x' }, next: 'b' }], 'c')
+      .task('b', { agent: 'x', input: '', next: 'e' })
+      .task('c', { agent: 'x', input: '', next: 'e' })
+      .decide('e', [{ when: { step: tested, contains: 'y' }, next: 'f' }])
+      .task('f', { agent: 'x', input: '' })
+      .build();
+  assert.throws(diamond('b'), /decision "e" tests "b", which has not always run before it/);
+  assert.is(diamond('a')().start, 'a');
+  assert.throws(() => new WorkflowBuilder('w').build(), /start node "" is not defined/);
+});
+
+test('templates take the run input and earlier outputs; a step that did not run is empty', () => {
+  const results = { a: { state: 'TASK_STATE_COMPLETED', output: 'A!' } };
+  assert.is(
+    renderInput('{{input}} / {{ steps.a.output }} / {{steps.b.output}}', 'in', results),
+    'in / A! / ',
+  );
+});
+
+test('definitions: each change is a new version, the same definition again adds nothing', () => {
+  const spec = deciderSpec(workflowDefinitionDecider);
+  const v1 = { type: 'WorkflowDefined' as const, data: { version: 1, definition: order, at } };
+  spec([]).when({ type: 'DefineWorkflow', definition: order, at }).thenEvents([v1]);
+  spec([v1]).when({ type: 'DefineWorkflow', definition: order, at }).thenEvents([]);
+  const changed: WorkflowDefinition = { ...order, description: 'v2' };
+  spec([v1])
+    .when({ type: 'DefineWorkflow', definition: changed, at })
+    .thenEvents([{ type: 'WorkflowDefined', data: { version: 2, definition: changed, at } }]);
+});
+
+test('a run starts with its first step scheduled, the input rendered', () => {
+  runSpec([])
+    .when({
+      type: 'StartRun',
+      runId,
+      workflow: 'order',
+      version: 1,
+      definition: order,
+      input: 'book',
+      contextId: 'ctx',
+      at,
+    })
+    .thenEvents([started, scheduled('reserve', 1, 'reserve book', 'stock')]);
+});
+
+test('a completed step schedules the next with its output; task ids are derived, not random', () => {
+  runSpec([started, scheduled('reserve', 1, 'reserve book', 'stock')])
+    .when(outcome('reserve', 1, 'TASK_STATE_COMPLETED', 'R7'))
+    .thenEvents([completed('reserve', 1, 'R7'), scheduled('charge', 1, 'charge for R7', 'payments')]);
+  assert.is(stepTaskId(runId, 'charge', 1, false), stepTaskId(runId, 'charge', 1, false));
+  assert.is.not(stepTaskId(runId, 'charge', 1, false), stepTaskId(runId, 'charge', 2, false));
+  assert.is.not(stepTaskId(runId, 'charge', 1, false), stepTaskId(runId, 'charge', 1, true));
+  assert.match(
+    stepTaskId(runId, 'charge', 1, false),
+    /^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
+  );
+});
+
+test('a decision takes the first case that holds, else otherwise; the last step ends the run', () => {
+  runSpec(charging)
+    .when(outcome('charge', 1, 'TASK_STATE_COMPLETED', 'paid, express'))
+    .thenEvents([
+      completed('charge', 1, 'paid, express'),
+      { type: 'WorkflowBranchTaken', data: { nodeId: 'check', case: 0, next: 'ship-express', at } },
+      scheduled('ship-express', 1, 'express R7', 'shipping'),
+    ]);
+  runSpec(charging)
+    .when(outcome('charge', 1, 'TASK_STATE_COMPLETED', 'paid'))
+    .thenEvents([
+      completed('charge', 1, 'paid'),
+      { type: 'WorkflowBranchTaken', data: { nodeId: 'check', case: null, next: 'ship', at } },
+      scheduled('ship', 1, 'ship R7', 'shipping'),
+    ]);
+  runSpec([
+    ...charging,
+    completed('charge', 1, 'paid'),
+    { type: 'WorkflowBranchTaken', data: { nodeId: 'check', case: null, next: 'ship', at } },
+    scheduled('ship', 1, 'ship R7', 'shipping'),
+  ])
+    .when(outcome('ship', 1, 'TASK_STATE_COMPLETED', 'shipped'))
+    .thenEvents([
+      completed('ship', 1, 'shipped'),
+      { type: 'WorkflowRunCompleted', data: { output: 'shipped', at } },
+    ]);
+});
+
+test('a failed step is retried while attempts remain, as a new task', () => {
+  runSpec(charging)
+    .when(outcome('charge', 1, 'TASK_STATE_FAILED', 'card declined'))
+    .thenEvents([
+      stepFailed('charge', 1, 'TASK_STATE_FAILED', 'card declined', true),
+      scheduled('charge', 2, 'charge for R7', 'payments'),
+    ]);
+});
+
+const retried = [
+  ...charging,
+  stepFailed('charge', 1, 'TASK_STATE_FAILED', 'card declined', true),
+  scheduled('charge', 2, 'charge for R7', 'payments'),
+];
+
+test('out of attempts: compensations of the completed steps run, latest first, then the run fails', () => {
+  const failedForGood = stepFailed('charge', 2, 'TASK_STATE_REJECTED', 'rejected', false);
+  const compensating: WorkflowRunEvent = {
+    type: 'WorkflowCompensationStarted',
+    data: { failedStep: 'charge', reason: 'rejected', steps: ['reserve'], at },
+  };
+  // The failed step did not complete: it is not compensated (no refund), the reservation is released.
+  runSpec(retried)
+    .when(outcome('charge', 2, 'TASK_STATE_REJECTED', ''))
+    .thenEvents([failedForGood, compensating, scheduled('reserve', 1, 'release R7', 'stock', true)]);
+  const releasing = [
+    ...retried,
+    failedForGood,
+    compensating,
+    scheduled('reserve', 1, 'release R7', 'stock', true),
+  ];
+  runSpec(releasing)
+    .when(outcome('reserve', 1, 'TASK_STATE_COMPLETED', 'released', true))
+    .thenEvents([
+      completed('reserve', 1, 'released', true),
+      {
+        type: 'WorkflowRunFailed',
+        data: {
+          failedStep: 'charge',
+          reason: 'rejected',
+          compensated: ['reserve'],
+          compensationFailed: [],
+          at,
+        },
+      },
+    ]);
+  // A compensation that fails is retried (3 attempts by default), then recorded as failed: never skipped.
+  runSpec(releasing)
+    .when(outcome('reserve', 1, 'TASK_STATE_FAILED', 'stock offline', true))
+    .thenEvents([
+      stepFailed('reserve', 1, 'TASK_STATE_FAILED', 'stock offline', true, true),
+      scheduled('reserve', 2, 'release R7', 'stock', true),
+    ]);
+});
+
+test('several completed steps are compensated in reverse order', () => {
+  const three = new WorkflowBuilder('three')
+    .task('a', { agent: 'x', input: 'a', compensate: { agent: 'x', input: 'undo a' } })
+    .task('b', { agent: 'x', input: 'b' })
+    .task('c', { agent: 'x', input: 'c', compensate: { agent: 'x', input: 'undo c' } })
+    .task('d', { agent: 'x', input: 'd' })
+    .build();
+  const start: WorkflowRunEvent = { ...started, data: { ...started.data, definition: three } };
+  const given = [
+    start,
+    scheduled('a', 1, 'a', 'x'),
+    completed('a', 1, 'A'),
+    scheduled('b', 1, 'b', 'x'),
+    completed('b', 1, 'B'),
+    scheduled('c', 1, 'c', 'x'),
+    completed('c', 1, 'C'),
+    scheduled('d', 1, 'd', 'x'),
+  ];
+  const events = workflowRunDecider.decide(
+    outcome('d', 1, 'TASK_STATE_FAILED', 'boom'),
+    given.reduce(workflowRunDecider.evolve, workflowRunDecider.initialState()),
+  );
+  assert.equal(
+    events.map((e) => e.type),
+    ['WorkflowStepFailed', 'WorkflowCompensationStarted', 'WorkflowStepScheduled'],
+  );
+  assert.equal((events[1]!.data as { steps: string[] }).steps, ['c', 'a']);
+  assert.equal(events[2], scheduled('c', 1, 'undo c', 'x', true));
+});
+
+test('input-required pauses the run once; late and repeated reports change nothing', () => {
+  runSpec(charging)
+    .when(outcome('charge', 1, 'TASK_STATE_INPUT_REQUIRED', 'which card?'))
+    .thenEvents([
+      {
+        type: 'WorkflowStepWaiting',
+        data: {
+          stepId: 'charge',
+          taskId: stepTaskId(runId, 'charge', 1, false),
+          state: 'TASK_STATE_INPUT_REQUIRED',
+          at,
+        },
+      },
+    ]);
+  const waiting: WorkflowRunEvent = {
+    type: 'WorkflowStepWaiting',
+    data: {
+      stepId: 'charge',
+      taskId: stepTaskId(runId, 'charge', 1, false),
+      state: 'TASK_STATE_INPUT_REQUIRED',
+      at,
+    },
+  };
+  runSpec([...charging, waiting])
+    .when(outcome('charge', 1, 'TASK_STATE_INPUT_REQUIRED', ''))
+    .thenEvents([]);
+  // The step's earlier report again, and another attempt's task: not the outstanding step.
+  runSpec(charging)
+    .when(outcome('reserve', 1, 'TASK_STATE_COMPLETED', 'R7'))
+    .thenEvents([]);
+  runSpec(retried)
+    .when(outcome('charge', 1, 'TASK_STATE_FAILED', 'again'))
+    .thenEvents([]);
+  runSpec([])
+    .when(outcome('charge', 1, 'TASK_STATE_COMPLETED', ''))
+    .thenFails('not_found');
+});
+
+test.run();
