@@ -12,6 +12,7 @@ import { restRoutes } from './rest.ts';
 import type { HealthCheck } from './server.ts';
 import { healthRoutes } from './server.ts';
 import type { A2AService } from './service.ts';
+import { workflowRoutes } from './workflow-endpoint.ts';
 
 export interface EdgeOptions {
   service: A2AService;
@@ -59,6 +60,7 @@ export const edgeApp = (o: EdgeOptions) => {
   app.use('/a2a/*', authenticate(o.auth));
   app.post('/a2a/jsonrpc', jsonRpcHandler(o.service, bindings));
   app.route('/a2a/rest', restRoutes(o.service, bindings));
+  app.route('/a2a/workflows', workflowRoutes({ ...o, bindings }));
   app.use('/api/*', authenticate(o.auth));
   app.route('/api', eventRoutes(o.store));
   app.route('/api', agentRoutes(o.discovery)); // GET /api/agents (read-api/agents.ts)

@@ -11,7 +11,7 @@ export interface HubCardOptions {
 }
 
 /** Each scheme in both shapes: the v1.0 oneof member and the v0.3 `type`-tagged form (readers ignore the other). */
-const securitySchemes = {
+export const securitySchemes = {
   apiKey: {
     type: 'apiKey',
     in: 'header',
@@ -72,7 +72,12 @@ export const hubCard = (o: HubCardOptions, extended = false) => {
 };
 
 /** Serves a JSON document with ETag/Last-Modified validators, answering conditional GETs with 304. */
-export const cacheableJson = (body: unknown, lastModified: Date, maxAgeSeconds = 300) => {
+export const cacheableJson = (
+  body: unknown,
+  lastModified: Date,
+  maxAgeSeconds = 300,
+  scope: 'public' | 'private' = 'public',
+) => {
   const json = JSON.stringify(body);
   const etag = `"${createHash('sha256').update(json).digest('base64url').slice(0, 27)}"`;
   const modified = new Date(Math.floor(lastModified.getTime() / 1000) * 1000);
@@ -80,7 +85,7 @@ export const cacheableJson = (body: unknown, lastModified: Date, maxAgeSeconds =
     const headers = {
       ETag: etag,
       'Last-Modified': modified.toUTCString(),
-      'Cache-Control': `public, max-age=${maxAgeSeconds}`,
+      'Cache-Control': `${scope}, max-age=${maxAgeSeconds}`,
     };
     const ifNoneMatch = c.req.header('if-none-match');
     const ifModifiedSince = c.req.header('if-modified-since');

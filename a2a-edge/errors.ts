@@ -21,6 +21,8 @@ export const A2A_ERRORS = {
   UNAUTHENTICATED: { code: -32000, http: 401, status: 'UNAUTHENTICATED' },
   PERMISSION_DENIED: { code: -32000, http: 403, status: 'PERMISSION_DENIED' },
   PAYLOAD_TOO_LARGE: { code: -32600, http: 413, status: 'INVALID_ARGUMENT' },
+  // Something other than a task that the caller may not see or that does not exist (a workflow's card).
+  NOT_FOUND: { code: -32000, http: 404, status: 'NOT_FOUND' },
 } as const;
 export type A2AReason = keyof typeof A2A_ERRORS;
 

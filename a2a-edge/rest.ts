@@ -39,7 +39,8 @@ const statusBody = (error: A2AError) => ({
 
 const asA2AError = (error: unknown) => toReportedA2AError(error, 'REST');
 
-const respondError = (error: unknown, headers: Record<string, string> = {}) => {
+/** A REST error response (google.rpc.Status shape) for anything thrown. */
+export const respondError = (error: unknown, headers: Record<string, string> = {}) => {
   const e = asA2AError(error);
   const extra = e.reason === 'UNAUTHENTICATED' ? { 'WWW-Authenticate': 'Bearer', ...headers } : headers;
   return json(statusBody(e), e.http, extra);

@@ -95,6 +95,8 @@ export interface A2AServiceDeps {
    */
   tasksCaughtUp?: { wait(taskId: string, revision: number, timeoutMs: number): Promise<boolean> };
   readModelWaitMs?: number;
+  /** Every new task goes to this agent, whatever its metadata says (a workflow's own endpoint). */
+  agent?: string;
   /** Longest a blocking SendMessage waits before answering with the task as it stands. */
   blockingTimeoutMs?: number;
   now?: () => string;
@@ -146,6 +148,11 @@ export class A2AService {
 
   constructor(private readonly deps: A2AServiceDeps) {
     this.now = deps.now ?? (() => new Date().toISOString());
+  }
+
+  /** The same operations, with every new task bound to `agent`. */
+  boundTo(agent: string): A2AService {
+    return new A2AService({ ...this.deps, agent });
   }
 
   /** The task and its events as this caller may see them; another tenant's task does not exist. */
@@ -213,7 +220,7 @@ export class A2AService {
     if (pushConfig) await this.requirePush().check(pushConfig);
     const taskId = randomUUID();
     const contextId = message.contextId ?? randomUUID();
-    const named = request.metadata?.agent ?? message.metadata?.agent;
+    const named = this.deps.agent ?? request.metadata?.agent ?? message.metadata?.agent;
     const result = await this.command(
       caller,
       taskId,

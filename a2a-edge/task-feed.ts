@@ -35,14 +35,26 @@ export class TaskFeed {
     private readonly store: EventStore,
     live: Observable<RecordedEvent>,
   ) {
-    this.subscription = live.subscribe((event) => this.offer([event]));
+    this.subscription = live.subscribe((event) => this.offer([event], 'bus'));
+  }
+
+  private readonly localListeners = new Set<(events: RecordedEvent[]) => void>();
+
+  /**
+   * Hears what writers in this process offer (not what the bus brings): a saga of this process may act on
+   * an event at once, ahead of its durable delivery. Listeners must not throw.
+   */
+  onLocal(listener: (events: RecordedEvent[]) => void): () => void {
+    this.localListeners.add(listener);
+    return () => this.localListeners.delete(listener);
   }
 
   /**
    * Events known to be in the log, from the bus or straight from a writer in this process (a local worker:
    * its followers need not wait for the relay and the bus). An event offered twice is seen once.
    */
-  offer(events: RecordedEvent[]): void {
+  offer(events: RecordedEvent[], from: 'local' | 'bus' = 'local'): void {
+    if (from === 'local') for (const listener of this.localListeners) listener(events);
     for (const event of events) {
       const buffered = this.latest.get(event.stream) ?? [];
       if (buffered.some((e) => e.revision === event.revision)) continue;

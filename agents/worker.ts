@@ -13,6 +13,7 @@ import { needsRouting } from '../sagas/routing.ts';
 import type { Agent, AgentUpdate } from './agent.ts';
 import type { AgentDirectory } from './directory.ts';
 import { TaskRecorder } from './task-recorder.ts';
+import { workflowAgent } from './workflow-agent.ts';
 
 export interface WorkerDeps {
   store: EventStore;
@@ -158,6 +159,8 @@ const run = async (deps: WorkerDeps, trigger: RecordedEvent, now: () => string, 
   } else {
     if (trigger.type === 'TaskRouted' || needsRouting(named, deps.routeByDefault ?? false)) return;
     agent = named ? deps.agents.get(named) : deps.agents.fallback;
+    // `workflow:<name>`: the tenant's workflow, run as an agent (agents/workflow-agent.ts).
+    if (!agent && named) agent = await workflowAgent(deps.store, trigger.metadata.tenant, named);
     if (!agent && named && (await isRemoteAgent(deps.store, trigger.metadata.tenant, named))) return;
   }
   if (!agent) {

@@ -9,7 +9,9 @@ import { z } from 'zod';
 import { TaskState, TERMINAL_STATES } from '../events/a2a.ts';
 import type { WorkflowDefinitionEvent, WorkflowRunEvent } from '../events/workflow.ts';
 import {
+  branchOwners,
   conditionHolds,
+  type ParallelNode,
   renderInput,
   type StepResult,
   type TaskNode,
@@ -81,8 +83,11 @@ export type WorkflowRunCommand = z.infer<typeof WorkflowRunCommand>;
 interface Outstanding {
   stepId: string;
   attempt: number;
+  iteration: number;
   compensation: boolean;
   taskId: string;
+  /** Its task is input-required or auth-required: the run waits for an answer to it. */
+  waiting: boolean;
 }
 
 export interface WorkflowRun {
@@ -90,9 +95,10 @@ export interface WorkflowRun {
   definition: WorkflowDefinition | null;
   input: string;
   status: 'none' | 'running' | 'compensating' | 'completed' | 'failed';
-  /** The step whose task is in flight (steps run one at a time). */
-  outstanding: Outstanding | null;
-  waiting: boolean;
+  /** The steps whose tasks are in flight, by task id (several at once in parallel branches). */
+  outstanding: Record<string, Outstanding>;
+  /** Parallel nodes whose branches run, with how many have not ended yet. */
+  barriers: Record<string, number>;
   results: Record<string, StepResult>;
   /** Steps completed, in order (compensation runs them backwards). */
   completed: string[];
@@ -100,16 +106,29 @@ export interface WorkflowRun {
   toCompensate: string[];
   compensated: string[];
   compensationFailed: string[];
+  /** The first step that failed for good; compensation starts once no other step is in flight. */
   failure: { step: string; reason: string } | null;
   output: string | null;
 }
 
+/** The step of the run that waits for an answer (its task asked for input), if any. */
+export const waitingStep = (run: WorkflowRun): Outstanding | undefined =>
+  Object.values(run.outstanding).find((o) => o.waiting);
+
 const DEFAULT_COMPENSATION_ATTEMPTS = 3;
 
-/** A UUID (v5 layout) from the run, the step, the attempt and whether it compensates: stable across retries of the decision. */
-export const stepTaskId = (runId: string, stepId: string, attempt: number, compensation: boolean) => {
+/** A UUID (v5 layout) from the run, the step, the attempt, the iteration and whether it compensates. */
+export const stepTaskId = (
+  runId: string,
+  stepId: string,
+  attempt: number,
+  compensation: boolean,
+  iteration = 1,
+) => {
   const h = createHash('sha1')
-    .update(`${runId}\0${stepId}\0${attempt}\0${compensation ? 'c' : 's'}`)
+    .update(
+      `${runId}\0${stepId}\0${attempt}\0${compensation ? 'c' : 's'}${iteration > 1 ? `\0${iteration}` : ''}`,
+    )
     .digest('hex');
   const variant = ((Number.parseInt(h[16]!, 16) & 0x3) | 0x8).toString(16);
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`;
@@ -117,106 +136,142 @@ export const stepTaskId = (runId: string, stepId: string, attempt: number, compe
 
 type RunEvent = WorkflowRunEvent;
 
-const schedule = (
-  run: WorkflowRun,
-  stepId: string,
-  attempt: number,
-  compensation: boolean,
-  now: string,
-): RunEvent => {
-  const node = run.definition!.nodes[stepId] as TaskNode;
+/** Decides a sequence of events, each applied to the run before the next is decided. */
+class Decision {
+  readonly events: RunEvent[] = [];
+  constructor(
+    public run: WorkflowRun,
+    readonly now: string,
+  ) {}
+  emit(event: RunEvent) {
+    this.events.push(event);
+    this.run = workflowRunDecider.evolve(this.run, event);
+  }
+  get nodes() {
+    return this.run.definition!.nodes;
+  }
+}
+
+const schedule = (d: Decision, stepId: string, attempt: number, compensation: boolean, iteration = 1) => {
+  const node = d.nodes[stepId] as TaskNode;
   const call = compensation ? node.compensate! : node;
-  return {
+  d.emit({
     type: 'WorkflowStepScheduled',
     data: {
       stepId,
       attempt,
+      iteration,
       compensation,
-      taskId: stepTaskId(run.runId!, stepId, attempt, compensation),
+      taskId: stepTaskId(d.run.runId!, stepId, attempt, compensation, iteration),
       agent: call.agent,
-      input: renderInput(call.input, run.input, run.results),
-      at: now,
+      input: renderInput(call.input, d.run.input, d.run.results),
+      at: d.now,
     },
-  };
+  });
 };
 
-/** From `from` (or the end when null), through decisions, to the next task to schedule or the run's end. */
-const advance = (run: WorkflowRun, from: string | null, now: string, lastOutput: string): RunEvent[] => {
-  const events: RunEvent[] = [];
-  let current = from;
-  while (current !== null) {
-    const node = run.definition!.nodes[current]!;
-    if (node.kind === 'task') return [...events, schedule(run, current, 1, false, now)];
-    const index = node.cases.findIndex((c) => conditionHolds(c.when, run.results[c.when.step]));
-    const next = index >= 0 ? node.cases[index]!.next : (node.otherwise ?? null);
-    events.push({
-      type: 'WorkflowBranchTaken',
-      data: { nodeId: current, case: index >= 0 ? index : null, next, at: now },
-    });
-    current = next;
+/** Walks from `target` (reached from `from`) through decisions and fan-outs to the steps to schedule. */
+const walk = (d: Decision, from: string, target: string | null, lastOutput: string): void => {
+  if (target === null) {
+    endOfPath(d, from, lastOutput);
+    return;
   }
-  return [...events, { type: 'WorkflowRunCompleted', data: { output: lastOutput, at: now } }];
+  const node = d.nodes[target]!;
+  if (node.kind === 'task') {
+    schedule(d, target, 1, false);
+    return;
+  }
+  if (node.kind === 'parallel') {
+    d.emit({ type: 'WorkflowBranchesStarted', data: { nodeId: target, branches: node.branches, at: d.now } });
+    for (const b of node.branches) walk(d, target, b, lastOutput);
+    return;
+  }
+  const index = node.cases.findIndex((c) => conditionHolds(c.when, d.run.results[c.when.step]));
+  const next = index >= 0 ? node.cases[index]!.next : (node.otherwise ?? null);
+  d.emit({
+    type: 'WorkflowBranchTaken',
+    data: { nodeId: target, case: index >= 0 ? index : null, next, at: d.now },
+  });
+  walk(d, target, next, lastOutput);
 };
 
-const nextCompensation = (run: WorkflowRun, remaining: string[], now: string): RunEvent => {
-  const [next] = remaining;
-  if (next) return schedule(run, next, 1, true, now);
-  return {
+/** A path ended at `nodeId`: its branch ends (the last one joins), or the run completes. */
+const endOfPath = (d: Decision, nodeId: string, lastOutput: string): void => {
+  const owner = branchOwners(d.nodes).owner.get(nodeId);
+  if (!owner) {
+    d.emit({ type: 'WorkflowRunCompleted', data: { output: lastOutput, at: d.now } });
+    return;
+  }
+  d.emit({ type: 'WorkflowBranchEnded', data: { nodeId: owner, at: d.now } });
+  if ((d.run.barriers[owner] ?? 0) > 0) return;
+  d.emit({ type: 'WorkflowBranchesJoined', data: { nodeId: owner, at: d.now } });
+  walk(d, owner, (d.nodes[owner] as ParallelNode).next ?? null, lastOutput);
+};
+
+const nextCompensation = (d: Decision) => {
+  const [next] = d.run.toCompensate;
+  if (next) return schedule(d, next, 1, true);
+  d.emit({
     type: 'WorkflowRunFailed',
     data: {
-      failedStep: run.failure!.step,
-      reason: run.failure!.reason,
-      compensated: run.compensated,
-      compensationFailed: run.compensationFailed,
-      at: now,
+      failedStep: d.run.failure!.step,
+      reason: d.run.failure!.reason,
+      compensated: d.run.compensated,
+      compensationFailed: d.run.compensationFailed,
+      at: d.now,
     },
-  };
+  });
 };
 
-const evolveAll = (run: WorkflowRun, events: RunEvent[]) => events.reduce(workflowRunDecider.evolve, run);
+/** Once a step has failed for good and nothing else runs forward: compensate the completed steps, latest first. */
+const compensateWhenSettled = (d: Decision) => {
+  if (Object.values(d.run.outstanding).some((o) => !o.compensation)) return;
+  const steps = [...d.run.completed]
+    .reverse()
+    .filter((s) => (d.nodes[s] as TaskNode).compensate !== undefined);
+  const { step, reason } = d.run.failure!;
+  d.emit({ type: 'WorkflowCompensationStarted', data: { failedStep: step, reason, steps, at: d.now } });
+  nextCompensation(d);
+};
 
-const onOutcome = (
-  run: WorkflowRun,
-  o: Outstanding,
-  state: TaskState,
-  output: string,
-  now: string,
-): RunEvent[] => {
-  const node = run.definition!.nodes[o.stepId] as TaskNode;
-  const ids = { stepId: o.stepId, attempt: o.attempt, compensation: o.compensation, taskId: o.taskId };
+const onOutcome = (d: Decision, o: Outstanding, state: TaskState, output: string) => {
+  const node = d.nodes[o.stepId] as TaskNode;
+  const ids = {
+    stepId: o.stepId,
+    attempt: o.attempt,
+    iteration: o.iteration,
+    compensation: o.compensation,
+    taskId: o.taskId,
+  };
   if (state === 'TASK_STATE_INPUT_REQUIRED' || state === 'TASK_STATE_AUTH_REQUIRED') {
-    return run.waiting
-      ? []
-      : [{ type: 'WorkflowStepWaiting', data: { stepId: o.stepId, taskId: o.taskId, state, at: now } }];
+    if (!o.waiting)
+      d.emit({ type: 'WorkflowStepWaiting', data: { stepId: o.stepId, taskId: o.taskId, state, at: d.now } });
+    return;
   }
-  if (!TERMINAL_STATES.has(state)) return [];
+  if (!TERMINAL_STATES.has(state)) return;
   if (state === 'TASK_STATE_COMPLETED') {
-    const done: RunEvent = { type: 'WorkflowStepCompleted', data: { ...ids, output, at: now } };
-    const after = evolveAll(run, [done]);
-    if (o.compensation) return [done, nextCompensation(after, after.toCompensate, now)];
-    return [done, ...advance(after, node.next ?? null, now, output)];
+    d.emit({ type: 'WorkflowStepCompleted', data: { ...ids, output, at: d.now } });
+    if (o.compensation) return nextCompensation(d);
+    if (d.run.failure) return compensateWhenSettled(d); // a sibling branch failed: no further steps
+    const repeat = node.repeat;
+    if (
+      repeat &&
+      o.iteration < repeat.maxIterations &&
+      !conditionHolds({ step: o.stepId, ...repeat.until }, { state, output })
+    )
+      return schedule(d, o.stepId, 1, false, o.iteration + 1);
+    return walk(d, o.stepId, node.next ?? null, output);
   }
   const maxAttempts = o.compensation
     ? (node.retry?.maxAttempts ?? DEFAULT_COMPENSATION_ATTEMPTS)
     : (node.retry?.maxAttempts ?? 1);
-  const willRetry = o.attempt < maxAttempts;
+  const willRetry = o.attempt < maxAttempts && (o.compensation || !d.run.failure);
   const reason = output || state.replace('TASK_STATE_', '').toLowerCase();
-  const failed: RunEvent = {
-    type: 'WorkflowStepFailed',
-    data: { ...ids, state, error: reason, willRetry, at: now },
-  };
-  if (willRetry) return [failed, schedule(run, o.stepId, o.attempt + 1, o.compensation, now)];
-  const after = evolveAll(run, [failed]);
-  if (o.compensation) return [failed, nextCompensation(after, after.toCompensate, now)];
-  // The failed step itself did not complete, so it is not compensated; those before it are, latest first.
-  const steps = [...run.completed]
-    .reverse()
-    .filter((s) => (run.definition!.nodes[s] as TaskNode).compensate !== undefined);
-  const started: RunEvent = {
-    type: 'WorkflowCompensationStarted',
-    data: { failedStep: o.stepId, reason, steps, at: now },
-  };
-  return [failed, started, nextCompensation(evolveAll(after, [started]), steps, now)];
+  d.emit({ type: 'WorkflowStepFailed', data: { ...ids, state, error: reason, willRetry, at: d.now } });
+  if (willRetry) return schedule(d, o.stepId, o.attempt + 1, o.compensation, o.iteration);
+  if (o.compensation) return nextCompensation(d);
+  // The failed step itself did not complete, so it is not compensated; those before it are.
+  compensateWhenSettled(d);
 };
 
 export const workflowRunDecider: Decider<WorkflowRunCommand, WorkflowRun, RunEvent> = {
@@ -225,8 +280,8 @@ export const workflowRunDecider: Decider<WorkflowRunCommand, WorkflowRun, RunEve
     definition: null,
     input: '',
     status: 'none',
-    outstanding: null,
-    waiting: false,
+    outstanding: {},
+    barriers: {},
     results: {},
     completed: [],
     toCompensate: [],
@@ -242,7 +297,8 @@ export const workflowRunDecider: Decider<WorkflowRunCommand, WorkflowRun, RunEve
           if (run.runId === command.runId) return []; // the same start again
           throw ruleViolated(`run ${run.runId} has already started`);
         }
-        const started: RunEvent = {
+        const d = new Decision(run, command.at);
+        d.emit({
           type: 'WorkflowRunStarted',
           data: {
             runId: command.runId,
@@ -253,20 +309,26 @@ export const workflowRunDecider: Decider<WorkflowRunCommand, WorkflowRun, RunEve
             contextId: command.contextId,
             at: command.at,
           },
-        };
-        const after = evolveAll(run, [started]);
-        return [started, ...advance(after, command.definition.start, command.at, command.input)];
+        });
+        walk(d, command.definition.start, command.definition.start, command.input);
+        return d.events;
       }
       case 'RecordStepOutcome': {
         if (run.status === 'none') throw notFound('workflow run');
-        const o = run.outstanding;
         // A late or repeated report (another attempt's task, a step already recorded): nothing to do.
-        if (!o || o.taskId !== command.taskId) return [];
-        return onOutcome(run, o, command.state, command.output, command.at);
+        const o = run.outstanding[command.taskId];
+        if (!o) return [];
+        const d = new Decision(run, command.at);
+        onOutcome(d, o, command.state, command.output);
+        return d.events;
       }
     }
   },
   evolve: (run, event) => {
+    const without = (taskId: string) => {
+      const { [taskId]: _, ...rest } = run.outstanding;
+      return rest;
+    };
     switch (event.type) {
       case 'WorkflowRunStarted':
         return {
@@ -277,52 +339,70 @@ export const workflowRunDecider: Decider<WorkflowRunCommand, WorkflowRun, RunEve
           status: 'running',
         };
       case 'WorkflowStepScheduled': {
-        const { stepId, attempt, compensation, taskId } = event.data;
-        return { ...run, outstanding: { stepId, attempt, compensation, taskId }, waiting: false };
+        const { stepId, attempt, iteration, compensation, taskId } = event.data;
+        return {
+          ...run,
+          outstanding: {
+            ...run.outstanding,
+            [taskId]: { stepId, attempt, iteration, compensation, taskId, waiting: false },
+          },
+        };
       }
-      case 'WorkflowStepWaiting':
-        return { ...run, waiting: true };
+      case 'WorkflowStepWaiting': {
+        const o = run.outstanding[event.data.taskId];
+        return o ? { ...run, outstanding: { ...run.outstanding, [o.taskId]: { ...o, waiting: true } } } : run;
+      }
       case 'WorkflowStepCompleted': {
-        const { stepId, compensation, output } = event.data;
+        const { stepId, compensation, output, taskId } = event.data;
         if (compensation)
           return {
             ...run,
-            outstanding: null,
+            outstanding: without(taskId),
             toCompensate: run.toCompensate.filter((s) => s !== stepId),
             compensated: [...run.compensated, stepId],
           };
         return {
           ...run,
-          outstanding: null,
+          outstanding: without(taskId),
           results: { ...run.results, [stepId]: { state: 'TASK_STATE_COMPLETED', output } },
-          completed: [...run.completed, stepId],
+          completed: run.completed.includes(stepId) ? run.completed : [...run.completed, stepId],
         };
       }
       case 'WorkflowStepFailed': {
-        const { stepId, compensation, state, error, willRetry } = event.data;
-        if (willRetry) return { ...run, outstanding: null };
+        const { stepId, compensation, state, error, willRetry, taskId } = event.data;
+        if (willRetry) return { ...run, outstanding: without(taskId) };
         if (compensation)
           return {
             ...run,
-            outstanding: null,
+            outstanding: without(taskId),
             toCompensate: run.toCompensate.filter((s) => s !== stepId),
             compensationFailed: [...run.compensationFailed, stepId],
           };
         return {
           ...run,
-          outstanding: null,
+          outstanding: without(taskId),
           results: { ...run.results, [stepId]: { state, output: error } },
-          failure: { step: stepId, reason: error },
+          failure: run.failure ?? { step: stepId, reason: error },
         };
       }
       case 'WorkflowBranchTaken':
         return run;
+      case 'WorkflowBranchesStarted':
+        return { ...run, barriers: { ...run.barriers, [event.data.nodeId]: event.data.branches.length } };
+      case 'WorkflowBranchEnded': {
+        const id = event.data.nodeId;
+        return { ...run, barriers: { ...run.barriers, [id]: (run.barriers[id] ?? 1) - 1 } };
+      }
+      case 'WorkflowBranchesJoined': {
+        const { [event.data.nodeId]: _, ...barriers } = run.barriers;
+        return { ...run, barriers };
+      }
       case 'WorkflowCompensationStarted':
         return { ...run, status: 'compensating', toCompensate: event.data.steps };
       case 'WorkflowRunCompleted':
-        return { ...run, status: 'completed', outstanding: null, output: event.data.output };
+        return { ...run, status: 'completed', outstanding: {}, output: event.data.output };
       case 'WorkflowRunFailed':
-        return { ...run, status: 'failed', outstanding: null };
+        return { ...run, status: 'failed', outstanding: {} };
     }
   },
 };

@@ -36,6 +36,8 @@ export const WorkflowStepScheduled = z.object({
   data: z.object({
     stepId: z.string(),
     attempt: z.number().int().min(1),
+    /** Of a repeating step (a bounded loop), 1 for the first run. */
+    iteration: z.number().int().min(1).default(1),
     compensation: z.boolean(),
     taskId: z.string(),
     agent: z.string(),
@@ -48,6 +50,8 @@ export const WorkflowStepCompleted = z.object({
   data: z.object({
     stepId: z.string(),
     attempt: z.number().int().min(1),
+    /** Of a repeating step (a bounded loop), 1 for the first run. */
+    iteration: z.number().int().min(1).default(1),
     compensation: z.boolean(),
     taskId: z.string(),
     output: z.string(),
@@ -59,6 +63,8 @@ export const WorkflowStepFailed = z.object({
   data: z.object({
     stepId: z.string(),
     attempt: z.number().int().min(1),
+    /** Of a repeating step (a bounded loop), 1 for the first run. */
+    iteration: z.number().int().min(1).default(1),
     compensation: z.boolean(),
     taskId: z.string(),
     state: TaskState,
@@ -82,6 +88,21 @@ export const WorkflowBranchTaken = z.object({
     next: z.string().nullable(),
     at: z.string(),
   }),
+});
+/** A parallel node's branches start (fan-out). */
+export const WorkflowBranchesStarted = z.object({
+  type: z.literal('WorkflowBranchesStarted'),
+  data: z.object({ nodeId: z.string(), branches: z.array(z.string()), at: z.string() }),
+});
+/** One branch of a parallel node reached its end. */
+export const WorkflowBranchEnded = z.object({
+  type: z.literal('WorkflowBranchEnded'),
+  data: z.object({ nodeId: z.string(), at: z.string() }),
+});
+/** Every branch of a parallel node has ended (fan-in): the run goes on after it. */
+export const WorkflowBranchesJoined = z.object({
+  type: z.literal('WorkflowBranchesJoined'),
+  data: z.object({ nodeId: z.string(), at: z.string() }),
 });
 /** A step failed for good: the completed steps' compensations run next, most recent first. */
 export const WorkflowCompensationStarted = z.object({
@@ -111,6 +132,9 @@ export const WorkflowRunEvent = z.discriminatedUnion('type', [
   WorkflowStepFailed,
   WorkflowStepWaiting,
   WorkflowBranchTaken,
+  WorkflowBranchesStarted,
+  WorkflowBranchEnded,
+  WorkflowBranchesJoined,
   WorkflowCompensationStarted,
   WorkflowRunCompleted,
   WorkflowRunFailed,

@@ -329,7 +329,15 @@ export const createRuntime = async (config: Config, overrides: RuntimeOverrides 
         ...(roles.includes('sagas')
           ? pushDeliveryConsumers({ store, log, allowPrivateUrls: config.allowPrivateUrls })
           : []),
-        ...(roles.includes('sagas') ? workflowSaga({ store, log }) : []),
+        ...(roles.includes('sagas')
+          ? workflowSaga({
+              store,
+              log,
+              ackWaitMs: config.sagaAckWaitMs,
+              dispatch: worker?.dispatch,
+              localTaskEvents: (listener) => feed.onLocal(listener),
+            })
+          : []),
         ...(worker ? worker.consumers : []),
       ];
       for (const def of consumerDefs) consumers.push(await bus.consume(def));

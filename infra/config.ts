@@ -25,6 +25,7 @@ const Env = z.object({
   AGENTCORE_PUBLIC_URL: z.string().url().optional(),
   /** How long a worker may run an agent before the bus hands the task to another worker. */
   AGENTCORE_WORKER_ACK_WAIT_MS: z.coerce.number().int().min(100).default(30_000),
+  AGENTCORE_SAGA_ACK_WAIT_MS: z.coerce.number().int().min(100).default(30_000),
   /** Let push notifications and remote agents reach loopback/private addresses (tests, private networks). */
   AGENTCORE_ALLOW_PRIVATE_URLS: z
     .enum(['true', 'false', '1', '0'])
@@ -74,6 +75,8 @@ export interface Config {
   port: number;
   publicUrl?: string;
   workerAckWaitMs: number;
+  /** Redelivery of a workflow saga's event after its process died holding it. */
+  sagaAckWaitMs: number;
   allowPrivateUrls: boolean;
   bodyLimitBytes: number;
   logLevel: string;
@@ -178,6 +181,7 @@ export const loadConfig = (env: Record<string, string | undefined> = process.env
     port: e.PORT,
     publicUrl: e.AGENTCORE_PUBLIC_URL,
     workerAckWaitMs: e.AGENTCORE_WORKER_ACK_WAIT_MS,
+    sagaAckWaitMs: e.AGENTCORE_SAGA_ACK_WAIT_MS,
     allowPrivateUrls: e.AGENTCORE_ALLOW_PRIVATE_URLS,
     bodyLimitBytes: e.AGENTCORE_BODY_LIMIT_BYTES,
     logLevel: e.LOG_LEVEL,

@@ -4,11 +4,17 @@
  * - task: one A2A task for an in-hub or registered agent, its input a template over the run's input and
  *   earlier steps' outputs (`{{input}}`, `{{steps.<id>.output}}`); optional retries and a compensating task
  *   run, in reverse order of completion, when a later step fails for good;
- * - decision: the first case whose condition holds on an earlier step's result picks the next node.
- * A node without `next` ends the run. The graph is acyclic (checked): every run terminates.
+ * - decision: the first case whose condition holds on an earlier step's result picks the next node;
+ * - parallel: its branches run at once (fan-out); once every branch has ended, the run goes on at its
+ *   `next` (fan-in). A branch is the part of the graph reached from its first node, closed: it leads
+ *   nowhere outside itself, and ends where a path has no next node.
+ * A task may also repeat (a bounded loop): it runs again, its previous output in `{{steps.<id>.output}}`,
+ * until its output meets a condition or it has run `maxIterations` times.
+ * A node without `next` ends the run (or its branch). The graph is acyclic (checked): every run terminates.
  */
 import { z } from 'zod';
 import { TaskState } from '../events/a2a.ts';
+import { AgentSkillInfo } from '../events/agent.ts';
 
 const nodeId = z
   .string()
@@ -26,36 +32,57 @@ export const Retry = z.object({
   /** Attempts in all, the first included. */
   maxAttempts: z.number().int().min(1).max(10),
 });
+const tests = {
+  state: TaskState.optional(),
+  contains: z.string().optional(),
+  equals: z.string().optional(),
+  /** A regular expression (JavaScript syntax, no flags) tested against the step's output. */
+  matches: z.string().optional(),
+};
+type Tests = { state?: string; contains?: string; equals?: string; matches?: string };
+const testsSomething = (c: Tests) => (c.state ?? c.contains ?? c.equals ?? c.matches) !== undefined;
+const validMatches = (c: Tests) => c.matches === undefined || validRegExp(c.matches);
+export const Condition = z
+  .object({ step: nodeId, ...tests })
+  .refine(testsSomething, 'a condition tests something')
+  .refine(validMatches, 'matches is not a valid regex');
+export const Repeat = z.object({
+  /** Tested on each iteration's own result; when it holds, the step is done. */
+  until: z
+    .object(tests)
+    .refine(testsSomething, 'a condition tests something')
+    .refine(validMatches, 'matches is not a valid regex'),
+  maxIterations: z.number().int().min(1).max(100),
+});
 export const TaskNode = StepCall.extend({
   kind: z.literal('task'),
   next: nodeId.optional(),
   retry: Retry.optional(),
+  repeat: Repeat.optional(),
   /** Undoes the step's effect; runs only if the step completed and a later step failed for good. */
   compensate: StepCall.optional(),
 });
-export const Condition = z
-  .object({
-    step: nodeId,
-    state: TaskState.optional(),
-    contains: z.string().optional(),
-    equals: z.string().optional(),
-    /** A regular expression (JavaScript syntax, no flags) tested against the step's output. */
-    matches: z.string().optional(),
-  })
-  .refine((c) => c.state ?? c.contains ?? c.equals ?? c.matches, 'a condition tests something')
-  .refine((c) => c.matches === undefined || validRegExp(c.matches), 'matches is not a valid regex');
 export const DecisionNode = z.object({
   kind: z.literal('decision'),
   cases: z.array(z.object({ when: Condition, next: nodeId })).min(1),
   /** Taken when no case holds; absent, the run ends there. */
   otherwise: nodeId.optional(),
 });
-export const WorkflowNode = z.discriminatedUnion('kind', [TaskNode, DecisionNode]);
+export const ParallelNode = z.object({
+  kind: z.literal('parallel'),
+  /** The first node of each branch. */
+  branches: z.array(nodeId).min(2),
+  /** Where the run goes once every branch has ended; absent, the run (or the enclosing branch) ends. */
+  next: nodeId.optional(),
+});
+export const WorkflowNode = z.discriminatedUnion('kind', [TaskNode, DecisionNode, ParallelNode]);
 
 export const WorkflowDefinition = z
   .object({
     name: workflowName,
     description: z.string().default(''),
+    /** What the workflow offers as an A2A agent (its card's skills); one skill named after it if empty. */
+    skills: z.array(AgentSkillInfo).default([]),
     start: nodeId,
     nodes: z.record(nodeId, WorkflowNode),
   })
@@ -66,6 +93,7 @@ export type WorkflowDefinition = z.output<typeof WorkflowDefinition>;
 export type WorkflowNode = z.output<typeof WorkflowNode>;
 export type TaskNode = z.output<typeof TaskNode>;
 export type Condition = z.output<typeof Condition>;
+export type ParallelNode = z.output<typeof ParallelNode>;
 
 function validRegExp(source: string): boolean {
   try {
@@ -76,14 +104,49 @@ function validRegExp(source: string): boolean {
   }
 }
 
-const successors = (node: WorkflowNode): string[] =>
-  node.kind === 'task'
-    ? node.next
-      ? [node.next]
-      : []
-    : [...node.cases.map((c) => c.next), ...(node.otherwise ? [node.otherwise] : [])];
+/** Where a node leads: a parallel node to its branches and to its join continuation. */
+const successors = (node: WorkflowNode): string[] => {
+  if (node.kind === 'task') return node.next ? [node.next] : [];
+  if (node.kind === 'parallel') return [...node.branches, ...(node.next ? [node.next] : [])];
+  return [...node.cases.map((c) => c.next), ...(node.otherwise ? [node.otherwise] : [])];
+};
+/** Where a node leads within its own branch (a parallel node: past its join). */
+const within = (node: WorkflowNode): string[] =>
+  node.kind === 'parallel' ? (node.next ? [node.next] : []) : successors(node);
 
-/** Unknown references, cycles, unreachable nodes, conditions on steps that cannot have run yet. */
+/**
+ * For each node inside a branch, the parallel node whose branch it is in (the innermost one: a walk along
+ * `within` from a branch never enters a nested parallel's branches): where its path arrives when it ends.
+ * `shared` lists nodes found in the branches of two parallel nodes (an invalid definition).
+ */
+export const branchOwners = (nodes: Record<string, WorkflowNode>) => {
+  const owner = new Map<string, string>();
+  const shared = new Set<string>();
+  for (const [id, node] of Object.entries(nodes)) {
+    if (node.kind !== 'parallel') continue;
+    const inBranch = new Map<string, string>();
+    for (const branch of node.branches) {
+      const seen = new Set<string>();
+      const stack = [branch];
+      while (stack.length) {
+        const n = stack.pop()!;
+        if (seen.has(n) || !nodes[n]) continue;
+        seen.add(n);
+        // A branch leading to its own join (or back to its parallel node) is open: reported by the caller.
+        if (n === node.next || n === id) continue;
+        // In two branches (of this parallel node or of two): it would run once per branch.
+        if ((inBranch.has(n) && inBranch.get(n) !== branch) || (owner.has(n) && owner.get(n) !== id))
+          shared.add(n);
+        inBranch.set(n, branch);
+        owner.set(n, id);
+        stack.push(...within(nodes[n]!));
+      }
+    }
+  }
+  return { owner, shared };
+};
+
+/** Unknown references, cycles, unreachable nodes, open branches, conditions on steps that may not have run. */
 function graphProblems(d: { start: string; nodes: Record<string, WorkflowNode> }): string[] {
   const problems: string[] = [];
   const { nodes } = d;
@@ -93,7 +156,6 @@ function graphProblems(d: { start: string; nodes: Record<string, WorkflowNode> }
       if (!nodes[next]) problems.push(`node "${id}" leads to "${next}", which is not defined`);
   }
   if (problems.length) return problems;
-  // Depth-first from the start: a back edge is a cycle; what was never visited is unreachable.
   const state = new Map<string, 'open' | 'done'>();
   const postorder: string[] = [];
   const visit = (id: string, path: string[]) => {
@@ -108,19 +170,62 @@ function graphProblems(d: { start: string; nodes: Record<string, WorkflowNode> }
     postorder.push(id);
   };
   visit(d.start, []);
+  for (const id of Object.keys(nodes)) if (!state.has(id)) problems.push(`node "${id}" is unreachable`);
   if (problems.length) return problems;
-  // In topological order: the task nodes run on every path from the start to a node.
+  // Branches are closed: entered only from their parallel node, and leading nowhere outside themselves.
+  const { owner, shared } = branchOwners(nodes);
+  for (const n of shared) problems.push(`node "${n}" is in two branches`);
+  for (const [id, node] of Object.entries(nodes)) {
+    for (const next of within(node))
+      if (owner.get(next) !== owner.get(id))
+        problems.push(`node "${id}" leads out of its branch to "${next}"`);
+    for (const next of node.kind === 'parallel' ? node.branches : [])
+      if (owner.get(next) !== id) problems.push(`branch "${next}" of "${id}" is entered from elsewhere`);
+    if (node.kind === 'parallel' && new Set(node.branches).size !== node.branches.length)
+      problems.push(`parallel "${id}" lists a branch twice`);
+  }
+  if (problems.length) return problems;
+  // definite(n): the task nodes run on every path from n to the end of n's branch (or of the run).
+  const memo = new Map<string, Set<string>>();
+  const definite = (id: string): Set<string> => {
+    const known = memo.get(id);
+    if (known) return known;
+    const node = nodes[id]!;
+    let out: Set<string>;
+    if (node.kind === 'task') out = new Set([id, ...(node.next ? definite(node.next) : [])]);
+    else if (node.kind === 'parallel')
+      out = new Set([
+        ...node.branches.flatMap((b) => [...definite(b)]),
+        ...(node.next ? definite(node.next) : []),
+      ]);
+    else {
+      const paths = [
+        ...node.cases.map((c) => definite(c.next)),
+        node.otherwise ? definite(node.otherwise) : new Set<string>(),
+      ];
+      out = new Set([...paths[0]!].filter((t) => paths.every((p) => p.has(t))));
+    }
+    memo.set(id, out);
+    return out;
+  };
+  // before(n): the task nodes run on every path from the start to n (the join: each branch's too).
   const before = new Map<string, Set<string>>([[d.start, new Set()]]);
+  const meet = (target: string, ran: Set<string>) => {
+    const known = before.get(target);
+    before.set(target, known ? new Set([...known].filter((t) => ran.has(t))) : new Set(ran));
+  };
   for (const id of postorder.reverse()) {
     const node = nodes[id]!;
-    const ran = new Set(before.get(id));
-    if (node.kind === 'task') ran.add(id);
-    for (const next of successors(node)) {
-      const known = before.get(next);
-      before.set(next, known ? new Set([...known].filter((s) => ran.has(s))) : new Set(ran));
+    const here = before.get(id) ?? new Set<string>();
+    if (node.kind === 'task') {
+      if (node.next) meet(node.next, new Set([...here, id]));
+    } else if (node.kind === 'decision') {
+      for (const next of successors(node)) meet(next, here);
+    } else {
+      for (const b of node.branches) meet(b, here);
+      if (node.next) meet(node.next, new Set([...here, ...node.branches.flatMap((b) => [...definite(b)])]));
     }
   }
-  for (const id of Object.keys(nodes)) if (!state.has(id)) problems.push(`node "${id}" is unreachable`);
   for (const [id, node] of Object.entries(nodes)) {
     if (node.kind !== 'decision') continue;
     for (const c of node.cases) {
@@ -166,7 +271,8 @@ type TaskOptions = Omit<z.input<typeof TaskNode>, 'kind'> & {
 
 /**
  * Writes a definition node by node. A task node without `next` (and without `end`) flows to the node added
- * after it, so a sequence reads top to bottom; decisions name their branches. build() checks the graph.
+ * after it, so a sequence reads top to bottom; decisions and parallel nodes name where they lead (a
+ * branch's last task says `end: true`). build() checks the graph.
  */
 export class WorkflowBuilder {
   private readonly order: string[] = [];
@@ -176,6 +282,7 @@ export class WorkflowBuilder {
   constructor(
     private readonly name: string,
     private readonly description = '',
+    private readonly skills: Array<z.input<typeof AgentSkillInfo>> = [],
   ) {}
 
   task(id: string, options: TaskOptions): this {
@@ -190,6 +297,12 @@ export class WorkflowBuilder {
     return this;
   }
 
+  /** Fans out to `branches` (their first nodes); the run goes on at `next` once all have ended. */
+  parallel(id: string, branches: string[], next?: string): this {
+    this.add(id, { kind: 'parallel', branches, ...(next ? { next } : {}) });
+    return this;
+  }
+
   build(): WorkflowDefinition {
     const nodes = structuredClone(this.nodes);
     this.order.forEach((id, i) => {
@@ -199,6 +312,7 @@ export class WorkflowBuilder {
     const parsed = WorkflowDefinition.safeParse({
       name: this.name,
       description: this.description,
+      skills: this.skills,
       start: this.order[0] ?? '',
       nodes,
     });

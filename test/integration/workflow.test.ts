@@ -6,11 +6,7 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { Agent, AgentUpdate } from '../../agents/agent.ts';
-import { textOf } from '../../agents/agent.ts';
-import { agentDirectory } from '../../agents/directory.ts';
-import { echoAgent, scenarioAgent } from '../../agents/scenario.ts';
-import type { WorkflowRun } from '../../commands/workflow.ts';
+import { type WorkflowRun, waitingStep } from '../../commands/workflow.ts';
 import { taskStream } from '../../events/task.ts';
 import { runStream } from '../../events/workflow.ts';
 import { WorkflowBuilder } from '../../workflows/definition.ts';
@@ -19,78 +15,13 @@ import { type RuntimeKind, startHub, type TestHub } from '../support/hub.ts';
 import { requireService } from '../support/services.ts';
 import { rpc } from '../support/sse.ts';
 import { waitFor } from '../support/wait.ts';
+import { calls, orderWorkflow, workflowTestAgents } from '../support/workflow-agents.ts';
 
 const kinds: RuntimeKind[] = ['embedded'];
 if ((await requireService('postgres')) && (await requireService('nats'))) kinds.push('distributed');
 else console.warn('\n!!! SKIPPED: workflows on the distributed runtime (postgres/nats unreachable) !!!\n');
 if (process.env.TEST_RUNTIME)
   kinds.splice(0, kinds.length, ...kinds.filter((k) => k === process.env.TEST_RUNTIME));
-
-/** Every call any test agent received, in order: what ran, how often, and in which order. */
-const calls: string[] = [];
-const seen = new Map<string, number>();
-const artifact = (text: string): AgentUpdate => ({
-  kind: 'artifact',
-  artifact: { artifactId: crypto.randomUUID(), parts: [{ text }] },
-});
-const agent = (id: string, behave: (text: string, nth: number) => AgentUpdate[]): Agent => ({
-  id,
-  name: id,
-  description: `workflow test agent ${id}`,
-  skills: [],
-  async *run({ input }) {
-    const text = textOf(input);
-    const nth = (seen.get(`${id}:${text}`) ?? 0) + 1;
-    seen.set(`${id}:${text}`, nth);
-    calls.push(`${id}:${text}`);
-    yield* behave(text, nth);
-  },
-});
-const fail = (why: string): AgentUpdate => ({
-  kind: 'status',
-  state: 'TASK_STATE_FAILED',
-  parts: [{ text: why }],
-});
-const agents = agentDirectory(
-  [
-    scenarioAgent,
-    echoAgent,
-    agent('stock', (t) => [artifact(`stock(${t})`)]),
-    // Declines anything mentioning "decline"; fails the first attempt of anything mentioning "flaky".
-    agent('payments', (t, nth) =>
-      t.includes('decline')
-        ? [fail('card declined')]
-        : t.includes('flaky') && nth === 1
-          ? [fail('gateway timeout')]
-          : [artifact(`paid(${t})${t.includes('vip') ? ' express' : ''}`)],
-    ),
-    // Asks for input on its first call; the follow-up completes the task with the answer.
-    agent('approver', (t, nth) =>
-      nth === 1 && !t.startsWith('yes')
-        ? [{ kind: 'status', state: 'TASK_STATE_INPUT_REQUIRED', parts: [{ text: 'approve?' }] }]
-        : [artifact(`approved(${t})`)],
-    ),
-  ],
-  scenarioAgent.id,
-);
-
-const order = (name: string) =>
-  new WorkflowBuilder(name)
-    .task('reserve', {
-      agent: 'stock',
-      input: '{{input}}',
-      compensate: { agent: 'stock', input: 'release {{steps.reserve.output}}' },
-    })
-    .task('charge', {
-      agent: 'payments',
-      input: 'charge {{input}}',
-      retry: { maxAttempts: 2 },
-      compensate: { agent: 'stock', input: 'refund {{steps.charge.output}}' },
-    })
-    .decide('speed', [{ when: { step: 'charge', contains: 'express' }, next: 'express' }], 'ship')
-    .task('ship', { agent: 'echo', input: 'ship {{steps.reserve.output}}', end: true })
-    .task('express', { agent: 'echo', input: 'express {{steps.reserve.output}}' })
-    .build();
 
 for (const kind of kinds) {
   const s = suite(`workflows (${kind})`);
@@ -113,8 +44,8 @@ for (const kind of kinds) {
       .map((e) => e.data as { stepId: string; taskId: string; attempt: number; compensation: boolean });
 
   s.before(async () => {
-    hub = await startHub(kind, { overrides: { agents } });
-    await defineWorkflow(hub.runtime.store, caller, order('order'));
+    hub = await startHub(kind, { overrides: { agents: workflowTestAgents } });
+    await defineWorkflow(hub.runtime.store, caller, orderWorkflow('order'));
   });
   s.after(async () => hub?.stop());
 
@@ -182,14 +113,14 @@ for (const kind of kinds) {
     const { runId } = await startWorkflowRun(hub.runtime.store, caller, 'approval', `100 EUR ${kind}`);
     const waiting = await waitFor('the run to wait', async () => {
       const run = await readWorkflowRun(hub.runtime.store, 'default', runId);
-      return run?.waiting ? run : null;
+      return run && waitingStep(run) ? run : null;
     });
     assert.is(waiting.status, 'running');
     const res = await rpc(hub.url, hub.apiKey, 'SendMessage', {
       message: {
         messageId: crypto.randomUUID(),
         role: 'ROLE_USER',
-        taskId: waiting.outstanding!.taskId,
+        taskId: waitingStep(waiting)!.taskId,
         parts: [{ text: 'yes, approved' }],
       },
     });
@@ -218,6 +149,51 @@ for (const kind of kinds) {
     // Another tenant sees neither the workflow nor the run.
     assert.is(await readWorkflowRun(hub.runtime.store, 'other', first.runId), null);
   });
+
+  s(
+    'parallel branches run at once and join; a repeating step loops to its condition; a workflow is a step',
+    async () => {
+      await defineWorkflow(
+        hub.runtime.store,
+        caller,
+        new WorkflowBuilder('composite')
+          .parallel('split', ['left', 'right', 'child'], 'draft')
+          .task('left', { agent: 'stock', input: 'L {{input}}', end: true })
+          .task('right', { agent: 'echo', input: 'R {{input}}', end: true })
+          // A sub-workflow: the order workflow, as the hub's agent `workflow:order`.
+          .task('child', { agent: 'workflow:order', input: 'vip {{input}}', end: true })
+          .task('draft', {
+            agent: 'drafter',
+            input: 'improve: {{steps.draft.output}}',
+            repeat: { until: { contains: 'APPROVED' }, maxIterations: 5 },
+          })
+          .task('merge', {
+            agent: 'echo',
+            input:
+              '{{steps.left.output}} | {{steps.right.output}} | {{steps.child.output}} | {{steps.draft.output}}',
+          })
+          .build(),
+      );
+      const { runId } = await startWorkflowRun(hub.runtime.store, caller, 'composite', `x-${kind}`);
+      const run = await settled(runId, 60_000);
+      assert.is(run.status, 'completed', JSON.stringify(run));
+      assert.is(run.output, `stock(L x-${kind}) | R x-${kind} | express stock(vip x-${kind}) | +++ APPROVED`);
+      const events = await hub.runtime.store.readStream(runStream(runId));
+      // The three branches were scheduled together, before any of them completed.
+      const firstCompleted = events.findIndex((e) => e.type === 'WorkflowStepCompleted');
+      const fanOut = events.slice(0, firstCompleted).filter((e) => e.type === 'WorkflowStepScheduled');
+      assert.equal(
+        fanOut.map((e) => (e.data as { stepId: string }).stepId),
+        ['left', 'right', 'child'],
+      );
+      assert.equal(
+        (await scheduledTasks(runId))
+          .filter((t) => t.stepId === 'draft')
+          .map((t) => (t as { iteration?: number }).iteration),
+        [1, 2, 3],
+      );
+    },
+  );
 
   s('concurrent runs each end in their own right state', async () => {
     const inputs = Array.from({ length: 20 }, (_, i) => (i % 4 === 3 ? `decline item-${i}` : `item-${i}`));

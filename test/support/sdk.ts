@@ -78,6 +78,8 @@ export const connect = async (
   apiKey: string,
   binding: Binding,
   style: 'x-api-key' | 'bearer' = binding === 'JSONRPC' ? 'x-api-key' : 'bearer',
+  /** A card elsewhere than the well-known path, fetched with the key (a workflow's card is its tenant's). */
+  cardUrl?: string,
 ): Promise<Peer> => {
   const calls: WireCall[] = [];
   const wire = recordingFetch(calls);
@@ -86,10 +88,13 @@ export const connect = async (
     ClientFactoryOptions.createFrom(ClientFactoryOptions.default, {
       transports: [new JsonRpcTransportFactory({ fetchImpl }), new RestTransportFactory({ fetchImpl })],
       preferredTransports: [binding],
-      cardResolver: new DefaultAgentCardResolver({ fetchImpl: wire }),
+      cardResolver: new DefaultAgentCardResolver({ fetchImpl: cardUrl ? fetchImpl : wire }),
     }),
   );
-  return { client: await factory.createFromUrl(baseUrl), calls };
+  return {
+    client: await (cardUrl ? factory.createFromUrl(cardUrl, '') : factory.createFromUrl(baseUrl)),
+    calls,
+  };
 };
 
 /**

@@ -42,6 +42,7 @@ const scheduled = (stepId: string, attempt: number, input: string, agent: string
     data: {
       stepId,
       attempt,
+      iteration: 1,
       compensation,
       taskId: stepTaskId(runId, stepId, attempt, compensation),
       agent,
@@ -55,6 +56,7 @@ const completed = (stepId: string, attempt: number, output: string, compensation
     data: {
       stepId,
       attempt,
+      iteration: 1,
       compensation,
       taskId: stepTaskId(runId, stepId, attempt, compensation),
       output,
@@ -74,6 +76,7 @@ const stepFailed = (
     data: {
       stepId,
       attempt,
+      iteration: 1,
       compensation,
       taskId: stepTaskId(runId, stepId, attempt, compensation),
       state,
@@ -342,6 +345,164 @@ test('input-required pauses the run once; late and repeated reports change nothi
   runSpec([])
     .when(outcome('charge', 1, 'TASK_STATE_COMPLETED', ''))
     .thenFails('not_found');
+});
+
+test('parallel branches fan out, join when all have ended, and the join sees every branch', () => {
+  const fan = new WorkflowBuilder('fan')
+    .task('plan', { agent: 'x', input: '{{input}}', next: 'split' })
+    .parallel('split', ['left', 'right'], 'merge')
+    .task('left', { agent: 'x', input: 'L {{steps.plan.output}}', next: 'left-check' })
+    .decide('left-check', [{ when: { step: 'left', contains: 'more' }, next: 'left-more' }])
+    .task('left-more', { agent: 'x', input: 'more', end: true })
+    .task('right', { agent: 'x', input: 'R', end: true })
+    .task('merge', { agent: 'x', input: '{{steps.left.output}} + {{steps.right.output}}', next: 'final' })
+    .decide('final', [{ when: { step: 'right', equals: 'r' }, next: 'done' }])
+    .task('done', { agent: 'x', input: 'done' })
+    .build();
+  const start: WorkflowRunEvent = { ...started, data: { ...started.data, definition: fan } };
+  const run = (events: WorkflowRunEvent[], command: WorkflowRunCommand) =>
+    workflowRunDecider.decide(
+      command,
+      events.reduce(workflowRunDecider.evolve, workflowRunDecider.initialState()),
+    );
+  let log: WorkflowRunEvent[] = [start, scheduled('plan', 1, 'book', 'x')];
+  const step = (id: string, output: string) => {
+    const out = run(log, outcome(id, 1, 'TASK_STATE_COMPLETED', output));
+    log = [...log, ...out];
+    return out.map((e) =>
+      e.type === 'WorkflowStepScheduled' ? `schedule ${e.data.stepId}: ${e.data.input}` : e.type,
+    );
+  };
+  assert.equal(step('plan', 'P'), [
+    'WorkflowStepCompleted',
+    'WorkflowBranchesStarted',
+    'schedule left: L P',
+    'schedule right: R',
+  ]);
+  // The right branch ends first; the join waits for the left one, which takes a decision on the way.
+  assert.equal(step('right', 'r'), ['WorkflowStepCompleted', 'WorkflowBranchEnded']);
+  assert.equal(step('left', 'no'), [
+    'WorkflowStepCompleted',
+    'WorkflowBranchTaken',
+    'WorkflowBranchEnded',
+    'WorkflowBranchesJoined',
+    'schedule merge: no + r',
+  ]);
+  assert.equal(step('merge', 'm'), ['WorkflowStepCompleted', 'WorkflowBranchTaken', 'schedule done: done']);
+  assert.equal(step('done', 'D'), ['WorkflowStepCompleted', 'WorkflowRunCompleted']);
+});
+
+test('a branch failing for good waits for its siblings, then everything completed is compensated', () => {
+  const undo = (id: string) => ({ agent: 'x', input: `undo ${id}` });
+  const fan = new WorkflowBuilder('fan')
+    .task('a', { agent: 'x', input: 'a', compensate: undo('a'), next: 'split' })
+    .parallel('split', ['b', 'c'])
+    .task('b', { agent: 'x', input: 'b', compensate: undo('b'), end: true })
+    .task('c', { agent: 'x', input: 'c', compensate: undo('c'), end: true })
+    .build();
+  const start: WorkflowRunEvent = { ...started, data: { ...started.data, definition: fan } };
+  let log: WorkflowRunEvent[] = [start, scheduled('a', 1, 'a', 'x')];
+  const apply = (command: WorkflowRunCommand) => {
+    const out = workflowRunDecider.decide(
+      command,
+      log.reduce(workflowRunDecider.evolve, workflowRunDecider.initialState()),
+    );
+    log = [...log, ...out];
+    return out;
+  };
+  apply(outcome('a', 1, 'TASK_STATE_COMPLETED', 'A'));
+  assert.equal(
+    apply(outcome('c', 1, 'TASK_STATE_FAILED', 'boom')).map((e) => e.type),
+    ['WorkflowStepFailed'],
+    'b is still running: nothing is undone under it',
+  );
+  const settled = apply(outcome('b', 1, 'TASK_STATE_COMPLETED', 'B'));
+  assert.equal(
+    settled.map((e) => e.type),
+    ['WorkflowStepCompleted', 'WorkflowCompensationStarted', 'WorkflowStepScheduled'],
+  );
+  assert.equal((settled[1]!.data as { steps: string[] }).steps, ['b', 'a']);
+  const state = log.reduce(workflowRunDecider.evolve, workflowRunDecider.initialState());
+  assert.is(state.failure?.step, 'c');
+});
+
+test('a repeating step runs again on its own output until its condition holds, at most maxIterations', () => {
+  const loop = new WorkflowBuilder('loop')
+    .task('draft', {
+      agent: 'writer',
+      input: 'improve: {{steps.draft.output}}',
+      repeat: { until: { contains: 'APPROVED' }, maxIterations: 3 },
+    })
+    .task('publish', { agent: 'x', input: 'publish {{steps.draft.output}}' })
+    .build();
+  const start: WorkflowRunEvent = { ...started, data: { ...started.data, definition: loop } };
+  let log: WorkflowRunEvent[] = [start, scheduled('draft', 1, 'improve: ', 'writer')];
+  const apply = (taskId: string, output: string) => {
+    const out = workflowRunDecider.decide(
+      { type: 'RecordStepOutcome', taskId, state: 'TASK_STATE_COMPLETED', output, at },
+      log.reduce(workflowRunDecider.evolve, workflowRunDecider.initialState()),
+    );
+    log = [...log, ...out];
+    return out
+      .filter((e) => e.type === 'WorkflowStepScheduled')
+      .map((e) => e.data as { iteration: number; input: string; taskId: string });
+  };
+  const second = apply(stepTaskId(runId, 'draft', 1, false), 'v1');
+  assert.equal(
+    second.map((s) => [s.iteration, s.input]),
+    [[2, 'improve: v1']],
+  );
+  assert.is(second[0]!.taskId, stepTaskId(runId, 'draft', 1, false, 2));
+  const third = apply(second[0]!.taskId, 'v2');
+  assert.equal(
+    third.map((s) => [s.iteration, s.input]),
+    [[3, 'improve: v2']],
+  );
+  // The bound: the third iteration goes on whatever it says.
+  assert.equal(
+    apply(third[0]!.taskId, 'v3').map((s) => s.input),
+    ['publish v3'],
+  );
+  // And an approval ends the loop early.
+  log = [start, scheduled('draft', 1, 'improve: ', 'writer')];
+  assert.equal(
+    apply(stepTaskId(runId, 'draft', 1, false), 'v1 APPROVED').map((s) => s.input),
+    ['publish v1 APPROVED'],
+  );
+});
+
+test('parallel graphs are checked: closed branches, no node in two, join conditions on branch steps', () => {
+  const base = () =>
+    new WorkflowBuilder('w')
+      .parallel('split', ['a', 'b'], 'after')
+      .task('a', { agent: 'x', input: '', end: true });
+  assert.throws(
+    () =>
+      base()
+        .task('b', { agent: 'x', input: '', next: 'after' })
+        .task('after', { agent: 'x', input: '' })
+        .build(),
+    /node "b" leads out of its branch to "after"/,
+  );
+  assert.throws(
+    () =>
+      new WorkflowBuilder('w')
+        .parallel('split', ['a', 'b'])
+        .task('a', { agent: 'x', input: '', next: 'shared' })
+        .task('b', { agent: 'x', input: '', next: 'shared' })
+        .task('shared', { agent: 'x', input: '' })
+        .build(),
+    /node "shared" is in two branches/,
+  );
+  // After the join, both branches' steps have run: a decision may test them.
+  assert.is(
+    base()
+      .task('b', { agent: 'x', input: '', end: true })
+      .decide('after', [{ when: { step: 'b', equals: 'x' }, next: 'z' }])
+      .task('z', { agent: 'x', input: '' })
+      .build().start,
+    'split',
+  );
 });
 
 test.run();

@@ -1,0 +1,81 @@
+/**
+ * In-process agents for workflow tests (deterministic in what they answer, counted in what they were asked)
+ * and the order workflow they play in.
+ */
+import type { Agent, AgentUpdate } from '../../agents/agent.ts';
+import { textOf } from '../../agents/agent.ts';
+import { agentDirectory } from '../../agents/directory.ts';
+import { echoAgent, scenarioAgent } from '../../agents/scenario.ts';
+import { WorkflowBuilder } from '../../workflows/definition.ts';
+
+/** Every call any test agent received, in order: what ran, how often, and in which order. */
+export const calls: string[] = [];
+const seen = new Map<string, number>();
+const artifact = (text: string): AgentUpdate => ({
+  kind: 'artifact',
+  artifact: { artifactId: crypto.randomUUID(), parts: [{ text }] },
+});
+const agent = (id: string, behave: (text: string, nth: number) => AgentUpdate[]): Agent => ({
+  id,
+  name: id,
+  description: `workflow test agent ${id}`,
+  skills: [],
+  async *run({ input }) {
+    const text = textOf(input);
+    const nth = (seen.get(`${id}:${text}`) ?? 0) + 1;
+    seen.set(`${id}:${text}`, nth);
+    calls.push(`${id}:${text}`);
+    yield* behave(text, nth);
+  },
+});
+const fail = (why: string): AgentUpdate => ({
+  kind: 'status',
+  state: 'TASK_STATE_FAILED',
+  parts: [{ text: why }],
+});
+export const workflowTestAgents = agentDirectory(
+  [
+    scenarioAgent,
+    echoAgent,
+    agent('stock', (t) => [artifact(`stock(${t})`)]),
+    // Declines anything mentioning "decline"; fails the first attempt of anything mentioning "flaky".
+    agent('payments', (t, nth) =>
+      t.includes('decline')
+        ? [fail('card declined')]
+        : t.includes('flaky') && nth === 1
+          ? [fail('gateway timeout')]
+          : [artifact(`paid(${t})${t.includes('vip') ? ' express' : ''}`)],
+    ),
+    // Adds a "+" to the draft it is given; the third one is approved.
+    agent('drafter', (t) => {
+      const n = (t.match(/\+/g) ?? []).length + 1;
+      return [artifact(`${'+'.repeat(n)}${n >= 3 ? ' APPROVED' : ''}`)];
+    }),
+    // Asks for input on its first call; the follow-up completes the task with the answer.
+    agent('approver', (t, nth) =>
+      nth === 1 && !t.startsWith('yes')
+        ? [{ kind: 'status', state: 'TASK_STATE_INPUT_REQUIRED', parts: [{ text: 'approve?' }] }]
+        : [artifact(`approved(${t})`)],
+    ),
+  ],
+  scenarioAgent.id,
+);
+
+/** reserve -> charge (2 attempts) -> ship, or express when the charge says so; reserve and charge are compensated. */
+export const orderWorkflow = (name: string) =>
+  new WorkflowBuilder(name)
+    .task('reserve', {
+      agent: 'stock',
+      input: '{{input}}',
+      compensate: { agent: 'stock', input: 'release {{steps.reserve.output}}' },
+    })
+    .task('charge', {
+      agent: 'payments',
+      input: 'charge {{input}}',
+      retry: { maxAttempts: 2 },
+      compensate: { agent: 'stock', input: 'refund {{steps.charge.output}}' },
+    })
+    .decide('speed', [{ when: { step: 'charge', contains: 'express' }, next: 'express' }], 'ship')
+    .task('ship', { agent: 'echo', input: 'ship {{steps.reserve.output}}', end: true })
+    .task('express', { agent: 'echo', input: 'express {{steps.reserve.output}}' })
+    .build();
