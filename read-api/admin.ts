@@ -14,6 +14,7 @@
  *   POST   /agents/:id/enable      → the agent
  *   POST   /agents/:id/refresh     [?unconditional=true]             → {outcome, agent}
  *   DELETE /agents/:id             → 204
+ *   and the workflow routes of read-api/workflows.ts (/workflows, /workflow-runs)
  *
  * A request may carry `Idempotency-Key`: the command id, so a retried request is not applied twice.
  */
@@ -37,6 +38,7 @@ import {
 } from '../commands/agent-registry.ts';
 import { CommandError } from '../commands/errors.ts';
 import type { SqlExecutor } from '../infra/sql/port.ts';
+import { mountWorkflowRoutes } from './workflows.ts';
 
 export interface AdminDeps extends RegistryDeps {
   readModels: SqlExecutor;
@@ -90,7 +92,7 @@ const errorBody = (e: AdminError) => ({
   error: { code: e.code, status: e.status, message: e.message, ...(e.reason ? { reason: e.reason } : {}) },
 });
 
-const callerFrom = (c: Context<EdgeEnv>): RegistryCaller => {
+export const callerFrom = (c: Context<EdgeEnv>): RegistryCaller => {
   const caller = callerOf(c, c.req.query('tenant') || undefined);
   const key = c.req.header('idempotency-key');
   if (key !== undefined && !/^[\x21-\x7e]{1,200}$/.test(key)) {
@@ -99,7 +101,7 @@ const callerFrom = (c: Context<EdgeEnv>): RegistryCaller => {
   return { ...caller, ...(key ? { commandId: `admin:${key}` } : {}) };
 };
 
-const jsonBody = async (c: Context<EdgeEnv>, required = true): Promise<unknown> => {
+export const jsonBody = async (c: Context<EdgeEnv>, required = true): Promise<unknown> => {
   const text = await c.req.text();
   if (!text.trim()) {
     if (required) throw new AdminError(400, 'INVALID_ARGUMENT', 'a JSON body is required');
@@ -160,6 +162,7 @@ export const adminRoutes = (deps: AdminDeps) => {
     await deregisterAgent(deps, callerFrom(c), c.req.param('id'));
     return c.body(null, 204);
   });
+  mountWorkflowRoutes(app, deps.store, callerFrom, (c) => jsonBody(c)); // read-api/workflows.ts
   app.notFound((c) =>
     c.json(errorBody(new AdminError(404, 'NOT_FOUND', `no admin route ${c.req.method} ${c.req.path}`)), 404),
   );

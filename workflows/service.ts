@@ -3,7 +3,7 @@
  * keeps that definition (it is copied into WorkflowRunStarted); its steps are then the saga's business.
  */
 import { randomUUID } from 'node:crypto';
-import { notFound } from '../commands/errors.ts';
+import { notFound, parseCommand } from '../commands/errors.ts';
 import { fold, handle } from '../commands/handle.ts';
 import {
   type WorkflowRun,
@@ -22,13 +22,13 @@ export interface WorkflowCaller {
 
 const now = () => new Date().toISOString();
 
-/** Stores a new version (or nothing, when it equals the latest); returns the version now current. */
+/** Stores a new version (or nothing, when it equals the latest); returns the version now current. Refuses an invalid definition with readable messages (CommandError validation). */
 export const defineWorkflow = async (
   store: EventStore,
   caller: WorkflowCaller,
   input: unknown,
-): Promise<{ name: string; version: number }> => {
-  const definition = WorkflowDefinition.parse(input);
+): Promise<{ name: string; version: number; created: boolean }> => {
+  const definition = parseCommand(WorkflowDefinition, input);
   const result = await handle(
     store,
     workflowStream(caller.tenant, definition.name),
@@ -36,7 +36,11 @@ export const defineWorkflow = async (
     workflowDefinitionDecider,
     caller,
   );
-  return { name: definition.name, version: result.state.latest!.version };
+  return {
+    name: definition.name,
+    version: result.state.latest!.version,
+    created: result.events.length > 0 && !result.replayed,
+  };
 };
 
 export const latestWorkflow = async (

@@ -138,10 +138,22 @@ for (const kind of kinds) {
     const v2 = new WorkflowBuilder('versioned')
       .task('only', { agent: 'echo', input: 'v2 {{input}}' })
       .build();
-    assert.equal(await defineWorkflow(hub.runtime.store, caller, v1), { name: 'versioned', version: 1 });
+    assert.equal(await defineWorkflow(hub.runtime.store, caller, v1), {
+      name: 'versioned',
+      version: 1,
+      created: true,
+    });
     const first = await startWorkflowRun(hub.runtime.store, caller, 'versioned', 'x');
-    assert.equal(await defineWorkflow(hub.runtime.store, caller, v2), { name: 'versioned', version: 2 });
-    assert.equal(await defineWorkflow(hub.runtime.store, caller, v2), { name: 'versioned', version: 2 });
+    assert.equal(await defineWorkflow(hub.runtime.store, caller, v2), {
+      name: 'versioned',
+      version: 2,
+      created: true,
+    });
+    assert.equal(await defineWorkflow(hub.runtime.store, caller, v2), {
+      name: 'versioned',
+      version: 2,
+      created: false,
+    });
     const second = await startWorkflowRun(hub.runtime.store, caller, 'versioned', 'x');
     assert.is((await settled(first.runId)).output, 'v1 x');
     assert.is((await settled(second.runId)).output, 'v2 x');
