@@ -69,6 +69,8 @@ export const WorkflowRunCommand = z.discriminatedUnion('type', [
     contextId: z.string().min(1),
     at,
   }),
+  /** A step's timeout has passed (the saga's timer): if its task has not ended, the attempt has failed. */
+  z.object({ type: z.literal('TimeOutStep'), taskId: z.string().min(1), at }),
   /** What became of a step's task (the saga reports its terminal or interrupted state). */
   z.object({
     type: z.literal('RecordStepOutcome'),
@@ -152,9 +154,16 @@ class Decision {
   }
 }
 
+const later = (at: string, ms: number) => new Date(Date.parse(at) + ms).toISOString();
+
 const schedule = (d: Decision, stepId: string, attempt: number, compensation: boolean, iteration = 1) => {
   const node = d.nodes[stepId] as TaskNode;
   const call = compensation ? node.compensate! : node;
+  const backoff =
+    attempt > 1 && node.retry
+      ? Math.min(node.retry.backoffMs * 2 ** (attempt - 2), node.retry.maxBackoffMs)
+      : 0;
+  const starts = backoff > 0 ? later(d.now, backoff) : d.now;
   d.emit({
     type: 'WorkflowStepScheduled',
     data: {
@@ -165,6 +174,8 @@ const schedule = (d: Decision, stepId: string, attempt: number, compensation: bo
       taskId: stepTaskId(d.run.runId!, stepId, attempt, compensation, iteration),
       agent: call.agent,
       input: renderInput(call.input, d.run.input, d.run.results),
+      ...(backoff > 0 ? { notBefore: starts } : {}),
+      ...(node.timeoutMs && !compensation ? { timeoutAt: later(starts, node.timeoutMs) } : {}),
       at: d.now,
     },
   });
@@ -234,7 +245,7 @@ const compensateWhenSettled = (d: Decision) => {
   nextCompensation(d);
 };
 
-const onOutcome = (d: Decision, o: Outstanding, state: TaskState, output: string) => {
+const onOutcome = (d: Decision, o: Outstanding, state: TaskState, output: string, timedOut = false) => {
   const node = d.nodes[o.stepId] as TaskNode;
   const ids = {
     stepId: o.stepId,
@@ -267,7 +278,7 @@ const onOutcome = (d: Decision, o: Outstanding, state: TaskState, output: string
     : (node.retry?.maxAttempts ?? 1);
   const willRetry = o.attempt < maxAttempts && (o.compensation || !d.run.failure);
   const reason = output || state.replace('TASK_STATE_', '').toLowerCase();
-  d.emit({ type: 'WorkflowStepFailed', data: { ...ids, state, error: reason, willRetry, at: d.now } });
+  d.emit({ type: 'WorkflowStepFailed', data: { ...ids, state, error: reason, willRetry, timedOut, at: d.now } });
   if (willRetry) return schedule(d, o.stepId, o.attempt + 1, o.compensation, o.iteration);
   if (o.compensation) return nextCompensation(d);
   // The failed step itself did not complete, so it is not compensated; those before it are.
@@ -311,6 +322,15 @@ export const workflowRunDecider: Decider<WorkflowRunCommand, WorkflowRun, RunEve
           },
         });
         walk(d, command.definition.start, command.definition.start, command.input);
+        return d.events;
+      }
+      case 'TimeOutStep': {
+        if (run.status === 'none') throw notFound('workflow run');
+        const o = run.outstanding[command.taskId];
+        if (!o) return []; // it ended in time
+        const node = run.definition!.nodes[o.stepId] as TaskNode;
+        const d = new Decision(run, command.at);
+        onOutcome(d, o, 'TASK_STATE_CANCELED', `timed out after ${node.timeoutMs} ms`, true);
         return d.events;
       }
       case 'RecordStepOutcome': {

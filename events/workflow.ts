@@ -42,6 +42,10 @@ export const WorkflowStepScheduled = z.object({
     taskId: z.string(),
     agent: z.string(),
     input: z.string(),
+    /** A retry after a backoff: the task is submitted at this time, not before. */
+    notBefore: z.string().optional(),
+    /** The step's timeout: its task is canceled if still running then (the attempt fails). */
+    timeoutAt: z.string().optional(),
     at: z.string(),
   }),
 });
@@ -71,6 +75,8 @@ export const WorkflowStepFailed = z.object({
     error: z.string(),
     /** Another attempt follows (a WorkflowStepScheduled with attempt + 1). */
     willRetry: z.boolean(),
+    /** The step ran out of time: its task is canceled (by the saga). */
+    timedOut: z.boolean().default(false),
     at: z.string(),
   }),
 });

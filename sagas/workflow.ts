@@ -10,11 +10,20 @@
  *   the run as RecordStepOutcome (command id from the event: a redelivery adds nothing). Tasks of no run
  *   are recognised by their correlation id without any read; a cancel written by someone else carries
  *   its own correlation id, so a CANCELED task is looked up by its submission.
+ * - `workflow-timers` (WorkflowStepScheduled with a `notBefore` or a `timeoutAt`): durable timers. The
+ *   scheduling event is held unacknowledged (kept alive by heartbeats) until it is due: a retry after its
+ *   backoff is submitted then; at a step's timeout the run is told (TimeOutStep) and, if the attempt had
+ *   not ended, its task is canceled. A process that dies holding a timer loses it to another after the
+ *   ack wait, which waits out the rest.
+ * Where the step's task ended in this process (a worker here), its outcome is handled at once from the
+ * task feed's local offers, and the next step submitted and handed to a local worker in the same go; the
+ * bus deliveries come later and find the work done (one handling per event and process at a time).
  * A crash between two of these steps loses nothing: the bus redelivers the unacknowledged event, and
  * every command is idempotent.
  */
 import type { Logger } from 'pino';
 import { textOf } from '../agents/agent.ts';
+import { CommandError } from '../commands/errors.ts';
 import { fold, handle } from '../commands/handle.ts';
 import { type TaskAggregate, taskDecider } from '../commands/task.ts';
 import { workflowRunDecider } from '../commands/workflow.ts';
@@ -44,6 +53,7 @@ export interface WorkflowSagaDeps {
 }
 
 const PRINCIPAL = 'saga:workflow';
+const nowOf = (deps: WorkflowSagaDeps) => (deps.now ? deps.now() : new Date().toISOString());
 /** The command id comes from the triggering event: a redelivery is recognised and adds nothing. */
 const sagaContext = (event: RecordedEvent, runId: string, commandId: string) => ({
   tenant: event.metadata.tenant,
@@ -88,7 +98,7 @@ const submitStep = async (deps: WorkflowSagaDeps, event: RecordedEvent, knownCon
       metadata: {
         workflow: { runId, stepId: step.stepId, attempt: step.attempt, compensation: step.compensation },
       },
-      at: (deps.now ?? (() => new Date().toISOString()))(),
+      at: nowOf(deps),
     },
     taskDecider,
     sagaContext(event, runId, `wf-submit:${event.id}`),
@@ -104,11 +114,7 @@ const runOfTask = (events: RecordedEvent[]): string | null => {
   return typeof link === 'string' ? link : null;
 };
 
-const reportOutcome = async (
-  deps: WorkflowSagaDeps,
-  event: RecordedEvent,
-  once: (id: string, fn: () => Promise<void>) => Promise<void>,
-) => {
+const reportOutcome = async (deps: WorkflowSagaDeps, event: RecordedEvent, once: Once) => {
   const { state } = event.data as { state: TaskState };
   if (!TERMINAL_STATES.has(state) && !INTERRUPTED_STATES.has(state)) return;
   let runId = runIdOfCorrelation(event.metadata.correlationId);
@@ -132,16 +138,86 @@ const reportOutcome = async (
       taskId: task.id,
       state,
       output: outputOf(task),
-      at: (deps.now ?? (() => new Date().toISOString()))(),
+      at: nowOf(deps),
     },
     workflowRunDecider,
     sagaContext(event, runId, `wf-outcome:${event.id}`),
     runEvents ? { assume: runEvents } : {},
   );
-  // The next step goes out now rather than after a trip through the bus (which still brings it to
-  // workflow-steps, where the submission is found done).
-  const next = result.replayed ? undefined : result.events.find((e) => e.type === 'WorkflowStepScheduled');
-  if (next) await once(next.id, () => submitStep(deps, next, task.contextId));
+  await afterDecision(deps, result, once, task.contextId);
+};
+
+/**
+ * What a decision on the run asks for at once, rather than after a trip through the bus (which still brings
+ * it to workflow-steps or workflow-timers, where it is found done): the steps due now are submitted, and a
+ * timed-out attempt's task is canceled.
+ */
+const afterDecision = async (
+  deps: WorkflowSagaDeps,
+  result: { replayed: boolean; events: RecordedEvent[] },
+  once: Once,
+  contextId?: string,
+) => {
+  if (result.replayed) return;
+  const due = result.events.filter((e) => e.type === 'WorkflowStepScheduled' && !(e.data as Step).notBefore);
+  const timedOut = result.events.filter((e) => e.type === 'WorkflowStepFailed' && (e.data as Step).timedOut);
+  await Promise.all([
+    ...due.map((e) => once(e.id, () => submitStep(deps, e, contextId))),
+    ...timedOut.map((e) => cancelStepTask(deps, e)),
+  ]);
+};
+
+interface Step {
+  taskId: string;
+  notBefore?: string;
+  timeoutAt?: string;
+  timedOut?: boolean;
+}
+type Once = (id: string, fn: () => Promise<void>) => Promise<void>;
+
+const cancelStepTask = async (deps: WorkflowSagaDeps, failed: RecordedEvent) => {
+  const { taskId } = failed.data as Step;
+  const runId = failed.stream.slice('wfrun-'.length);
+  try {
+    await handle(
+      deps.store,
+      taskStream(taskId),
+      { type: 'CancelTask', at: nowOf(deps) },
+      taskDecider,
+      sagaContext(failed, runId, `wf-cancel:${failed.id}`),
+    );
+  } catch (error) {
+    // Ended meanwhile (completed, failed): nothing to cancel; the run has moved on either way.
+    if (!(error instanceof CommandError && error.kind === 'rule_violated')) throw error;
+  }
+};
+
+/** Waits until `at` (an ISO time), calling `working` now and then so the bus keeps the message with us. */
+const waitUntil = async (at: string, working: () => void, heartbeatMs: number) => {
+  for (let left = Date.parse(at) - Date.now(); left > 0; left = Date.parse(at) - Date.now()) {
+    await new Promise((r) => setTimeout(r, Math.min(left, heartbeatMs)));
+    working();
+  }
+};
+
+const runTimers = async (deps: WorkflowSagaDeps, event: RecordedEvent, working: () => void, once: Once) => {
+  const step = event.data as Step;
+  const heartbeatMs = Math.max(50, Math.floor((deps.ackWaitMs ?? 30_000) / 3));
+  if (step.notBefore) {
+    await waitUntil(step.notBefore, working, heartbeatMs);
+    await once(event.id, () => submitStep(deps, event));
+  }
+  if (!step.timeoutAt) return;
+  await waitUntil(step.timeoutAt, working, heartbeatMs);
+  const runId = event.stream.slice('wfrun-'.length);
+  const result = await handle(
+    deps.store,
+    runStream(runId),
+    { type: 'TimeOutStep', taskId: step.taskId, at: nowOf(deps) },
+    workflowRunDecider,
+    sagaContext(event, runId, `wf-timeout:${event.id}`),
+  );
+  await afterDecision(deps, result, once);
 };
 
 /** Runs each event's handling once per process at a time; a finished one is not run again here. */
@@ -183,7 +259,18 @@ export const workflowSaga = (deps: WorkflowSagaDeps): ConsumerOptions[] => {
       maxAckPending: 64,
       maxDeliver: 10,
       ackWaitMs: deps.ackWaitMs,
-      handler: async ({ event }) => once(event.id, () => submitStep(deps, event)),
+      // A retry with a backoff is the timers' (below): held here, it would hold up every other step.
+      handler: async ({ event }) =>
+        (event.data as Step).notBefore ? undefined : once(event.id, () => submitStep(deps, event)),
+    },
+    {
+      durable: 'workflow-timers',
+      filter: { category: 'wfrun', type: 'WorkflowStepScheduled' },
+      // Every pending timer holds one.
+      maxAckPending: 10_000,
+      maxDeliver: 10,
+      ackWaitMs: deps.ackWaitMs,
+      handler: async ({ event, working }) => runTimers(deps, event, working, once),
     },
     {
       durable: 'workflow-outcomes',

@@ -31,6 +31,10 @@ export const StepCall = z.object({
 export const Retry = z.object({
   /** Attempts in all, the first included. */
   maxAttempts: z.number().int().min(1).max(10),
+  /** Wait before the second attempt, doubled for each one after (0: at once). */
+  backoffMs: z.number().int().min(0).max(3_600_000).default(0),
+  /** The longest wait between attempts. */
+  maxBackoffMs: z.number().int().min(0).max(86_400_000).default(300_000),
 });
 const tests = {
   state: TaskState.optional(),
@@ -59,6 +63,8 @@ export const TaskNode = StepCall.extend({
   next: nodeId.optional(),
   retry: Retry.optional(),
   repeat: Repeat.optional(),
+  /** A task still running this long after it was submitted is canceled, and the attempt counts as failed. */
+  timeoutMs: z.number().int().min(10).max(86_400_000).optional(),
   /** Undoes the step's effect; runs only if the step completed and a later step failed for good. */
   compensate: StepCall.optional(),
 });

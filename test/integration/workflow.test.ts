@@ -207,6 +207,47 @@ for (const kind of kinds) {
     },
   );
 
+  s(
+    'a step past its timeout is canceled and retried after its backoff; out of attempts, the run fails',
+    async () => {
+      await defineWorkflow(
+        hub.runtime.store,
+        caller,
+        new WorkflowBuilder('patience')
+          .task('wait', {
+            agent: 'sleeper',
+            input: 'ponder {{input}}',
+            timeoutMs: 400,
+            retry: { maxAttempts: 2, backoffMs: 300 },
+          })
+          .build(),
+      );
+      const { runId } = await startWorkflowRun(hub.runtime.store, caller, 'patience', kind);
+      const run = await settled(runId);
+      assert.is(run.status, 'failed');
+      assert.equal(run.failure, { step: 'wait', reason: 'timed out after 400 ms' });
+      const tasks = await scheduledTasks(runId);
+      assert.equal(
+        tasks.map((t) => t.attempt),
+        [1, 2],
+      );
+      const streams = await Promise.all(tasks.map((t) => hub.runtime.store.readStream(taskStream(t.taskId))));
+      for (const events of streams) {
+        assert.is(
+          (events.at(-1)!.data as { state: string }).state,
+          'TASK_STATE_CANCELED',
+          'the timed-out task is canceled',
+        );
+      }
+      // The second attempt waited out its backoff after the first one was given up.
+      const firstCanceled = Date.parse(streams[0]!.at(-1)!.occurredAt);
+      const secondSubmitted = Date.parse(streams[1]![0]!.occurredAt);
+      assert.ok(secondSubmitted - firstCanceled >= 250, `backoff: ${secondSubmitted - firstCanceled} ms`);
+      const submittedToCanceled = Date.parse(streams[1]!.at(-1)!.occurredAt) - secondSubmitted;
+      assert.ok(submittedToCanceled >= 350, `timeout: ${submittedToCanceled} ms`);
+    },
+  );
+
   s('concurrent runs each end in their own right state', async () => {
     const inputs = Array.from({ length: 20 }, (_, i) => (i % 4 === 3 ? `decline item-${i}` : `item-${i}`));
     const runs = await Promise.all(

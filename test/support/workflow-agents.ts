@@ -46,6 +46,17 @@ export const workflowTestAgents = agentDirectory(
           ? [fail('gateway timeout')]
           : [artifact(`paid(${t})${t.includes('vip') ? ' express' : ''}`)],
     ),
+    // Never finishes on its own: only a cancel (a step timeout) stops it.
+    {
+      id: 'sleeper',
+      name: 'sleeper',
+      description: 'works until canceled',
+      skills: [],
+      async *run({ signal }) {
+        yield { kind: 'status', state: 'TASK_STATE_WORKING', parts: [{ text: 'thinking' }] };
+        await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve()));
+      },
+    },
     // Adds a "+" to the draft it is given; the third one is approved.
     agent('drafter', (t) => {
       const n = (t.match(/\+/g) ?? []).length + 1;

@@ -82,6 +82,7 @@ const stepFailed = (
       state,
       error,
       willRetry,
+      timedOut: false,
       at,
     },
   }) satisfies WorkflowRunEvent;
@@ -503,6 +504,76 @@ test('parallel graphs are checked: closed branches, no node in two, join conditi
       .build().start,
     'split',
   );
+});
+
+test('retries wait a doubling backoff; a step past its timeout fails its attempt and is retried or undone', () => {
+  const slow = new WorkflowBuilder('slow')
+    .task('fetch', {
+      agent: 'x',
+      input: 'get',
+      retry: { maxAttempts: 3, backoffMs: 1000, maxBackoffMs: 1500 },
+      timeoutMs: 5000,
+    })
+    .build();
+  const start: WorkflowRunEvent = { ...started, data: { ...started.data, definition: slow } };
+  const first = workflowRunDecider.decide(
+    {
+      type: 'StartRun',
+      runId,
+      workflow: 'slow',
+      version: 1,
+      definition: slow,
+      input: 'i',
+      contextId: 'ctx',
+      at,
+    },
+    workflowRunDecider.initialState(),
+  );
+  const plus = (ms: number, from = at) => new Date(Date.parse(from) + ms).toISOString();
+  const firstStep = first[1]!.data as { notBefore?: string; timeoutAt?: string; taskId: string };
+  assert.is(firstStep.notBefore, undefined, 'the first attempt goes at once');
+  assert.is(firstStep.timeoutAt, plus(5000));
+  let log: WorkflowRunEvent[] = [start, first[1]!];
+  const decide = (command: WorkflowRunCommand) => {
+    const out = workflowRunDecider.decide(
+      command,
+      log.reduce(workflowRunDecider.evolve, workflowRunDecider.initialState()),
+    );
+    log = [...log, ...out];
+    return out;
+  };
+  // Timed out: the attempt fails (the saga cancels its task), the next one waits 1 s, then 1.5 s (capped).
+  const timedOut = decide({ type: 'TimeOutStep', taskId: firstStep.taskId, at: plus(5000) });
+  assert.equal(timedOut[0]!.data, {
+    stepId: 'fetch',
+    attempt: 1,
+    iteration: 1,
+    compensation: false,
+    taskId: firstStep.taskId,
+    state: 'TASK_STATE_CANCELED',
+    error: 'timed out after 5000 ms',
+    willRetry: true,
+    timedOut: true,
+    at: plus(5000),
+  });
+  const second = timedOut[1]!.data as {
+    attempt: number;
+    notBefore: string;
+    timeoutAt: string;
+    taskId: string;
+  };
+  assert.equal([second.attempt, second.notBefore, second.timeoutAt], [2, plus(6000), plus(11000)]);
+  // The first task's late answer changes nothing; a timer of an attempt that ended in time does nothing.
+  assert.equal(decide(outcome('fetch', 1, 'TASK_STATE_COMPLETED', 'late')), []);
+  const third = decide({
+    type: 'RecordStepOutcome',
+    taskId: second.taskId,
+    state: 'TASK_STATE_FAILED',
+    output: 'no',
+    at: plus(7000),
+  });
+  assert.is((third[1]!.data as { notBefore: string }).notBefore, plus(8500));
+  assert.equal(decide({ type: 'TimeOutStep', taskId: second.taskId, at: plus(11000) }), []);
 });
 
 test.run();
