@@ -278,7 +278,10 @@ const onOutcome = (d: Decision, o: Outstanding, state: TaskState, output: string
     : (node.retry?.maxAttempts ?? 1);
   const willRetry = o.attempt < maxAttempts && (o.compensation || !d.run.failure);
   const reason = output || state.replace('TASK_STATE_', '').toLowerCase();
-  d.emit({ type: 'WorkflowStepFailed', data: { ...ids, state, error: reason, willRetry, timedOut, at: d.now } });
+  d.emit({
+    type: 'WorkflowStepFailed',
+    data: { ...ids, state, error: reason, willRetry, timedOut, at: d.now },
+  });
   if (willRetry) return schedule(d, o.stepId, o.attempt + 1, o.compensation, o.iteration);
   if (o.compensation) return nextCompensation(d);
   // The failed step itself did not complete, so it is not compensated; those before it are.

@@ -30,16 +30,20 @@ export const WorkflowRunStarted = z.object({
     at: z.string(),
   }),
 });
+/** Which attempt of which step (or of its compensation) an event is about, and the task that runs it. */
+const stepAttempt = {
+  stepId: z.string(),
+  attempt: z.number().int().min(1),
+  /** Of a repeating step (a bounded loop), 1 for the first run. */
+  iteration: z.number().int().min(1).default(1),
+  compensation: z.boolean(),
+  taskId: z.string(),
+};
 /** A step's task (or its compensation's) to be submitted; the task id is derived, so resubmitting is a no-op. */
 export const WorkflowStepScheduled = z.object({
   type: z.literal('WorkflowStepScheduled'),
   data: z.object({
-    stepId: z.string(),
-    attempt: z.number().int().min(1),
-    /** Of a repeating step (a bounded loop), 1 for the first run. */
-    iteration: z.number().int().min(1).default(1),
-    compensation: z.boolean(),
-    taskId: z.string(),
+    ...stepAttempt,
     agent: z.string(),
     input: z.string(),
     /** A retry after a backoff: the task is submitted at this time, not before. */
@@ -52,12 +56,7 @@ export const WorkflowStepScheduled = z.object({
 export const WorkflowStepCompleted = z.object({
   type: z.literal('WorkflowStepCompleted'),
   data: z.object({
-    stepId: z.string(),
-    attempt: z.number().int().min(1),
-    /** Of a repeating step (a bounded loop), 1 for the first run. */
-    iteration: z.number().int().min(1).default(1),
-    compensation: z.boolean(),
-    taskId: z.string(),
+    ...stepAttempt,
     output: z.string(),
     at: z.string(),
   }),
@@ -65,12 +64,7 @@ export const WorkflowStepCompleted = z.object({
 export const WorkflowStepFailed = z.object({
   type: z.literal('WorkflowStepFailed'),
   data: z.object({
-    stepId: z.string(),
-    attempt: z.number().int().min(1),
-    /** Of a repeating step (a bounded loop), 1 for the first run. */
-    iteration: z.number().int().min(1).default(1),
-    compensation: z.boolean(),
-    taskId: z.string(),
+    ...stepAttempt,
     state: TaskState,
     error: z.string(),
     /** Another attempt follows (a WorkflowStepScheduled with attempt + 1). */

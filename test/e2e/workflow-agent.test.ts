@@ -6,13 +6,12 @@
 import { TaskState } from '@a2a-js/sdk';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { WorkflowBuilder } from '../../workflows/definition.ts';
 import { defineWorkflow } from '../../workflows/service.ts';
 import { type RuntimeKind, startHub, type TestHub } from '../support/hub.ts';
 import { asTask, connect, describeEvent, drain, send, textOf } from '../support/sdk.ts';
 import { requireService } from '../support/services.ts';
 import { readSse } from '../support/sse.ts';
-import { orderWorkflow, workflowTestAgents } from '../support/workflow-agents.ts';
+import { approvalWorkflow, orderWorkflow, workflowTestAgents } from '../support/workflow-agents.ts';
 
 const kinds: RuntimeKind[] = ['embedded'];
 if ((await requireService('postgres')) && (await requireService('nats'))) kinds.push('distributed');
@@ -50,14 +49,7 @@ for (const kind of kinds) {
         { id: 'order', name: 'Place an order', description: 'Reserve, charge, ship', tags: ['orders'] },
       ],
     });
-    await defineWorkflow(
-      hub.runtime.store,
-      caller,
-      new WorkflowBuilder('approval')
-        .task('ask', { agent: 'approver', input: 'spend {{input}}' })
-        .task('done', { agent: 'echo', input: 'ok: {{steps.ask.output}}' })
-        .build(),
-    );
+    await defineWorkflow(hub.runtime.store, caller, approvalWorkflow());
   });
   s.after(async () => hub?.stop());
 

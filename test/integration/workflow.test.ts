@@ -15,7 +15,7 @@ import { type RuntimeKind, startHub, type TestHub } from '../support/hub.ts';
 import { requireService } from '../support/services.ts';
 import { rpc } from '../support/sse.ts';
 import { waitFor } from '../support/wait.ts';
-import { calls, orderWorkflow, workflowTestAgents } from '../support/workflow-agents.ts';
+import { approvalWorkflow, calls, orderWorkflow, workflowTestAgents } from '../support/workflow-agents.ts';
 
 const kinds: RuntimeKind[] = ['embedded'];
 if ((await requireService('postgres')) && (await requireService('nats'))) kinds.push('distributed');
@@ -102,14 +102,7 @@ for (const kind of kinds) {
   });
 
   s('input-required pauses the run; a message to the step task resumes it', async () => {
-    await defineWorkflow(
-      hub.runtime.store,
-      caller,
-      new WorkflowBuilder('approval')
-        .task('ask', { agent: 'approver', input: 'spend {{input}}' })
-        .task('done', { agent: 'echo', input: 'ok: {{steps.ask.output}}' })
-        .build(),
-    );
+    await defineWorkflow(hub.runtime.store, caller, approvalWorkflow());
     const { runId } = await startWorkflowRun(hub.runtime.store, caller, 'approval', `100 EUR ${kind}`);
     const waiting = await waitFor('the run to wait', async () => {
       const run = await readWorkflowRun(hub.runtime.store, 'default', runId);

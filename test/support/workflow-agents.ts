@@ -90,3 +90,10 @@ export const orderWorkflow = (name: string) =>
     .task('ship', { agent: 'echo', input: 'ship {{steps.reserve.output}}', end: true })
     .task('express', { agent: 'echo', input: 'express {{steps.reserve.output}}' })
     .build();
+
+/** ask (the approver: input-required first) -> done. */
+export const approvalWorkflow = () =>
+  new WorkflowBuilder('approval')
+    .task('ask', { agent: 'approver', input: 'spend {{input}}' })
+    .task('done', { agent: 'echo', input: 'ok: {{steps.ask.output}}' })
+    .build();

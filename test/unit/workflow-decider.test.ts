@@ -36,15 +36,19 @@ const started: WorkflowRunEvent = {
   type: 'WorkflowRunStarted',
   data: { runId, workflow: 'order', version: 1, definition: order, input: 'book', contextId: 'ctx', at },
 };
+/** The step-attempt fields every step event carries (first iteration). */
+const attemptOf = (stepId: string, attempt: number, compensation: boolean) => ({
+  stepId,
+  attempt,
+  iteration: 1,
+  compensation,
+  taskId: stepTaskId(runId, stepId, attempt, compensation),
+});
 const scheduled = (stepId: string, attempt: number, input: string, agent: string, compensation = false) =>
   ({
     type: 'WorkflowStepScheduled',
     data: {
-      stepId,
-      attempt,
-      iteration: 1,
-      compensation,
-      taskId: stepTaskId(runId, stepId, attempt, compensation),
+      ...attemptOf(stepId, attempt, compensation),
       agent,
       input,
       at,
@@ -54,11 +58,7 @@ const completed = (stepId: string, attempt: number, output: string, compensation
   ({
     type: 'WorkflowStepCompleted',
     data: {
-      stepId,
-      attempt,
-      iteration: 1,
-      compensation,
-      taskId: stepTaskId(runId, stepId, attempt, compensation),
+      ...attemptOf(stepId, attempt, compensation),
       output,
       at,
     },
@@ -74,11 +74,7 @@ const stepFailed = (
   ({
     type: 'WorkflowStepFailed',
     data: {
-      stepId,
-      attempt,
-      iteration: 1,
-      compensation,
-      taskId: stepTaskId(runId, stepId, attempt, compensation),
+      ...attemptOf(stepId, attempt, compensation),
       state,
       error,
       willRetry,
@@ -99,6 +95,19 @@ const outcome = (
   output,
   at,
 });
+/** A run's log: commands are decided against it and their events appended, as the command handler does. */
+const runLog = (...given: WorkflowRunEvent[]) => {
+  let log = given;
+  const state = () => log.reduce(workflowRunDecider.evolve, workflowRunDecider.initialState());
+  return {
+    decide: (command: WorkflowRunCommand) => {
+      const out = workflowRunDecider.decide(command, state());
+      log = [...log, ...out];
+      return out;
+    },
+    state,
+  };
+};
 const reserved = [started, scheduled('reserve', 1, 'reserve book', 'stock'), completed('reserve', 1, 'R7')];
 const charging = [...reserved, scheduled('charge', 1, 'charge for R7', 'payments')];
 
@@ -361,19 +370,13 @@ test('parallel branches fan out, join when all have ended, and the join sees eve
     .task('done', { agent: 'x', input: 'done' })
     .build();
   const start: WorkflowRunEvent = { ...started, data: { ...started.data, definition: fan } };
-  const run = (events: WorkflowRunEvent[], command: WorkflowRunCommand) =>
-    workflowRunDecider.decide(
-      command,
-      events.reduce(workflowRunDecider.evolve, workflowRunDecider.initialState()),
-    );
-  let log: WorkflowRunEvent[] = [start, scheduled('plan', 1, 'book', 'x')];
-  const step = (id: string, output: string) => {
-    const out = run(log, outcome(id, 1, 'TASK_STATE_COMPLETED', output));
-    log = [...log, ...out];
-    return out.map((e) =>
-      e.type === 'WorkflowStepScheduled' ? `schedule ${e.data.stepId}: ${e.data.input}` : e.type,
-    );
-  };
+  const log = runLog(start, scheduled('plan', 1, 'book', 'x'));
+  const step = (id: string, output: string) =>
+    log
+      .decide(outcome(id, 1, 'TASK_STATE_COMPLETED', output))
+      .map((e) =>
+        e.type === 'WorkflowStepScheduled' ? `schedule ${e.data.stepId}: ${e.data.input}` : e.type,
+      );
   assert.equal(step('plan', 'P'), [
     'WorkflowStepCompleted',
     'WorkflowBranchesStarted',
@@ -402,15 +405,7 @@ test('a branch failing for good waits for its siblings, then everything complete
     .task('c', { agent: 'x', input: 'c', compensate: undo('c'), end: true })
     .build();
   const start: WorkflowRunEvent = { ...started, data: { ...started.data, definition: fan } };
-  let log: WorkflowRunEvent[] = [start, scheduled('a', 1, 'a', 'x')];
-  const apply = (command: WorkflowRunCommand) => {
-    const out = workflowRunDecider.decide(
-      command,
-      log.reduce(workflowRunDecider.evolve, workflowRunDecider.initialState()),
-    );
-    log = [...log, ...out];
-    return out;
-  };
+  const { decide: apply, state } = runLog(start, scheduled('a', 1, 'a', 'x'));
   apply(outcome('a', 1, 'TASK_STATE_COMPLETED', 'A'));
   assert.equal(
     apply(outcome('c', 1, 'TASK_STATE_FAILED', 'boom')).map((e) => e.type),
@@ -423,8 +418,7 @@ test('a branch failing for good waits for its siblings, then everything complete
     ['WorkflowStepCompleted', 'WorkflowCompensationStarted', 'WorkflowStepScheduled'],
   );
   assert.equal((settled[1]!.data as { steps: string[] }).steps, ['b', 'a']);
-  const state = log.reduce(workflowRunDecider.evolve, workflowRunDecider.initialState());
-  assert.is(state.failure?.step, 'c');
+  assert.is(state().failure?.step, 'c');
 });
 
 test('a repeating step runs again on its own output until its condition holds, at most maxIterations', () => {
@@ -437,17 +431,12 @@ test('a repeating step runs again on its own output until its condition holds, a
     .task('publish', { agent: 'x', input: 'publish {{steps.draft.output}}' })
     .build();
   const start: WorkflowRunEvent = { ...started, data: { ...started.data, definition: loop } };
-  let log: WorkflowRunEvent[] = [start, scheduled('draft', 1, 'improve: ', 'writer')];
-  const apply = (taskId: string, output: string) => {
-    const out = workflowRunDecider.decide(
-      { type: 'RecordStepOutcome', taskId, state: 'TASK_STATE_COMPLETED', output, at },
-      log.reduce(workflowRunDecider.evolve, workflowRunDecider.initialState()),
-    );
-    log = [...log, ...out];
-    return out
+  let log = runLog(start, scheduled('draft', 1, 'improve: ', 'writer'));
+  const apply = (taskId: string, output: string) =>
+    log
+      .decide({ type: 'RecordStepOutcome', taskId, state: 'TASK_STATE_COMPLETED', output, at })
       .filter((e) => e.type === 'WorkflowStepScheduled')
       .map((e) => e.data as { iteration: number; input: string; taskId: string });
-  };
   const second = apply(stepTaskId(runId, 'draft', 1, false), 'v1');
   assert.equal(
     second.map((s) => [s.iteration, s.input]),
@@ -465,7 +454,7 @@ test('a repeating step runs again on its own output until its condition holds, a
     ['publish v3'],
   );
   // And an approval ends the loop early.
-  log = [start, scheduled('draft', 1, 'improve: ', 'writer')];
+  log = runLog(start, scheduled('draft', 1, 'improve: ', 'writer'));
   assert.equal(
     apply(stepTaskId(runId, 'draft', 1, false), 'v1 APPROVED').map((s) => s.input),
     ['publish v1 APPROVED'],
@@ -533,15 +522,7 @@ test('retries wait a doubling backoff; a step past its timeout fails its attempt
   const firstStep = first[1]!.data as { notBefore?: string; timeoutAt?: string; taskId: string };
   assert.is(firstStep.notBefore, undefined, 'the first attempt goes at once');
   assert.is(firstStep.timeoutAt, plus(5000));
-  let log: WorkflowRunEvent[] = [start, first[1]!];
-  const decide = (command: WorkflowRunCommand) => {
-    const out = workflowRunDecider.decide(
-      command,
-      log.reduce(workflowRunDecider.evolve, workflowRunDecider.initialState()),
-    );
-    log = [...log, ...out];
-    return out;
-  };
+  const { decide } = runLog(start, first[1]!);
   // Timed out: the attempt fails (the saga cancels its task), the next one waits 1 s, then 1.5 s (capped).
   const timedOut = decide({ type: 'TimeOutStep', taskId: firstStep.taskId, at: plus(5000) });
   assert.equal(timedOut[0]!.data, {
