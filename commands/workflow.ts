@@ -69,6 +69,8 @@ export const WorkflowRunCommand = z.discriminatedUnion('type', [
     contextId: z.string().min(1),
     at,
   }),
+  /** Stops the run: steps in flight are given up and the completed ones compensated. */
+  z.object({ type: z.literal('CancelRun'), reason: z.string().min(1), at }),
   /** A step's timeout has passed (the saga's timer): if its task has not ended, the attempt has failed. */
   z.object({ type: z.literal('TimeOutStep'), taskId: z.string().min(1), at }),
   /** What became of a step's task (the saga reports its terminal or interrupted state). */
@@ -327,6 +329,19 @@ export const workflowRunDecider: Decider<WorkflowRunCommand, WorkflowRun, RunEve
         walk(d, command.definition.start, command.definition.start, command.input);
         return d.events;
       }
+      case 'CancelRun': {
+        if (run.status === 'none') throw notFound('workflow run');
+        // Ended, or already undoing what it did (a failure or an earlier cancel): nothing more to stop.
+        if (run.status !== 'running' || run.failure) return [];
+        const inFlight = Object.values(run.outstanding).filter((o) => !o.compensation);
+        const d = new Decision(run, command.at);
+        d.emit({
+          type: 'WorkflowRunCancelRequested',
+          data: { reason: command.reason, tasks: inFlight.map((o) => o.taskId), at: command.at },
+        });
+        compensateWhenSettled(d);
+        return d.events;
+      }
       case 'TimeOutStep': {
         if (run.status === 'none') throw notFound('workflow run');
         const o = run.outstanding[command.taskId];
@@ -419,6 +434,15 @@ export const workflowRunDecider: Decider<WorkflowRunCommand, WorkflowRun, RunEve
       case 'WorkflowBranchesJoined': {
         const { [event.data.nodeId]: _, ...barriers } = run.barriers;
         return { ...run, barriers };
+      }
+      case 'WorkflowRunCancelRequested': {
+        // The steps in flight are given up now: their tasks are canceled and their late answers ignored.
+        const given = Object.values(run.outstanding).filter((o) => !o.compensation);
+        const outstanding = Object.fromEntries(
+          Object.entries(run.outstanding).filter(([, o]) => o.compensation),
+        );
+        const step = given[0]?.stepId ?? '';
+        return { ...run, outstanding, failure: { step, reason: `canceled: ${event.data.reason}` } };
       }
       case 'WorkflowCompensationStarted':
         return { ...run, status: 'compensating', toCompensate: event.data.steps };

@@ -104,6 +104,11 @@ export const WorkflowBranchesJoined = z.object({
   type: z.literal('WorkflowBranchesJoined'),
   data: z.object({ nodeId: z.string(), at: z.string() }),
 });
+/** The run is canceled: its steps in flight are given up (their tasks canceled), then compensation runs. */
+export const WorkflowRunCancelRequested = z.object({
+  type: z.literal('WorkflowRunCancelRequested'),
+  data: z.object({ reason: z.string(), tasks: z.array(z.string()), at: z.string() }),
+});
 /** A step failed for good: the completed steps' compensations run next, most recent first. */
 export const WorkflowCompensationStarted = z.object({
   type: z.literal('WorkflowCompensationStarted'),
@@ -135,6 +140,7 @@ export const WorkflowRunEvent = z.discriminatedUnion('type', [
   WorkflowBranchesStarted,
   WorkflowBranchEnded,
   WorkflowBranchesJoined,
+  WorkflowRunCancelRequested,
   WorkflowCompensationStarted,
   WorkflowRunCompleted,
   WorkflowRunFailed,

@@ -23,6 +23,7 @@
  */
 import type { Logger } from 'pino';
 import { textOf } from '../agents/agent.ts';
+import { WORKFLOW_AGENT_PREFIX } from '../agents/workflow-agent.ts';
 import { CommandError } from '../commands/errors.ts';
 import { fold, handle } from '../commands/handle.ts';
 import { type TaskAggregate, taskDecider } from '../commands/task.ts';
@@ -37,7 +38,7 @@ import {
   WorkflowRunStarted,
   WorkflowStepScheduled,
 } from '../events/workflow.ts';
-import type { ConsumerOptions } from '../infra/bus/port.ts';
+import { type ConsumerOptions, perEventType } from '../infra/bus/port.ts';
 import type { EventStore } from '../infra/event-store/port.ts';
 
 export interface WorkflowSagaDeps {
@@ -123,6 +124,8 @@ const reportOutcome = async (deps: WorkflowSagaDeps, event: RecordedEvent, once:
   // The task and its run in one read when the run is known from the correlation id.
   const read = await deps.store.readStreams(stream ? [event.stream, stream] : [event.stream]);
   const history = read.get(event.stream) ?? [];
+  // A canceled workflow task (the run's parent, agents/workflow-agent.ts): its run stops too.
+  if (state === 'TASK_STATE_CANCELED') await cancelRunOf(deps, event, history, once);
   runId ??= runOfTask(history);
   if (!runId || runOfTask(history) !== runId) return;
   const runEvents = stream ? read.get(stream) : undefined;
@@ -160,11 +163,38 @@ const afterDecision = async (
 ) => {
   if (result.replayed) return;
   const due = result.events.filter((e) => e.type === 'WorkflowStepScheduled' && !(e.data as Step).notBefore);
-  const timedOut = result.events.filter((e) => e.type === 'WorkflowStepFailed' && (e.data as Step).timedOut);
+  const givenUp = result.events.filter((e) => CANCELS.has(e.type));
   await Promise.all([
     ...due.map((e) => once(e.id, () => submitStep(deps, e, contextId))),
-    ...timedOut.map((e) => cancelStepTask(deps, e)),
+    ...givenUp.map((e) => once(e.id, () => cancelGivenUpTasks(deps, e))),
   ]);
+};
+
+/** Run events whose steps' tasks are given up: a timed-out attempt, a canceled run's steps in flight. */
+const CANCELS = new Set(['WorkflowStepFailed', 'WorkflowRunCancelRequested']);
+
+const cancelRunOf = async (
+  deps: WorkflowSagaDeps,
+  event: RecordedEvent,
+  history: RecordedEvent[],
+  once: Once,
+) => {
+  const agent = (history[0]?.data as { agent?: string | null } | undefined)?.agent;
+  if (!agent?.startsWith(WORKFLOW_AGENT_PREFIX)) return;
+  const runId = event.stream.slice('task-'.length);
+  try {
+    const result = await handle(
+      deps.store,
+      runStream(runId),
+      { type: 'CancelRun', reason: 'its task was canceled', at: nowOf(deps) },
+      workflowRunDecider,
+      sagaContext(event, runId, `wf-cancel-run:${event.id}`),
+    );
+    await afterDecision(deps, result, once);
+  } catch (error) {
+    // Canceled before its run started: nothing runs.
+    if (!(error instanceof CommandError && error.kind === 'not_found')) throw error;
+  }
 };
 
 interface Step {
@@ -175,21 +205,28 @@ interface Step {
 }
 type Once = (id: string, fn: () => Promise<void>) => Promise<void>;
 
-const cancelStepTask = async (deps: WorkflowSagaDeps, failed: RecordedEvent) => {
-  const { taskId } = failed.data as Step;
-  const runId = failed.stream.slice('wfrun-'.length);
-  try {
-    await handle(
-      deps.store,
-      taskStream(taskId),
-      { type: 'CancelTask', at: nowOf(deps) },
-      taskDecider,
-      sagaContext(failed, runId, `wf-cancel:${failed.id}`),
-    );
-  } catch (error) {
-    // Ended meanwhile (completed, failed): nothing to cancel; the run has moved on either way.
-    if (!(error instanceof CommandError && error.kind === 'rule_violated')) throw error;
-  }
+const cancelGivenUpTasks = async (deps: WorkflowSagaDeps, event: RecordedEvent) => {
+  const data = event.data as Step & { tasks?: string[] };
+  const tasks =
+    event.type === 'WorkflowRunCancelRequested' ? (data.tasks ?? []) : data.timedOut ? [data.taskId] : [];
+  const runId = event.stream.slice('wfrun-'.length);
+  await Promise.all(
+    tasks.map(async (taskId) => {
+      try {
+        await handle(
+          deps.store,
+          taskStream(taskId),
+          { type: 'CancelTask', at: nowOf(deps) },
+          taskDecider,
+          sagaContext(event, runId, `wf-cancel:${event.id}:${taskId}`),
+        );
+      } catch (error) {
+        // Ended meanwhile (completed, failed): nothing to cancel. Not there yet (submitted a moment after
+        // it was given up): the bus delivery retries until it is.
+        if (!(error instanceof CommandError && error.kind === 'rule_violated')) throw error;
+      }
+    }),
+  );
 };
 
 /** Waits until `at` (an ISO time), calling `working` now and then so the bus keeps the message with us. */
@@ -205,6 +242,9 @@ const runTimers = async (deps: WorkflowSagaDeps, event: RecordedEvent, working: 
   const heartbeatMs = Math.max(50, Math.floor((deps.ackWaitMs ?? 30_000) / 3));
   if (step.notBefore) {
     await waitUntil(step.notBefore, working, heartbeatMs);
+    // The run may have given the step up meanwhile (canceled): then it is not submitted at all.
+    const run = fold(workflowRunDecider, await deps.store.readStream(event.stream));
+    if (!run.outstanding[step.taskId]) return;
     await once(event.id, () => submitStep(deps, event));
   }
   if (!step.timeoutAt) return;
@@ -263,6 +303,19 @@ export const workflowSaga = (deps: WorkflowSagaDeps): ConsumerOptions[] => {
       handler: async ({ event }) =>
         (event.data as Step).notBefore ? undefined : once(event.id, () => submitStep(deps, event)),
     },
+    // Tasks given up (a timed-out attempt, a canceled run's steps), when the decision's own process did not
+    // get to cancel them.
+    ...perEventType(
+      {
+        durable: 'workflow-cancels',
+        filter: { category: 'wfrun' },
+        maxAckPending: 64,
+        maxDeliver: 10,
+        ackWaitMs: deps.ackWaitMs,
+        handler: async ({ event }) => once(event.id, () => cancelGivenUpTasks(deps, event)),
+      },
+      CANCELS,
+    ),
     {
       durable: 'workflow-timers',
       filter: { category: 'wfrun', type: 'WorkflowStepScheduled' },

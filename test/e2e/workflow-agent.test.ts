@@ -6,11 +6,14 @@
 import { TaskState } from '@a2a-js/sdk';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { defineWorkflow } from '../../workflows/service.ts';
+import { taskStream } from '../../events/task.ts';
+import { WorkflowBuilder } from '../../workflows/definition.ts';
+import { defineWorkflow, readWorkflowRun } from '../../workflows/service.ts';
 import { type RuntimeKind, startHub, type TestHub } from '../support/hub.ts';
 import { asTask, connect, describeEvent, drain, send, textOf } from '../support/sdk.ts';
 import { requireService } from '../support/services.ts';
-import { readSse } from '../support/sse.ts';
+import { readSse, rpc } from '../support/sse.ts';
+import { waitFor } from '../support/wait.ts';
 import { approvalWorkflow, orderWorkflow, workflowTestAgents } from '../support/workflow-agents.ts';
 
 const kinds: RuntimeKind[] = ['embedded'];
@@ -151,6 +154,51 @@ for (const kind of kinds) {
     const artifact = updates.find((u) => u.artifactUpdate)?.artifactUpdate;
     assert.is(artifact?.artifact.parts[0]?.text, 'ok: approved(yes, go)');
   });
+
+  s(
+    'canceling the workflow’s task cancels its run: the step in flight is canceled, the done ones undone',
+    async () => {
+      await defineWorkflow(
+        hub.runtime.store,
+        caller,
+        new WorkflowBuilder('stoppable')
+          .task('book', {
+            agent: 'stock',
+            input: 'book {{input}}',
+            compensate: { agent: 'stock', input: 'unbook {{steps.book.output}}' },
+          })
+          .task('wait', { agent: 'sleeper', input: 'wait' })
+          .build(),
+      );
+      const started = await call('stoppable', 'SendMessage', {
+        ...message(`trip ${kind}`),
+        configuration: { returnImmediately: true },
+      });
+      const { id } = ((await started.json()) as { result: { task: { id: string } } }).result.task;
+      const waiting = await waitFor('the second step to run', async () => {
+        const run = await readWorkflowRun(hub.runtime.store, 'default', id);
+        const step = run && Object.values(run.outstanding).find((o) => o.stepId === 'wait');
+        return step ? step : null;
+      });
+      const res = await rpc(hub.url, hub.apiKey, 'CancelTask', { id });
+      assert.is(
+        ((await res.json()) as { result: { status: { state: string } } }).result.status.state,
+        'TASK_STATE_CANCELED',
+      );
+      const run = await waitFor('the run to end', async () => {
+        const r = await readWorkflowRun(hub.runtime.store, 'default', id);
+        return r?.status === 'failed' ? r : null;
+      });
+      assert.equal(run.compensated, ['book']);
+      assert.match(run.failure!.reason, /^canceled/);
+      const stepTask = await waitFor('the step task to be canceled', async () => {
+        const events = await hub.runtime.store.readStream(taskStream(waiting.taskId));
+        const last = events.at(-1)!.data as { state?: string };
+        return last.state === 'TASK_STATE_CANCELED' ? events : null;
+      });
+      assert.ok(stepTask.length > 0);
+    },
+  );
 
   s.run();
 }

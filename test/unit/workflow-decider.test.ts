@@ -557,4 +557,29 @@ test('retries wait a doubling backoff; a step past its timeout fails its attempt
   assert.equal(decide({ type: 'TimeOutStep', taskId: second.taskId, at: plus(11000) }), []);
 });
 
+test('a canceled run gives up its steps in flight and compensates what completed; late answers change nothing', () => {
+  const log = runLog(...charging);
+  const canceled = log.decide({ type: 'CancelRun', reason: 'user changed their mind', at });
+  assert.equal(canceled, [
+    {
+      type: 'WorkflowRunCancelRequested',
+      data: { reason: 'user changed their mind', tasks: [stepTaskId(runId, 'charge', 1, false)], at },
+    },
+    {
+      type: 'WorkflowCompensationStarted',
+      data: { failedStep: 'charge', reason: 'canceled: user changed their mind', steps: ['reserve'], at },
+    },
+    scheduled('reserve', 1, 'release R7', 'stock', true),
+  ]);
+  assert.equal(
+    log.decide(outcome('charge', 1, 'TASK_STATE_CANCELED', '')),
+    [],
+    'the given-up step is not waited for',
+  );
+  assert.equal(log.decide({ type: 'CancelRun', reason: 'again', at }), [], 'a second cancel adds nothing');
+  const end = log.decide(outcome('reserve', 1, 'TASK_STATE_COMPLETED', 'released', true));
+  assert.is(end.at(-1)!.type, 'WorkflowRunFailed');
+  assert.equal(log.decide({ type: 'CancelRun', reason: 'late', at }), [], 'an ended run is not canceled');
+});
+
 test.run();
