@@ -17,13 +17,16 @@ import { type Agent, type AgentUpdate, textOf } from './agent.ts';
 
 export const WORKFLOW_AGENT_PREFIX = 'workflow:';
 
+/** Resolves after `ms`, or at once when the signal aborts; leaves no listener behind either way. */
 const delay = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => {
+    const done = () => {
       clearTimeout(timer);
+      signal.removeEventListener('abort', done);
       resolve();
-    });
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
   });
 
 /** What a run's event says to the client of the parent task, if anything; `done` ends this agent run. */

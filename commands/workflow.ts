@@ -11,8 +11,11 @@ import type { WorkflowDefinitionEvent, WorkflowRunEvent } from '../events/workfl
 import {
   branchOwners,
   conditionHolds,
+  itemsOf,
+  type MapNode,
   type ParallelNode,
   renderInput,
+  type StepNode,
   type StepResult,
   type TaskNode,
   WorkflowDefinition,
@@ -103,6 +106,8 @@ export interface WorkflowRun {
   outstanding: Record<string, Outstanding>;
   /** Parallel nodes whose branches run, with how many have not ended yet. */
   barriers: Record<string, number>;
+  /** Map nodes whose items run: their items, and the outputs of those done (by item number, from 1). */
+  maps: Record<string, { items: string[]; outputs: Record<number, string> }>;
   results: Record<string, StepResult>;
   /** Steps completed, in order (compensation runs them backwards). */
   completed: string[];
@@ -159,8 +164,10 @@ class Decision {
 const later = (at: string, ms: number) => new Date(Date.parse(at) + ms).toISOString();
 
 const schedule = (d: Decision, stepId: string, attempt: number, compensation: boolean, iteration = 1) => {
-  const node = d.nodes[stepId] as TaskNode;
-  const call = compensation ? node.compensate! : node;
+  const node = d.nodes[stepId] as StepNode;
+  const call = compensation && node.kind === 'task' ? node.compensate! : node;
+  // A map's task: the iteration is the item's number.
+  const item = node.kind === 'map' ? (d.run.maps[stepId]?.items[iteration - 1] ?? '') : '';
   const backoff =
     attempt > 1 && node.retry
       ? Math.min(node.retry.backoffMs * 2 ** (attempt - 2), node.retry.maxBackoffMs)
@@ -175,7 +182,7 @@ const schedule = (d: Decision, stepId: string, attempt: number, compensation: bo
       compensation,
       taskId: stepTaskId(d.run.runId!, stepId, attempt, compensation, iteration),
       agent: call.agent,
-      input: renderInput(call.input, d.run.input, d.run.results),
+      input: renderInput(call.input, d.run.input, d.run.results, item),
       ...(backoff > 0 ? { notBefore: starts } : {}),
       ...(node.timeoutMs && !compensation ? { timeoutAt: later(starts, node.timeoutMs) } : {}),
       at: d.now,
@@ -194,6 +201,13 @@ const walk = (d: Decision, from: string, target: string | null, lastOutput: stri
     schedule(d, target, 1, false);
     return;
   }
+  if (node.kind === 'map') {
+    const items = itemsOf(d.run.results[node.over]?.output ?? '', node.maxItems);
+    d.emit({ type: 'WorkflowMapStarted', data: { nodeId: target, items, at: d.now } });
+    if (items.length === 0) joinMap(d, target);
+    for (let i = 1; i <= items.length; i++) schedule(d, target, 1, false, i);
+    return;
+  }
   if (node.kind === 'parallel') {
     d.emit({ type: 'WorkflowBranchesStarted', data: { nodeId: target, branches: node.branches, at: d.now } });
     for (const b of node.branches) walk(d, target, b, lastOutput);
@@ -206,6 +220,14 @@ const walk = (d: Decision, from: string, target: string | null, lastOutput: stri
     data: { nodeId: target, case: index >= 0 ? index : null, next, at: d.now },
   });
   walk(d, target, next, lastOutput);
+};
+
+/** Every item of map `nodeId` is done: the map's output is theirs, and the run goes on after it. */
+const joinMap = (d: Decision, nodeId: string): void => {
+  const { items, outputs } = d.run.maps[nodeId]!;
+  const output = items.map((_, i) => outputs[i + 1] ?? '').join('\n');
+  d.emit({ type: 'WorkflowMapJoined', data: { nodeId, output, at: d.now } });
+  walk(d, nodeId, (d.nodes[nodeId] as MapNode).next ?? null, output);
 };
 
 /** A path ended at `nodeId`: its branch ends (the last one joins), or the run completes. */
@@ -241,14 +263,14 @@ const compensateWhenSettled = (d: Decision) => {
   if (Object.values(d.run.outstanding).some((o) => !o.compensation)) return;
   const steps = [...d.run.completed]
     .reverse()
-    .filter((s) => (d.nodes[s] as TaskNode).compensate !== undefined);
+    .filter((s) => d.nodes[s]?.kind === 'task' && d.nodes[s].compensate !== undefined);
   const { step, reason } = d.run.failure!;
   d.emit({ type: 'WorkflowCompensationStarted', data: { failedStep: step, reason, steps, at: d.now } });
   nextCompensation(d);
 };
 
 const onOutcome = (d: Decision, o: Outstanding, state: TaskState, output: string, timedOut = false) => {
-  const node = d.nodes[o.stepId] as TaskNode;
+  const node = d.nodes[o.stepId] as StepNode;
   const ids = {
     stepId: o.stepId,
     attempt: o.attempt,
@@ -266,6 +288,11 @@ const onOutcome = (d: Decision, o: Outstanding, state: TaskState, output: string
     d.emit({ type: 'WorkflowStepCompleted', data: { ...ids, output, at: d.now } });
     if (o.compensation) return nextCompensation(d);
     if (d.run.failure) return compensateWhenSettled(d); // a sibling branch failed: no further steps
+    if (node.kind === 'map') {
+      const map = d.run.maps[o.stepId]!;
+      if (Object.keys(map.outputs).length === map.items.length) joinMap(d, o.stepId);
+      return;
+    }
     const repeat = node.repeat;
     if (
       repeat &&
@@ -276,7 +303,7 @@ const onOutcome = (d: Decision, o: Outstanding, state: TaskState, output: string
     return walk(d, o.stepId, node.next ?? null, output);
   }
   const maxAttempts = o.compensation
-    ? (node.retry?.maxAttempts ?? DEFAULT_COMPENSATION_ATTEMPTS)
+    ? ((node as TaskNode).retry?.maxAttempts ?? DEFAULT_COMPENSATION_ATTEMPTS)
     : (node.retry?.maxAttempts ?? 1);
   const willRetry = o.attempt < maxAttempts && (o.compensation || !d.run.failure);
   const reason = output || state.replace('TASK_STATE_', '').toLowerCase();
@@ -298,6 +325,7 @@ export const workflowRunDecider: Decider<WorkflowRunCommand, WorkflowRun, RunEve
     status: 'none',
     outstanding: {},
     barriers: {},
+    maps: {},
     results: {},
     completed: [],
     toCompensate: [],
@@ -346,7 +374,7 @@ export const workflowRunDecider: Decider<WorkflowRunCommand, WorkflowRun, RunEve
         if (run.status === 'none') throw notFound('workflow run');
         const o = run.outstanding[command.taskId];
         if (!o) return []; // it ended in time
-        const node = run.definition!.nodes[o.stepId] as TaskNode;
+        const node = run.definition!.nodes[o.stepId] as StepNode;
         const d = new Decision(run, command.at);
         onOutcome(d, o, 'TASK_STATE_CANCELED', `timed out after ${node.timeoutMs} ms`, true);
         return d.events;
@@ -399,6 +427,16 @@ export const workflowRunDecider: Decider<WorkflowRunCommand, WorkflowRun, RunEve
             toCompensate: run.toCompensate.filter((s) => s !== stepId),
             compensated: [...run.compensated, stepId],
           };
+        const map = run.maps[stepId];
+        if (map)
+          return {
+            ...run,
+            outstanding: without(taskId),
+            maps: {
+              ...run.maps,
+              [stepId]: { ...map, outputs: { ...map.outputs, [event.data.iteration]: output } },
+            },
+          };
         return {
           ...run,
           outstanding: without(taskId),
@@ -434,6 +472,21 @@ export const workflowRunDecider: Decider<WorkflowRunCommand, WorkflowRun, RunEve
       case 'WorkflowBranchesJoined': {
         const { [event.data.nodeId]: _, ...barriers } = run.barriers;
         return { ...run, barriers };
+      }
+      case 'WorkflowMapStarted':
+        return {
+          ...run,
+          maps: { ...run.maps, [event.data.nodeId]: { items: event.data.items, outputs: {} } },
+        };
+      case 'WorkflowMapJoined': {
+        const { [event.data.nodeId]: _, ...maps } = run.maps;
+        const id = event.data.nodeId;
+        return {
+          ...run,
+          maps,
+          results: { ...run.results, [id]: { state: 'TASK_STATE_COMPLETED', output: event.data.output } },
+          completed: [...run.completed, id],
+        };
       }
       case 'WorkflowRunCancelRequested': {
         // The steps in flight are given up now: their tasks are canceled and their late answers ignored.

@@ -104,6 +104,16 @@ export const WorkflowBranchesJoined = z.object({
   type: z.literal('WorkflowBranchesJoined'),
   data: z.object({ nodeId: z.string(), at: z.string() }),
 });
+/** A map node fans out: one task per item. */
+export const WorkflowMapStarted = z.object({
+  type: z.literal('WorkflowMapStarted'),
+  data: z.object({ nodeId: z.string(), items: z.array(z.string()), at: z.string() }),
+});
+/** Every item of a map node is done: its output is theirs, one per line, in item order. */
+export const WorkflowMapJoined = z.object({
+  type: z.literal('WorkflowMapJoined'),
+  data: z.object({ nodeId: z.string(), output: z.string(), at: z.string() }),
+});
 /** The run is canceled: its steps in flight are given up (their tasks canceled), then compensation runs. */
 export const WorkflowRunCancelRequested = z.object({
   type: z.literal('WorkflowRunCancelRequested'),
@@ -140,6 +150,8 @@ export const WorkflowRunEvent = z.discriminatedUnion('type', [
   WorkflowBranchesStarted,
   WorkflowBranchEnded,
   WorkflowBranchesJoined,
+  WorkflowMapStarted,
+  WorkflowMapJoined,
   WorkflowRunCancelRequested,
   WorkflowCompensationStarted,
   WorkflowRunCompleted,

@@ -81,7 +81,20 @@ export const ParallelNode = z.object({
   /** Where the run goes once every branch has ended; absent, the run (or the enclosing branch) ends. */
   next: nodeId.optional(),
 });
-export const WorkflowNode = z.discriminatedUnion('kind', [TaskNode, DecisionNode, ParallelNode]);
+/**
+ * A dynamic fan-out: one task per item of an earlier step's output (a JSON array, or its non-empty lines),
+ * all at once, the item in `{{item}}`; the node's output is the items' outputs, one per line, in order.
+ */
+export const MapNode = StepCall.extend({
+  kind: z.literal('map'),
+  /** The step whose output lists the items. */
+  over: nodeId,
+  maxItems: z.number().int().min(1).max(1000).default(50),
+  next: nodeId.optional(),
+  retry: Retry.optional(),
+  timeoutMs: z.number().int().min(10).max(86_400_000).optional(),
+});
+export const WorkflowNode = z.discriminatedUnion('kind', [TaskNode, DecisionNode, ParallelNode, MapNode]);
 
 export const WorkflowDefinition = z
   .object({
@@ -100,6 +113,9 @@ export type WorkflowNode = z.output<typeof WorkflowNode>;
 export type TaskNode = z.output<typeof TaskNode>;
 export type Condition = z.output<typeof Condition>;
 export type ParallelNode = z.output<typeof ParallelNode>;
+export type MapNode = z.output<typeof MapNode>;
+/** The nodes that run tasks (their results are what decisions, templates and maps read). */
+export type StepNode = TaskNode | MapNode;
 
 function validRegExp(source: string): boolean {
   try {
@@ -112,7 +128,7 @@ function validRegExp(source: string): boolean {
 
 /** Where a node leads: a parallel node to its branches and to its join continuation. */
 const successors = (node: WorkflowNode): string[] => {
-  if (node.kind === 'task') return node.next ? [node.next] : [];
+  if (node.kind === 'task' || node.kind === 'map') return node.next ? [node.next] : [];
   if (node.kind === 'parallel') return [...node.branches, ...(node.next ? [node.next] : [])];
   return [...node.cases.map((c) => c.next), ...(node.otherwise ? [node.otherwise] : [])];
 };
@@ -198,7 +214,8 @@ function graphProblems(d: { start: string; nodes: Record<string, WorkflowNode> }
     if (known) return known;
     const node = nodes[id]!;
     let out: Set<string>;
-    if (node.kind === 'task') out = new Set([id, ...(node.next ? definite(node.next) : [])]);
+    if (node.kind === 'task' || node.kind === 'map')
+      out = new Set([id, ...(node.next ? definite(node.next) : [])]);
     else if (node.kind === 'parallel')
       out = new Set([
         ...node.branches.flatMap((b) => [...definite(b)]),
@@ -223,7 +240,7 @@ function graphProblems(d: { start: string; nodes: Record<string, WorkflowNode> }
   for (const id of postorder.reverse()) {
     const node = nodes[id]!;
     const here = before.get(id) ?? new Set<string>();
-    if (node.kind === 'task') {
+    if (node.kind === 'task' || node.kind === 'map') {
       if (node.next) meet(node.next, new Set([...here, id]));
     } else if (node.kind === 'decision') {
       for (const next of successors(node)) meet(next, here);
@@ -232,10 +249,17 @@ function graphProblems(d: { start: string; nodes: Record<string, WorkflowNode> }
       if (node.next) meet(node.next, new Set([...here, ...node.branches.flatMap((b) => [...definite(b)])]));
     }
   }
+  const isStep = (n: string) => nodes[n]?.kind === 'task' || nodes[n]?.kind === 'map';
   for (const [id, node] of Object.entries(nodes)) {
+    if (node.kind === 'map') {
+      if (!isStep(node.over))
+        problems.push(`map "${id}" is over "${node.over}", which is not a task or map node`);
+      else if (!before.get(id)?.has(node.over))
+        problems.push(`map "${id}" is over "${node.over}", which has not always run before it`);
+    }
     if (node.kind !== 'decision') continue;
     for (const c of node.cases) {
-      if (nodes[c.when.step]?.kind !== 'task')
+      if (!isStep(c.when.step))
         problems.push(`decision "${id}" tests "${c.when.step}", which is not a task node`);
       else if (!before.get(id)?.has(c.when.step))
         problems.push(`decision "${id}" tests "${c.when.step}", which has not always run before it`);
@@ -259,16 +283,34 @@ export const conditionHolds = (c: Condition, result: StepResult | undefined): bo
   return true;
 };
 
-/** Fills `{{input}}` and `{{steps.<id>.output}}`; a step that did not run leaves an empty string. */
+/** Fills `{{input}}`, `{{steps.<id>.output}}` and (in a map) `{{item}}`; what did not run is empty. */
 export const renderInput = (
   template: string,
   input: string,
   results: Readonly<Record<string, StepResult>>,
+  item = '',
 ): string =>
   template.replace(
-    /\{\{\s*(input|steps\.([a-z0-9_-]+)\.output)\s*\}\}/g,
-    (_, whole: string, step?: string) => (whole === 'input' ? input : (results[step!]?.output ?? '')),
+    /\{\{\s*(input|item|steps\.([a-z0-9_-]+)\.output)\s*\}\}/g,
+    (_, whole: string, step?: string) =>
+      whole === 'input' ? input : whole === 'item' ? item : (results[step!]?.output ?? ''),
   );
+
+/** A map's items: the output as a JSON array (each element as text), else its non-empty lines; at most `max`. */
+export const itemsOf = (output: string, max: number): string[] => {
+  let items: string[] | null = null;
+  try {
+    const parsed: unknown = JSON.parse(output);
+    if (Array.isArray(parsed)) items = parsed.map((x) => (typeof x === 'string' ? x : JSON.stringify(x)));
+  } catch {
+    // not JSON: lines
+  }
+  items ??= output
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
+  return items.slice(0, max);
+};
 
 type TaskOptions = Omit<z.input<typeof TaskNode>, 'kind'> & {
   /** No successor: the run ends after this step (otherwise it flows to the next node added). */
@@ -300,6 +342,14 @@ export class WorkflowBuilder {
 
   decide(id: string, cases: Array<{ when: z.input<typeof Condition>; next: string }>, otherwise?: string) {
     this.add(id, { kind: 'decision', cases, ...(otherwise ? { otherwise } : {}) });
+    return this;
+  }
+
+  /** One task per item of step `over`'s output (`{{item}}` in the input); like a task, it flows to the next node added. */
+  map(id: string, options: Omit<z.input<typeof MapNode>, 'kind'> & { end?: boolean }): this {
+    const { end, ...node } = options;
+    this.add(id, { kind: 'map', ...node });
+    if (!node.next && !end) this.implicit.add(id);
     return this;
   }
 

@@ -46,6 +46,33 @@ export const workflowTestAgents = agentDirectory(
           ? [fail('gateway timeout')]
           : [artifact(`paid(${t})${t.includes('vip') ? ' express' : ''}`)],
     ),
+    // The patterns' agents (workflows/patterns.ts), scripted: a supervisor that plans and answers, a
+    // worker, a triage agent and two specialists.
+    agent('planner', (t) => {
+      if (t.startsWith('Break')) {
+        const task = t.split('\n').slice(1).join(' ');
+        const topic = /topic: (\w+)/.exec(task)?.[1];
+        return [
+          artifact(
+            topic
+              ? `look up ${topic}\nexplain ${topic}\nquiz on ${topic}`
+              : `part A of ${task}\npart B of ${task}`,
+          ),
+        ];
+      }
+      const results = t.split('\n').slice(2, -1);
+      return [artifact(`final[${results.join(' + ')}]`)];
+    }),
+    agent('worker', (t) => [artifact(`done(${t})`)]),
+    agent('triage', (t) =>
+      t.includes('refund')
+        ? [artifact('handoff:billing wants money back')]
+        : t.includes('error')
+          ? [artifact('handoff:tech sees an error')]
+          : [artifact(`answered: ${t}`)],
+    ),
+    agent('billing', (t) => [artifact(`billing saw: ${t.replace(/\n+/g, ' / ')}`)]),
+    agent('tech', (t) => [artifact(`tech saw: ${t.replace(/\n+/g, ' / ')}`)]),
     // Never finishes on its own: only a cancel (a step timeout) stops it.
     {
       id: 'sleeper',

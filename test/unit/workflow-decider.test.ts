@@ -582,4 +582,70 @@ test('a canceled run gives up its steps in flight and compensates what completed
   assert.equal(log.decide({ type: 'CancelRun', reason: 'late', at }), [], 'an ended run is not canceled');
 });
 
+test('a map runs one task per item of an earlier output at once and joins their outputs in item order', () => {
+  const fan = new WorkflowBuilder('fan')
+    .task('plan', { agent: 'x', input: '{{input}}' })
+    .map('each', { over: 'plan', agent: 'w', input: 'do {{item}}' })
+    .task('sum', { agent: 'x', input: 'sum {{steps.each.output}}' })
+    .build();
+  const start: WorkflowRunEvent = { ...started, data: { ...started.data, definition: fan } };
+  const log = runLog(start, scheduled('plan', 1, 'book', 'x'));
+  const fanned = log.decide(outcome('plan', 1, 'TASK_STATE_COMPLETED', 'a\n\n b \nc'));
+  assert.equal(fanned[1], {
+    type: 'WorkflowMapStarted',
+    data: { nodeId: 'each', items: ['a', 'b', 'c'], at },
+  });
+  const items = fanned.slice(2).map((e) => e.data as { iteration: number; input: string; taskId: string });
+  assert.equal(
+    items.map((i) => [i.iteration, i.input]),
+    [
+      [1, 'do a'],
+      [2, 'do b'],
+      [3, 'do c'],
+    ],
+  );
+  const done = (i: number, output: string) =>
+    log.decide({
+      type: 'RecordStepOutcome',
+      taskId: items[i]!.taskId,
+      state: 'TASK_STATE_COMPLETED',
+      output,
+      at,
+    });
+  assert.equal(
+    done(2, 'C').map((e) => e.type),
+    ['WorkflowStepCompleted'],
+  );
+  assert.equal(
+    done(0, 'A').map((e) => e.type),
+    ['WorkflowStepCompleted'],
+  );
+  const joined = done(1, 'B');
+  assert.equal(joined[1], { type: 'WorkflowMapJoined', data: { nodeId: 'each', output: 'A\nB\nC', at } });
+  assert.is((joined[2]!.data as { input: string }).input, 'sum A\nB\nC');
+  // A JSON array is a list too; an empty one joins at once.
+  const again = runLog(start, scheduled('plan', 1, 'book', 'x'));
+  assert.equal(
+    (
+      again.decide(outcome('plan', 1, 'TASK_STATE_COMPLETED', '["x", {"y": 1}]'))[1]!.data as {
+        items: string[];
+      }
+    ).items,
+    ['x', '{"y":1}'],
+  );
+  const empty = runLog(start, scheduled('plan', 1, 'book', 'x'));
+  assert.equal(
+    empty.decide(outcome('plan', 1, 'TASK_STATE_COMPLETED', '[]')).map((e) => e.type),
+    ['WorkflowStepCompleted', 'WorkflowMapStarted', 'WorkflowMapJoined', 'WorkflowStepScheduled'],
+  );
+  assert.throws(
+    () =>
+      new WorkflowBuilder('w')
+        .map('m', { over: 'later', agent: 'w', input: '' })
+        .task('later', { agent: 'x', input: '' })
+        .build(),
+    /map "m" is over "later", which has not always run before it/,
+  );
+});
+
 test.run();

@@ -1,0 +1,147 @@
+/**
+ * The multi-agent patterns (workflows/patterns.ts) end to end on both runtimes, with scripted in-process
+ * agents through the whole pipeline: supervisor (plan, parallel workers, synthesis), hierarchical
+ * (supervisors of supervisor workflows), handoff (triage to a specialist, with the context).
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { RecordedEvent } from '../../events/envelope.ts';
+import { taskStream } from '../../events/task.ts';
+import { runStream } from '../../events/workflow.ts';
+import { handoffWorkflow, hierarchicalWorkflow, supervisorWorkflow } from '../../workflows/patterns.ts';
+import { defineWorkflow, readWorkflowRun, startWorkflowRun } from '../../workflows/service.ts';
+import { type RuntimeKind, startHub, type TestHub } from '../support/hub.ts';
+import { requireService } from '../support/services.ts';
+import { waitFor } from '../support/wait.ts';
+import { workflowTestAgents } from '../support/workflow-agents.ts';
+
+const kinds: RuntimeKind[] = ['embedded'];
+if ((await requireService('postgres')) && (await requireService('nats'))) kinds.push('distributed');
+else
+  console.warn(
+    '\n!!! SKIPPED: workflow patterns on the distributed runtime (postgres/nats unreachable) !!!\n',
+  );
+if (process.env.TEST_RUNTIME)
+  kinds.splice(0, kinds.length, ...kinds.filter((k) => k === process.env.TEST_RUNTIME));
+
+for (const kind of kinds) {
+  const s = suite(`workflow patterns (${kind})`);
+  let hub: TestHub;
+  const caller = { tenant: 'default', principal: 'test:patterns' };
+  const run = async (workflow: string, input: string) => {
+    const { runId } = await startWorkflowRun(hub.runtime.store, caller, workflow, input);
+    const ended = await waitFor(
+      `run of ${workflow}`,
+      async () => {
+        const r = await readWorkflowRun(hub.runtime.store, 'default', runId);
+        return r && (r.status === 'completed' || r.status === 'failed') ? r : null;
+      },
+      60_000,
+    );
+    return { runId, run: ended, events: await hub.runtime.store.readStream(runStream(runId)) };
+  };
+  const ofType = (events: RecordedEvent[], type: string) => events.filter((e) => e.type === type);
+
+  s.before(async () => {
+    hub = await startHub(kind, { overrides: { agents: workflowTestAgents } });
+    await defineWorkflow(
+      hub.runtime.store,
+      caller,
+      supervisorWorkflow('research', { supervisor: 'planner', worker: 'worker' }),
+    );
+    await defineWorkflow(
+      hub.runtime.store,
+      caller,
+      supervisorWorkflow('team', { supervisor: 'planner', worker: 'worker' }),
+    );
+    await defineWorkflow(
+      hub.runtime.store,
+      caller,
+      hierarchicalWorkflow('org', { supervisor: 'planner', team: 'team' }),
+    );
+    await defineWorkflow(
+      hub.runtime.store,
+      caller,
+      handoffWorkflow('helpdesk', { triage: 'triage', specialists: { billing: 'billing', tech: 'tech' } }),
+    );
+  });
+  s.after(async () => hub?.stop());
+
+  s(
+    'supervisor: the plan fans out to workers at once, the supervisor answers from their results',
+    async () => {
+      const { run: r, events } = await run('research', 'topic: tides');
+      assert.is(r.status, 'completed', JSON.stringify(r));
+      assert.is(r.output, 'final[done(look up tides) + done(explain tides) + done(quiz on tides)]');
+      const [started] = ofType(events, 'WorkflowMapStarted');
+      assert.equal((started!.data as { items: string[] }).items, [
+        'look up tides',
+        'explain tides',
+        'quiz on tides',
+      ]);
+      // All three subtasks were scheduled before any of them completed.
+      const firstDone = events.findIndex(
+        (e) => e.type === 'WorkflowStepCompleted' && (e.data as { stepId: string }).stepId === 'work',
+      );
+      assert.is(
+        ofType(events.slice(0, firstDone), 'WorkflowStepScheduled').filter(
+          (e) => (e.data as { stepId: string }).stepId === 'work',
+        ).length,
+        3,
+      );
+    },
+  );
+
+  s(
+    'hierarchical: each subtask is a team supervisor workflow of its own, the top supervisor answers',
+    async () => {
+      const { run: r, events } = await run('org', 'topic: moon');
+      assert.is(r.status, 'completed', JSON.stringify(r));
+      const team = (line: string) => `final[done(part A of ${line}) + done(part B of ${line})]`;
+      assert.is(
+        r.output,
+        `final[${team('look up moon')} + ${team('explain moon')} + ${team('quiz on moon')}]`,
+      );
+      const teams = ofType(events, 'WorkflowStepScheduled').filter(
+        (e) => (e.data as { agent: string }).agent === 'workflow:team',
+      );
+      assert.is(teams.length, 3);
+      // Each team's task is the parent of a run of the team workflow.
+      for (const t of teams) {
+        const child = await readWorkflowRun(
+          hub.runtime.store,
+          'default',
+          (t.data as { taskId: string }).taskId,
+        );
+        assert.is(child?.status, 'completed');
+        assert.is(child?.definition?.name, 'team');
+      }
+    },
+  );
+
+  s(
+    'handoff: triage hands the conversation to the right specialist with its note, in one A2A context',
+    async () => {
+      const refund = await run('helpdesk', 'I want a refund for order 7');
+      assert.is(
+        refund.run.output,
+        'billing saw: I want a refund for order 7 / (handed over by the triage agent: handoff:billing wants money back)',
+      );
+      const error = await run('helpdesk', 'the app shows an error');
+      assert.match(error.run.output ?? '', /^tech saw: the app shows an error/);
+      const hello = await run('helpdesk', 'hello there');
+      assert.is(hello.run.output, 'answered: hello there', 'no handoff: the triage agent answers');
+      const contexts = new Set<string>();
+      for (const e of ofType(refund.events, 'WorkflowStepScheduled')) {
+        const [submitted] = await hub.runtime.store.readStream(
+          taskStream((e.data as { taskId: string }).taskId),
+          { maxCount: 1 },
+        );
+        contexts.add((submitted!.data as { contextId: string }).contextId);
+      }
+      assert.is(contexts.size, 1, 'triage and specialist share the context');
+    },
+  );
+
+  s.run();
+}
