@@ -70,8 +70,15 @@ export const workflowRoutes = (o: WorkflowEndpointOptions) => {
       return respondError(error);
     }
   });
+  // Its card declares no extended card, so the endpoint has none either (A2A §3.3.4).
+  const bindings: BindingOptions = {
+    ...o.bindings,
+    extendedCard: () => {
+      throw new A2AError('UNSUPPORTED_OPERATION', 'A workflow has no extended agent card');
+    },
+  };
   app.post('/:name/jsonrpc', (c) =>
-    jsonRpcHandler(o.service.boundTo(`${WORKFLOW_AGENT_PREFIX}${c.req.param('name')}`), o.bindings)(c),
+    jsonRpcHandler(o.service.boundTo(`${WORKFLOW_AGENT_PREFIX}${c.req.param('name')}`), bindings)(c),
   );
   return app;
 };

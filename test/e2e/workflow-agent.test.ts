@@ -75,6 +75,9 @@ for (const kind of kinds) {
         { url: `${hub.url}/a2a/workflows/order/jsonrpc`, protocolBinding: 'JSONRPC', protocolVersion: '1.0' },
       ]);
       assert.is(card.version, '1');
+      // No extended card is declared, and none is served.
+      const extended = await call('order', 'GetExtendedAgentCard', {});
+      assert.is(((await extended.json()) as { error: { code: number } }).error.code, -32004);
       assert.is((await fetch(cardUrl('order'))).status, 401);
       const otherKey = await hub.addTenant('wf-other');
       assert.is((await fetch(cardUrl('order'), { headers: { 'X-API-Key': otherKey } })).status, 404);
