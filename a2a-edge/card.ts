@@ -27,6 +27,12 @@ export const securitySchemes = {
   },
 };
 
+/** Either scheme will do (v1.0 securityRequirements). */
+export const securityRequirements = [
+  { schemes: { apiKey: { list: [] } } },
+  { schemes: { bearer: { list: [] } } },
+];
+
 /**
  * The hub's card (A2A v1.0), with the v0.3 top-level fields (`url`, `protocolVersion`,
  * `preferredTransport`, `additionalInterfaces`) alongside: v1.0 readers ignore them, v0.3 peers need them.
@@ -58,7 +64,7 @@ export const hubCard = (o: HubCardOptions, extended = false) => {
     defaultOutputModes: ['text/plain', 'application/json'],
     skills,
     securitySchemes,
-    securityRequirements: [{ schemes: { apiKey: { list: [] } } }, { schemes: { bearer: { list: [] } } }],
+    securityRequirements,
     // v0.3 compatibility
     url: jsonrpc,
     protocolVersion: '0.3.0',

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { z } from 'zod';
 import { describeZodIssues } from '../commands/errors.ts';
-import { fold, type HandleOptions, handle } from '../commands/handle.ts';
+import { fold, handle } from '../commands/handle.ts';
 import { type TaskAggregate, type TaskCommand, taskDecider } from '../commands/task.ts';
 import { INTERRUPTED_STATES, type Message, type Task, TERMINAL_STATES } from '../events/a2a.ts';
 import type { RecordedEvent } from '../events/envelope.ts';
@@ -166,16 +166,11 @@ export class A2AService {
   }
 
   /**
-   * `on` is the task's history when the command is about an existing task: its events keep the task's
-   * correlation id (a follow-up or a cancel belongs to what started the task, e.g. a workflow run).
+   * `history`: the task's stream as the caller just read it ([] for a new task), decided on without
+   * reading it again. Its first event's correlation id is kept: a follow-up or a cancel belongs to what
+   * started the task (a workflow run, say).
    */
-  private async command(
-    caller: Caller,
-    taskId: string,
-    command: TaskCommand,
-    options?: HandleOptions,
-    on?: RecordedEvent[],
-  ) {
+  private async command(caller: Caller, taskId: string, command: TaskCommand, history: RecordedEvent[]) {
     try {
       return await handle(
         this.deps.store,
@@ -185,9 +180,9 @@ export class A2AService {
         {
           tenant: caller.tenant,
           principal: caller.principal,
-          ...(on?.[0] ? { correlationId: on[0].metadata.correlationId } : {}),
+          ...(history[0] ? { correlationId: history[0].metadata.correlationId } : {}),
         },
-        options,
+        { assume: history },
       );
     } catch (error) {
       throw toA2AError(error);
@@ -210,7 +205,6 @@ export class A2AService {
         caller,
         message.taskId,
         { type: 'ReceiveInput', message, at: this.now() },
-        { assume: events },
         events,
       );
       return { request, taskId: message.taskId, revision: result.nextExpectedRevision, state: result.state };
@@ -243,7 +237,7 @@ export class A2AService {
         at: this.now(),
       },
       // A fresh UUID names no existing stream: no need to read it first.
-      { assume: [] },
+      [],
     );
     if (pushConfig) await this.requirePush().create(caller, taskId, pushConfig);
     this.deps.dispatch?.(result.events[0]!, result.events);
@@ -409,13 +403,7 @@ export class A2AService {
   async cancelTask(caller: Caller, params: unknown): Promise<Task> {
     const { id } = parseParams(TaskIdRequest, params);
     const { events } = await this.load(caller, id);
-    const result = await this.command(
-      caller,
-      id,
-      { type: 'CancelTask', at: this.now() },
-      { assume: events },
-      events,
-    );
+    const result = await this.command(caller, id, { type: 'CancelTask', at: this.now() }, events);
     return result.state.task!;
   }
 

@@ -11,7 +11,7 @@ import type { EventStore } from '../infra/event-store/port.ts';
 import { latestWorkflow } from '../workflows/service.ts';
 import type { BindingOptions } from './app.ts';
 import { callerOf, type EdgeEnv } from './auth.ts';
-import { cacheableJson, securitySchemes } from './card.ts';
+import { cacheableJson, securityRequirements, securitySchemes } from './card.ts';
 import { A2AError } from './errors.ts';
 import { jsonRpcHandler } from './jsonrpc.ts';
 import { respondError } from './rest.ts';
@@ -63,7 +63,7 @@ export const workflowRoutes = (o: WorkflowEndpointOptions) => {
         defaultOutputModes: ['text/plain'],
         skills,
         securitySchemes,
-        securityRequirements: [{ schemes: { apiKey: { list: [] } } }, { schemes: { bearer: { list: [] } } }],
+        securityRequirements,
       };
       return cacheableJson(card, new Date(0), 60, 'private')(c);
     } catch (error) {

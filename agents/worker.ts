@@ -8,6 +8,7 @@ import type { RecordedEvent } from '../events/envelope.ts';
 import type { TaskEvent } from '../events/task.ts';
 import { type ConsumerOptions, perEventType } from '../infra/bus/port.ts';
 import type { EventStore } from '../infra/event-store/port.ts';
+import { oncePerKey } from '../infra/once-per-key.ts';
 import { foldAgentView } from '../projections/agents.ts';
 import { needsRouting } from '../sagas/routing.ts';
 import type { Agent, AgentUpdate } from './agent.ts';
@@ -60,18 +61,9 @@ const TRIGGERS = new Set(['TaskSubmitted', 'TaskInputReceived', 'TaskRouted']);
 
 export const agentWorker = (deps: WorkerDeps): AgentWorker => {
   const now = deps.now ?? (() => new Date().toISOString());
-  const running = new Map<string, Promise<void>>();
-  const handled = new RecentIds(50_000);
-  const runOnce = (trigger: RecordedEvent, history?: RecordedEvent[]): Promise<void> => {
-    let p = running.get(trigger.id);
-    if (!p) {
-      p = run(deps, trigger, now, history).then(() => handled.add(trigger.id));
-      const settled = () => running.delete(trigger.id);
-      p.then(settled, settled);
-      running.set(trigger.id, p);
-    }
-    return p;
-  };
+  const once = oncePerKey();
+  const runOnce = (trigger: RecordedEvent, history?: RecordedEvent[]): Promise<void> =>
+    once.run(trigger.id, () => run(deps, trigger, now, history));
   return {
     consumers: perEventType(
       {
@@ -81,7 +73,7 @@ export const agentWorker = (deps: WorkerDeps): AgentWorker => {
         ackWaitMs: deps.ackWaitMs ?? 30_000,
         maxDeliver: 5,
         handler: async ({ event, working }) => {
-          if (!TRIGGERS.has(event.type) || handled.has(event.id)) return;
+          if (!TRIGGERS.has(event.type) || once.done(event.id)) return;
           // A live worker keeps its task however long the agent takes; a dead one loses it after ackWaitMs.
           const heartbeat = setInterval(working, Math.max(50, (deps.ackWaitMs ?? 30_000) / 3));
           try {
@@ -113,19 +105,6 @@ const runsHereAtOnce = (deps: WorkerDeps, trigger: RecordedEvent, history?: Reco
   const agent = named ? deps.agents.get(named) : deps.agents.fallback;
   return agent?.deterministic === true;
 };
-
-/** A bounded set of recent ids: the oldest is forgotten first. */
-class RecentIds {
-  private readonly ids = new Set<string>();
-  constructor(private readonly capacity: number) {}
-  add(id: string) {
-    this.ids.add(id);
-    if (this.ids.size > this.capacity) this.ids.delete(this.ids.values().next().value as string);
-  }
-  has(id: string) {
-    return this.ids.has(id);
-  }
-}
 
 const run = async (deps: WorkerDeps, trigger: RecordedEvent, now: () => string, known?: RecordedEvent[]) => {
   const stream = trigger.stream;

@@ -40,6 +40,7 @@ import {
 } from '../events/workflow.ts';
 import { type ConsumerOptions, perEventType } from '../infra/bus/port.ts';
 import type { EventStore } from '../infra/event-store/port.ts';
+import { oncePerKey } from '../infra/once-per-key.ts';
 
 export interface WorkflowSagaDeps {
   store: EventStore;
@@ -260,28 +261,8 @@ const runTimers = async (deps: WorkflowSagaDeps, event: RecordedEvent, working: 
   await afterDecision(deps, result, once);
 };
 
-/** Runs each event's handling once per process at a time; a finished one is not run again here. */
-const oncePerEvent = () => {
-  const running = new Map<string, Promise<void>>();
-  const done = new Set<string>();
-  return (id: string, fn: () => Promise<void>): Promise<void> => {
-    if (done.has(id)) return Promise.resolve();
-    let p = running.get(id);
-    if (!p) {
-      p = fn().then(() => {
-        done.add(id);
-        if (done.size > 50_000) done.delete(done.values().next().value as string);
-      });
-      const settle = () => running.delete(id);
-      p.then(settle, settle);
-      running.set(id, p);
-    }
-    return p;
-  };
-};
-
 export const workflowSaga = (deps: WorkflowSagaDeps): ConsumerOptions[] => {
-  const once = oncePerEvent();
+  const once: Once = oncePerKey().run;
   const outcome = (event: RecordedEvent) => once(event.id, () => reportOutcome(deps, event, once));
   // A step task that ended in this process goes back to its run now; the bus delivery then finds it done.
   deps.localTaskEvents?.((events) => {
