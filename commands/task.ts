@@ -130,7 +130,15 @@ export const mergeArtifact = (artifacts: Artifact[], update: Artifact, append: b
   const i = artifacts.findIndex((a) => a.artifactId === update.artifactId);
   if (i < 0) return [...artifacts, update];
   const next = [...artifacts];
-  next[i] = append ? { ...artifacts[i]!, parts: [...artifacts[i]!.parts, ...update.parts] } : update;
+  const current = artifacts[i]!;
+  // As the official SDK does: an appended chunk's metadata (a streamed reply's usage, say) is kept.
+  next[i] = append
+    ? {
+        ...current,
+        parts: [...current.parts, ...update.parts],
+        ...(update.metadata ? { metadata: { ...current.metadata, ...update.metadata } } : {}),
+      }
+    : update;
   return next;
 };
 

@@ -14,6 +14,7 @@ import { listen } from '../a2a-edge/server.ts';
 import { A2AService } from '../a2a-edge/service.ts';
 import { TaskFeed } from '../a2a-edge/task-feed.ts';
 import { type AgentDirectory, agentDirectory, builtInAgents } from '../agents/directory.ts';
+import { llmAgents } from '../agents/llm.ts';
 import { remoteAgentWorker } from '../agents/remote.ts';
 import { agentWorker } from '../agents/worker.ts';
 import { registerInProcessAgents } from '../commands/agent-registry.ts';
@@ -90,11 +91,24 @@ export interface RuntimeOverrides {
   agents?: AgentDirectory;
 }
 
-/** The built-in agents, the fallback being AGENTCORE_DEFAULT_AGENT unless that is `route`. */
-const defaultAgents = (defaultAgent: string): AgentDirectory => {
+/**
+ * The built-in agents and the configured LLM agents, the fallback being AGENTCORE_DEFAULT_AGENT (which may
+ * name an LLM agent) unless that is `route`.
+ */
+const defaultAgents = (config: Config): AgentDirectory => {
   const builtIn = builtInAgents();
-  if (defaultAgent === ROUTE_DEFAULT_AGENT || defaultAgent === builtIn.fallback.id) return builtIn;
-  return agentDirectory(builtIn.list(), defaultAgent);
+  const { llm } = config;
+  const llmOnes = llm.agents.length
+    ? llmAgents(llm.agents, { baseURL: llm.baseURL!, apiKey: llm.apiKey, model: llm.model })
+    : [];
+  const taken = llmOnes.find((a) => builtIn.get(a.id));
+  if (taken) {
+    throw new Error(`invalid configuration: AGENTCORE_LLM_AGENTS: "${taken.id}" is a built-in agent's id`);
+  }
+  const { defaultAgent } = config.routing;
+  const fallback = defaultAgent === ROUTE_DEFAULT_AGENT ? builtIn.fallback.id : defaultAgent;
+  if (llmOnes.length === 0 && fallback === builtIn.fallback.id) return builtIn;
+  return agentDirectory([...builtIn.list(), ...llmOnes], fallback);
 };
 
 const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
@@ -188,7 +202,7 @@ export const createRuntime = async (config: Config, overrides: RuntimeOverrides 
   ];
   const asyncProjections = projections.filter((p) => !inlineProjections.includes(p));
   const sagas = overrides.sagas ?? [];
-  const agents = overrides.agents ?? defaultAgents(config.routing.defaultAgent);
+  const agents = overrides.agents ?? defaultAgents(config);
   const feed = new TaskFeed(store, bus.live({ category: 'task' }));
 
   const stops: Array<() => Promise<void>> = [];

@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { LlmAgentSpec } from '../agents/llm.ts';
 import { describeZodIssues } from '../commands/errors.ts';
 
 export const ROLES = ['edge', 'sagas', 'workers', 'projections', 'relay'] as const;
@@ -43,6 +45,12 @@ const Env = z.object({
   AGENTCORE_EMBEDDINGS_KEY: z.string().min(1).optional(),
   /** Length of the endpoint's vectors; known for OpenAI's models, required for others. */
   AGENTCORE_EMBEDDINGS_DIMENSIONS: z.coerce.number().int().min(1).max(16_000).optional(),
+  // ---- LLM agents (agents/llm.ts): an OpenAI-compatible chat completions endpoint
+  AGENTCORE_LLM_URL: z.string().url().optional(),
+  AGENTCORE_LLM_KEY: z.string().min(1).default('none'),
+  AGENTCORE_LLM_MODEL: z.string().min(1).optional(),
+  /** A JSON array of agent specs, or the path of a file holding one. */
+  AGENTCORE_LLM_AGENTS: z.string().optional(),
   // ---- routing, remote agents, circuit breakers (sagas/routing.ts, agents/remote.ts, sagas/circuit-breaker.ts)
   /** The agent of tasks naming none: an in-process agent id, or `route` (routing decides). */
   AGENTCORE_DEFAULT_AGENT: z
@@ -82,6 +90,14 @@ export interface Config {
   logLevel: string;
   embeddings: EmbeddingsConfig;
   routing: RoutingConfig;
+  llm: LlmConfig;
+}
+
+export interface LlmConfig {
+  baseURL?: string;
+  apiKey: string;
+  model?: string;
+  agents: LlmAgentSpec[];
 }
 
 export interface RoutingConfig {
@@ -156,6 +172,46 @@ const embeddingsConfig = (e: z.infer<typeof Env>): EmbeddingsConfig => {
   return { kind: 'openai', baseURL: url, model, apiKey: e.AGENTCORE_EMBEDDINGS_KEY ?? 'none', dimensions };
 };
 
+const llmConfig = (e: z.infer<typeof Env>): LlmConfig => {
+  const where = 'invalid configuration: AGENTCORE_LLM_AGENTS';
+  const source = e.AGENTCORE_LLM_AGENTS?.trim() ?? '';
+  let text = source;
+  // Inline JSON starts with its array (or a mistaken object); anything else names a file.
+  if (source && !/^[[{]/.test(source)) {
+    try {
+      text = readFileSync(source, 'utf8');
+    } catch (error) {
+      throw new Error(`${where}: cannot read the file ${source} (${(error as Error).message})`);
+    }
+  }
+  let raw: unknown = [];
+  try {
+    if (text.trim()) raw = JSON.parse(text);
+  } catch (error) {
+    throw new Error(`${where} is not JSON (${(error as Error).message})`);
+  }
+  if (!Array.isArray(raw)) throw new Error(`${where} must be a JSON array of agent specs`);
+  if (raw.length > 0 && !e.AGENTCORE_LLM_URL) {
+    throw new Error(
+      'invalid configuration: AGENTCORE_LLM_AGENTS needs AGENTCORE_LLM_URL (an OpenAI-compatible base URL, e.g. http://127.0.0.1:11434/v1)',
+    );
+  }
+  const agents = raw.map((spec, i) => {
+    const id = (spec as { id?: unknown } | null)?.id;
+    const which = `agent ${i}${typeof id === 'string' ? ` ("${id}")` : ''}`;
+    const parsed = LlmAgentSpec.safeParse(spec);
+    if (!parsed.success) throw new Error(`${where}: ${which}: ${describeZodIssues(parsed.error.issues)}`);
+    if (!parsed.data.model && !e.AGENTCORE_LLM_MODEL) {
+      throw new Error(`${where}: ${which}: model: required when AGENTCORE_LLM_MODEL is not set`);
+    }
+    return parsed.data;
+  });
+  const ids = agents.map((a) => a.id);
+  const twice = ids.find((id, i) => ids.indexOf(id) !== i);
+  if (twice) throw new Error(`${where}: the agent id "${twice}" is given twice`);
+  return { baseURL: e.AGENTCORE_LLM_URL, apiKey: e.AGENTCORE_LLM_KEY, model: e.AGENTCORE_LLM_MODEL, agents };
+};
+
 /**
  * No DATABASE_URL: embedded (PGlite on disk + in-process bus, one process). With DATABASE_URL and NATS_URL:
  * distributed. Half a distributed configuration is an error, not a silent fallback to embedded.
@@ -186,6 +242,7 @@ export const loadConfig = (env: Record<string, string | undefined> = process.env
     bodyLimitBytes: e.AGENTCORE_BODY_LIMIT_BYTES,
     logLevel: e.LOG_LEVEL,
     embeddings: embeddingsConfig(e),
+    llm: llmConfig(e),
     routing: {
       defaultAgent: e.AGENTCORE_DEFAULT_AGENT,
       routeByDefault: e.AGENTCORE_DEFAULT_AGENT === 'route',

@@ -17,7 +17,8 @@
  *   `enqueue`d later), or from a function of the request; `stream: true` gives SSE chunks like OpenAI's
  *   (role, content pieces, tool-call deltas, finish reason, optional usage chunk, `[DONE]`).
  * - GET /v1/models.
- * Every request is recorded in `requests` (method, path, headers, parsed body).
+ * Every request is recorded in `requests` (method, path, headers, parsed body); `openStreams` counts the
+ * streamed chat responses whose connection is still open.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -142,6 +143,7 @@ export class OpenAIStub {
   private chatCalls = 0;
   private embeddingCalls = 0;
   private ids = 0;
+  private streaming = 0;
 
   constructor(private readonly options: OpenAIStubOptions = {}) {
     if (typeof options.chat === 'function') this.scriptFn = options.chat;
@@ -152,6 +154,11 @@ export class OpenAIStub {
   get baseURL(): string {
     if (!this.server) throw new Error('openai-stub: not started');
     return `http://127.0.0.1:${this.port}/v1`;
+  }
+
+  /** Streamed chat responses still open (a client that aborts closes its own). */
+  get openStreams(): number {
+    return this.streaming;
   }
 
   /** Chat replies not used yet (with a scripted array). */
@@ -364,6 +371,8 @@ export class OpenAIStub {
       });
     }
 
+    this.streaming++;
+    res.once('close', () => this.streaming--);
     res.writeHead(200, {
       'content-type': 'text/event-stream',
       'cache-control': 'no-cache',
@@ -385,6 +394,7 @@ export class OpenAIStub {
     for (const piece of pieces) {
       if (reply.abortAfterChunks !== undefined && sent >= reply.abortAfterChunks) break;
       if (reply.chunkDelayMs) await sleep(reply.chunkDelayMs);
+      if (res.destroyed) return; // the client went away
       chunk({ content: piece });
       sent++;
     }

@@ -147,4 +147,19 @@ test('a non-append update replaces the artifact with the same id', () => {
   assert.equal(merged, [{ artifactId: 'x', parts: [{ text: 'new' }] }]);
 });
 
+test('an appended chunk adds its parts and its metadata (a streamed reply ends with its usage)', () => {
+  const merged = mergeArtifact(
+    [{ artifactId: 'x', parts: [{ text: 'a' }], metadata: { model: 'm' } }],
+    { artifactId: 'x', parts: [{ text: 'b' }], metadata: { usage: { promptTokens: 1 } } },
+    true,
+  );
+  assert.equal(merged, [
+    {
+      artifactId: 'x',
+      parts: [{ text: 'a' }, { text: 'b' }],
+      metadata: { model: 'm', usage: { promptTokens: 1 } },
+    },
+  ]);
+});
+
 test.run();
