@@ -5,6 +5,7 @@
  * so a worker that dies mid-run and is redelivered the task finds the same run and says the same things
  * again (the same updates in the same order: the task recorder recognises them).
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fold, handle } from '../commands/handle.ts';
 import { type TaskAggregate, taskDecider } from '../commands/task.ts';
 import { waitingStep, workflowRunDecider } from '../commands/workflow.ts';
@@ -17,17 +18,8 @@ import { type Agent, type AgentUpdate, textOf } from './agent.ts';
 
 export const WORKFLOW_AGENT_PREFIX = 'workflow:';
 
-/** Resolves after `ms`, or at once when the signal aborts; leaves no listener behind either way. */
-const delay = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
+/** Resolves after `ms`, or at once when the signal aborts (timers/promises leaves no listener behind). */
+const delay = (ms: number, signal: AbortSignal) => sleep(ms, undefined, { signal }).catch(() => {});
 
 /** What a run's event says to the client of the parent task, if anything; `done` ends this agent run. */
 const toUpdate = (type: string, data: Record<string, unknown>): { update?: AgentUpdate; done?: boolean } => {

@@ -8,15 +8,20 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { TaskState, TERMINAL_STATES } from '../events/a2a.ts';
 import type { WorkflowDefinitionEvent, WorkflowRunEvent } from '../events/workflow.ts';
+import { AUTO_AGENT } from '../sagas/routing.ts';
 import {
   branchOwners,
+  type Capability,
   conditionHolds,
+  handoffOf,
+  hopInput,
   itemsOf,
   type MapNode,
   type ParallelNode,
   renderInput,
   type StepNode,
   type StepResult,
+  type SwarmNode,
   type TaskNode,
   WorkflowDefinition,
 } from '../workflows/definition.ts';
@@ -74,6 +79,8 @@ export const WorkflowRunCommand = z.discriminatedUnion('type', [
   }),
   /** Stops the run: steps in flight are given up and the completed ones compensated. */
   z.object({ type: z.literal('CancelRun'), reason: z.string().min(1), at }),
+  /** The run's deadline has passed (the saga's timer): stopped as a cancel is, and failed as timed out. */
+  z.object({ type: z.literal('TimeOutRun'), at }),
   /** A step's timeout has passed (the saga's timer): if its task has not ended, the attempt has failed. */
   z.object({ type: z.literal('TimeOutStep'), taskId: z.string().min(1), at }),
   /** What became of a step's task (the saga reports its terminal or interrupted state). */
@@ -87,12 +94,20 @@ export const WorkflowRunCommand = z.discriminatedUnion('type', [
 ]);
 export type WorkflowRunCommand = z.infer<typeof WorkflowRunCommand>;
 
+/** Who a scheduled task goes to and what it says (a retry sends the same). */
+interface Call {
+  agent: string;
+  capability?: Capability;
+  input: string;
+}
+
 interface Outstanding {
   stepId: string;
   attempt: number;
   iteration: number;
   compensation: boolean;
   taskId: string;
+  call: Call;
   /** Its task is input-required or auth-required: the run waits for an answer to it. */
   waiting: boolean;
 }
@@ -101,6 +116,7 @@ export interface WorkflowRun {
   runId: string | null;
   definition: WorkflowDefinition | null;
   input: string;
+  deadline: string | null;
   status: 'none' | 'running' | 'compensating' | 'completed' | 'failed';
   /** The steps whose tasks are in flight, by task id (several at once in parallel branches). */
   outstanding: Record<string, Outstanding>;
@@ -108,6 +124,8 @@ export interface WorkflowRun {
   barriers: Record<string, number>;
   /** Map nodes whose items run: their items, and the outputs of those done (by item number, from 1). */
   maps: Record<string, { items: string[]; outputs: Record<number, string> }>;
+  /** Swarm nodes that have handed on: their first hop's input and the hand-overs so far. */
+  swarms: Record<string, { input: string; handoffs: Array<{ capability: string; note: string }> }>;
   results: Record<string, StepResult>;
   /** Steps completed, in order (compensation runs them backwards). */
   completed: string[];
@@ -163,11 +181,28 @@ class Decision {
 
 const later = (at: string, ms: number) => new Date(Date.parse(at) + ms).toISOString();
 
-const schedule = (d: Decision, stepId: string, attempt: number, compensation: boolean, iteration = 1) => {
+/** What the definition says a step's task is (a map's: for item `iteration`). */
+const callOf = (d: Decision, stepId: string, compensation: boolean, iteration: number): Call => {
   const node = d.nodes[stepId] as StepNode;
-  const call = compensation && node.kind === 'task' ? node.compensate! : node;
-  // A map's task: the iteration is the item's number.
+  const spec = compensation && node.kind === 'task' ? node.compensate! : node;
   const item = node.kind === 'map' ? (d.run.maps[stepId]?.items[iteration - 1] ?? '') : '';
+  return {
+    agent: spec.agent ?? AUTO_AGENT,
+    ...(spec.capability ? { capability: spec.capability } : {}),
+    input: renderInput(spec.input, d.run.input, d.run.results, item),
+  };
+};
+
+const schedule = (
+  d: Decision,
+  stepId: string,
+  attempt: number,
+  compensation: boolean,
+  iteration = 1,
+  call?: Call,
+) => {
+  const node = d.nodes[stepId] as StepNode;
+  const { agent, capability, input } = call ?? callOf(d, stepId, compensation, iteration);
   const backoff =
     attempt > 1 && node.retry
       ? Math.min(node.retry.backoffMs * 2 ** (attempt - 2), node.retry.maxBackoffMs)
@@ -181,8 +216,9 @@ const schedule = (d: Decision, stepId: string, attempt: number, compensation: bo
       iteration,
       compensation,
       taskId: stepTaskId(d.run.runId!, stepId, attempt, compensation, iteration),
-      agent: call.agent,
-      input: renderInput(call.input, d.run.input, d.run.results, item),
+      agent,
+      ...(capability ? { capability } : {}),
+      input,
       ...(backoff > 0 ? { notBefore: starts } : {}),
       ...(node.timeoutMs && !compensation ? { timeoutAt: later(starts, node.timeoutMs) } : {}),
       at: d.now,
@@ -197,7 +233,7 @@ const walk = (d: Decision, from: string, target: string | null, lastOutput: stri
     return;
   }
   const node = d.nodes[target]!;
-  if (node.kind === 'task') {
+  if (node.kind === 'task' || node.kind === 'swarm') {
     schedule(d, target, 1, false);
     return;
   }
@@ -269,15 +305,46 @@ const compensateWhenSettled = (d: Decision) => {
   nextCompensation(d);
 };
 
+/** A swarm hop handed the work on: the next hop is routed by capability, or the hop bound fails the step. */
+const handOn = (
+  d: Decision,
+  o: Outstanding,
+  node: SwarmNode,
+  output: string,
+  handoff: { capability: string; note: string },
+) => {
+  const ids = stepIds(o);
+  if (o.iteration >= node.maxHops) {
+    const error = `no agent answered within ${node.maxHops} hops (the last one handed off to ${handoff.capability})`;
+    d.emit({
+      type: 'WorkflowStepFailed',
+      data: { ...ids, state: 'TASK_STATE_FAILED', error, willRetry: false, timedOut: false, at: d.now },
+    });
+    return compensateWhenSettled(d);
+  }
+  d.emit({ type: 'WorkflowHandoff', data: { ...ids, output, ...handoff, at: d.now } });
+  const swarm = d.run.swarms[o.stepId]!;
+  const { capability, note } = handoff;
+  schedule(d, o.stepId, 1, false, o.iteration + 1, {
+    agent: AUTO_AGENT,
+    // By skill id or tag; the query (the capability's name) keeps semantic matches about the capability
+    // rather than about the whole hand-over text.
+    capability: { skill: capability, tags: [capability], query: capability },
+    input: hopInput(swarm.input, swarm.handoffs, node.maxHops),
+  });
+};
+
+const stepIds = (o: Outstanding) => ({
+  stepId: o.stepId,
+  attempt: o.attempt,
+  iteration: o.iteration,
+  compensation: o.compensation,
+  taskId: o.taskId,
+});
+
 const onOutcome = (d: Decision, o: Outstanding, state: TaskState, output: string, timedOut = false) => {
   const node = d.nodes[o.stepId] as StepNode;
-  const ids = {
-    stepId: o.stepId,
-    attempt: o.attempt,
-    iteration: o.iteration,
-    compensation: o.compensation,
-    taskId: o.taskId,
-  };
+  const ids = stepIds(o);
   if (state === 'TASK_STATE_INPUT_REQUIRED' || state === 'TASK_STATE_AUTH_REQUIRED') {
     if (!o.waiting)
       d.emit({ type: 'WorkflowStepWaiting', data: { stepId: o.stepId, taskId: o.taskId, state, at: d.now } });
@@ -285,6 +352,8 @@ const onOutcome = (d: Decision, o: Outstanding, state: TaskState, output: string
   }
   if (!TERMINAL_STATES.has(state)) return;
   if (state === 'TASK_STATE_COMPLETED') {
+    const handoff = node.kind === 'swarm' && !o.compensation ? handoffOf(output) : null;
+    if (handoff && !d.run.failure) return handOn(d, o, node as SwarmNode, output, handoff);
     d.emit({ type: 'WorkflowStepCompleted', data: { ...ids, output, at: d.now } });
     if (o.compensation) return nextCompensation(d);
     if (d.run.failure) return compensateWhenSettled(d); // a sibling branch failed: no further steps
@@ -293,7 +362,7 @@ const onOutcome = (d: Decision, o: Outstanding, state: TaskState, output: string
       if (Object.keys(map.outputs).length === map.items.length) joinMap(d, o.stepId);
       return;
     }
-    const repeat = node.repeat;
+    const repeat = node.kind === 'task' ? node.repeat : undefined;
     if (
       repeat &&
       o.iteration < repeat.maxIterations &&
@@ -311,10 +380,17 @@ const onOutcome = (d: Decision, o: Outstanding, state: TaskState, output: string
     type: 'WorkflowStepFailed',
     data: { ...ids, state, error: reason, willRetry, timedOut, at: d.now },
   });
-  if (willRetry) return schedule(d, o.stepId, o.attempt + 1, o.compensation, o.iteration);
+  if (willRetry) return schedule(d, o.stepId, o.attempt + 1, o.compensation, o.iteration, o.call);
   if (o.compensation) return nextCompensation(d);
   // The failed step itself did not complete, so it is not compensated; those before it are.
   compensateWhenSettled(d);
+};
+
+/** The steps in flight are given up: their tasks are canceled and their late answers ignored. */
+const giveUp = (run: WorkflowRun, reason: string): WorkflowRun => {
+  const given = Object.values(run.outstanding).filter((o) => !o.compensation);
+  const outstanding = Object.fromEntries(Object.entries(run.outstanding).filter(([, o]) => o.compensation));
+  return { ...run, outstanding, failure: { step: given[0]?.stepId ?? '', reason } };
 };
 
 export const workflowRunDecider: Decider<WorkflowRunCommand, WorkflowRun, RunEvent> = {
@@ -322,10 +398,12 @@ export const workflowRunDecider: Decider<WorkflowRunCommand, WorkflowRun, RunEve
     runId: null,
     definition: null,
     input: '',
+    deadline: null,
     status: 'none',
     outstanding: {},
     barriers: {},
     maps: {},
+    swarms: {},
     results: {},
     completed: [],
     toCompensate: [],
@@ -351,22 +429,35 @@ export const workflowRunDecider: Decider<WorkflowRunCommand, WorkflowRun, RunEve
             definition: command.definition,
             input: command.input,
             contextId: command.contextId,
+            ...(command.definition.timeoutMs
+              ? { deadline: later(command.at, command.definition.timeoutMs) }
+              : {}),
             at: command.at,
           },
         });
         walk(d, command.definition.start, command.definition.start, command.input);
         return d.events;
       }
-      case 'CancelRun': {
+      case 'CancelRun':
+      case 'TimeOutRun': {
         if (run.status === 'none') throw notFound('workflow run');
         // Ended, or already undoing what it did (a failure or an earlier cancel): nothing more to stop.
         if (run.status !== 'running' || run.failure) return [];
-        const inFlight = Object.values(run.outstanding).filter((o) => !o.compensation);
+        const tasks = Object.values(run.outstanding)
+          .filter((o) => !o.compensation)
+          .map((o) => o.taskId);
         const d = new Decision(run, command.at);
-        d.emit({
-          type: 'WorkflowRunCancelRequested',
-          data: { reason: command.reason, tasks: inFlight.map((o) => o.taskId), at: command.at },
-        });
+        if (command.type === 'CancelRun')
+          d.emit({
+            type: 'WorkflowRunCancelRequested',
+            data: { reason: command.reason, tasks, at: command.at },
+          });
+        else {
+          if (!run.deadline) throw ruleViolated('the run has no time limit');
+          if (Date.parse(command.at) < Date.parse(run.deadline))
+            throw ruleViolated(`the run's deadline (${run.deadline}) has not passed`);
+          d.emit({ type: 'WorkflowRunTimedOut', data: { deadline: run.deadline, tasks, at: command.at } });
+        }
         compensateWhenSettled(d);
         return d.events;
       }
@@ -402,15 +493,17 @@ export const workflowRunDecider: Decider<WorkflowRunCommand, WorkflowRun, RunEve
           runId: event.data.runId,
           definition: event.data.definition,
           input: event.data.input,
+          deadline: event.data.deadline ?? null,
           status: 'running',
         };
       case 'WorkflowStepScheduled': {
-        const { stepId, attempt, iteration, compensation, taskId } = event.data;
+        const { stepId, attempt, iteration, compensation, taskId, agent, capability, input } = event.data;
+        const call = { agent, ...(capability ? { capability } : {}), input };
         return {
           ...run,
           outstanding: {
             ...run.outstanding,
-            [taskId]: { stepId, attempt, iteration, compensation, taskId, waiting: false },
+            [taskId]: { stepId, attempt, iteration, compensation, taskId, call, waiting: false },
           },
         };
       }
@@ -461,6 +554,21 @@ export const workflowRunDecider: Decider<WorkflowRunCommand, WorkflowRun, RunEve
           failure: run.failure ?? { step: stepId, reason: error },
         };
       }
+      case 'WorkflowHandoff': {
+        const { stepId, taskId, capability, note } = event.data;
+        const swarm = run.swarms[stepId] ?? {
+          input: run.outstanding[taskId]?.call.input ?? '',
+          handoffs: [],
+        };
+        return {
+          ...run,
+          outstanding: without(taskId),
+          swarms: {
+            ...run.swarms,
+            [stepId]: { ...swarm, handoffs: [...swarm.handoffs, { capability, note }] },
+          },
+        };
+      }
       case 'WorkflowBranchTaken':
         return run;
       case 'WorkflowBranchesStarted':
@@ -488,15 +596,10 @@ export const workflowRunDecider: Decider<WorkflowRunCommand, WorkflowRun, RunEve
           completed: [...run.completed, id],
         };
       }
-      case 'WorkflowRunCancelRequested': {
-        // The steps in flight are given up now: their tasks are canceled and their late answers ignored.
-        const given = Object.values(run.outstanding).filter((o) => !o.compensation);
-        const outstanding = Object.fromEntries(
-          Object.entries(run.outstanding).filter(([, o]) => o.compensation),
-        );
-        const step = given[0]?.stepId ?? '';
-        return { ...run, outstanding, failure: { step, reason: `canceled: ${event.data.reason}` } };
-      }
+      case 'WorkflowRunCancelRequested':
+        return giveUp(run, `canceled: ${event.data.reason}`);
+      case 'WorkflowRunTimedOut':
+        return giveUp(run, `timed out: the run's deadline ${event.data.deadline} passed`);
       case 'WorkflowCompensationStarted':
         return { ...run, status: 'compensating', toCompensate: event.data.steps };
       case 'WorkflowRunCompleted':

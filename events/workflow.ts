@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { WorkflowDefinition } from '../workflows/definition.ts';
+import { Capability, WorkflowDefinition } from '../workflows/definition.ts';
 import { TaskState } from './a2a.ts';
 
 /** A tenant's workflow, all its versions: `workflow-<tenant>:<name>`. */
@@ -27,6 +27,8 @@ export const WorkflowRunStarted = z.object({
     definition: WorkflowDefinition,
     input: z.string(),
     contextId: z.string(),
+    /** The run's time limit (the definition's `timeoutMs` from the start): past it, the run is given up. */
+    deadline: z.string().optional(),
     at: z.string(),
   }),
 });
@@ -44,7 +46,9 @@ export const WorkflowStepScheduled = z.object({
   type: z.literal('WorkflowStepScheduled'),
   data: z.object({
     ...stepAttempt,
+    /** `auto` when the step names a capability: routing picks the agent. */
     agent: z.string(),
+    capability: Capability.optional(),
     input: z.string(),
     /** A retry after a backoff: the task is submitted at this time, not before. */
     notBefore: z.string().optional(),
@@ -71,6 +75,17 @@ export const WorkflowStepFailed = z.object({
     willRetry: z.boolean(),
     /** The step ran out of time: its task is canceled (by the saga). */
     timedOut: z.boolean().default(false),
+    at: z.string(),
+  }),
+});
+/** A swarm hop handed the work on: the next hop goes to an agent with this capability. */
+export const WorkflowHandoff = z.object({
+  type: z.literal('WorkflowHandoff'),
+  data: z.object({
+    ...stepAttempt,
+    output: z.string(),
+    capability: z.string(),
+    note: z.string(),
     at: z.string(),
   }),
 });
@@ -119,6 +134,11 @@ export const WorkflowRunCancelRequested = z.object({
   type: z.literal('WorkflowRunCancelRequested'),
   data: z.object({ reason: z.string(), tasks: z.array(z.string()), at: z.string() }),
 });
+/** The run's deadline passed: like a cancel, its steps in flight are given up, then compensation runs. */
+export const WorkflowRunTimedOut = z.object({
+  type: z.literal('WorkflowRunTimedOut'),
+  data: z.object({ deadline: z.string(), tasks: z.array(z.string()), at: z.string() }),
+});
 /** A step failed for good: the completed steps' compensations run next, most recent first. */
 export const WorkflowCompensationStarted = z.object({
   type: z.literal('WorkflowCompensationStarted'),
@@ -146,6 +166,7 @@ export const WorkflowRunEvent = z.discriminatedUnion('type', [
   WorkflowStepCompleted,
   WorkflowStepFailed,
   WorkflowStepWaiting,
+  WorkflowHandoff,
   WorkflowBranchTaken,
   WorkflowBranchesStarted,
   WorkflowBranchEnded,
@@ -153,6 +174,7 @@ export const WorkflowRunEvent = z.discriminatedUnion('type', [
   WorkflowMapStarted,
   WorkflowMapJoined,
   WorkflowRunCancelRequested,
+  WorkflowRunTimedOut,
   WorkflowCompensationStarted,
   WorkflowRunCompleted,
   WorkflowRunFailed,

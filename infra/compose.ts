@@ -348,6 +348,7 @@ export const createRuntime = async (config: Config, overrides: RuntimeOverrides 
               store,
               log,
               ackWaitMs: config.sagaAckWaitMs,
+              stopping: abort.signal,
               dispatch: worker?.dispatch,
               localTaskEvents: (listener) => feed.onLocal(listener),
             })

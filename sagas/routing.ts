@@ -8,7 +8,8 @@
  * hub, the remote worker (agents/remote.ts) when it is a remote A2A agent.
  *
  * Steps, for one TaskSubmitted (consumer `routing`; idempotent: command id `route:<event id>`):
- * 1. discovery (infra/discovery/port.ts): the message's text, plus `metadata.skill` / `metadata.tags`;
+ * 1. discovery (infra/discovery/port.ts): the message's text (or `metadata.query`), plus `metadata.skill` /
+ *    `metadata.tags`;
  * 2. `scoreCandidates` (pure): hard limits (`metadata.maxLatencyMs`, `metadata.maxCost`, the minimum
  *    similarity of semantic-only matches), routability (disabled agents, open circuits) and the weighted
  *    score;
@@ -336,7 +337,11 @@ export const routeTask = async (deps: RoutingDeps, submitted: RecordedEvent): Pr
   if ('invalid' in parsedLimits)
     return reject('excluded', `Cannot route this task: ${parsedLimits.invalid}.`, [], { minSimilarity });
   const { limits } = parsedLimits;
-  const text = textOf(state.task.history?.[0] ?? data.message).trim();
+  // `metadata.query` (a workflow step bound to a capability) describes the agent wanted better than the task's words.
+  const text =
+    typeof metadata.query === 'string' && metadata.query.trim()
+      ? metadata.query.trim()
+      : textOf(state.task.history?.[0] ?? data.message).trim();
   const skillId =
     typeof metadata.skill === 'string' && metadata.skill.trim() ? metadata.skill.trim() : undefined;
   const tags = Array.isArray(metadata.tags)

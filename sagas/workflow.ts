@@ -21,6 +21,7 @@
  * A crash between two of these steps loses nothing: the bus redelivers the unacknowledged event, and
  * every command is idempotent.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { textOf } from '../agents/agent.ts';
 import { WORKFLOW_AGENT_PREFIX } from '../agents/workflow-agent.ts';
@@ -51,6 +52,11 @@ export interface WorkflowSagaDeps {
   dispatch?: (trigger: RecordedEvent, history: RecordedEvent[]) => void;
   /** Redelivery after the process handling an event died (default 30 s). */
   ackWaitMs?: number;
+  /**
+   * Aborted when the process stops: a timer waiting for its time gives its event back to the bus (another
+   * copy, or this process after its restart, waits out the rest) instead of holding the stop up.
+   */
+  stopping?: AbortSignal;
   now?: () => string;
 }
 
@@ -64,12 +70,14 @@ const sagaContext = (event: RecordedEvent, runId: string, commandId: string) => 
   correlationId: runCorrelation(runId),
 });
 
-/** What a step produced: its artifacts' text, else its status message's. */
+/**
+ * What a step produced: its artifacts' text (one per line), else its status message's. The parts of one
+ * artifact are pieces of one text (a streamed reply arrives as appended parts), so they join as they are.
+ */
 export const outputOf = (task: Task): string => {
   const fromArtifacts = (task.artifacts ?? [])
-    .flatMap((a) => a.parts)
-    .map((p) => p.text)
-    .filter((t): t is string => typeof t === 'string')
+    .map((a) => a.parts.map((p) => p.text ?? '').join(''))
+    .filter(Boolean)
     .join('\n');
   return fromArtifacts || textOf(task.status.message);
 };
@@ -99,6 +107,10 @@ const submitStep = async (deps: WorkflowSagaDeps, event: RecordedEvent, knownCon
       agent: step.agent,
       metadata: {
         workflow: { runId, stepId: step.stepId, attempt: step.attempt, compensation: step.compensation },
+        // A step bound to a capability: what routing looks for (sagas/routing.ts).
+        ...(step.capability?.skill ? { skill: step.capability.skill } : {}),
+        ...(step.capability?.tags?.length ? { tags: step.capability.tags } : {}),
+        ...(step.capability?.query ? { query: step.capability.query } : {}),
       },
       at: nowOf(deps),
     },
@@ -171,8 +183,8 @@ const afterDecision = async (
   ]);
 };
 
-/** Run events whose steps' tasks are given up: a timed-out attempt, a canceled run's steps in flight. */
-const CANCELS = new Set(['WorkflowStepFailed', 'WorkflowRunCancelRequested']);
+/** Run events whose steps' tasks are given up: a timed-out attempt, a canceled or timed-out run's steps in flight. */
+const CANCELS = new Set(['WorkflowStepFailed', 'WorkflowRunCancelRequested', 'WorkflowRunTimedOut']);
 
 const cancelRunOf = async (
   deps: WorkflowSagaDeps,
@@ -208,8 +220,7 @@ type Once = (id: string, fn: () => Promise<void>) => Promise<void>;
 
 const cancelGivenUpTasks = async (deps: WorkflowSagaDeps, event: RecordedEvent) => {
   const data = event.data as Step & { tasks?: string[] };
-  const tasks =
-    event.type === 'WorkflowRunCancelRequested' ? (data.tasks ?? []) : data.timedOut ? [data.taskId] : [];
+  const tasks = event.type !== 'WorkflowStepFailed' ? (data.tasks ?? []) : data.timedOut ? [data.taskId] : [];
   const runId = event.stream.slice('wfrun-'.length);
   await Promise.all(
     tasks.map(async (taskId) => {
@@ -230,26 +241,32 @@ const cancelGivenUpTasks = async (deps: WorkflowSagaDeps, event: RecordedEvent) 
   );
 };
 
-/** Waits until `at` (an ISO time), calling `working` now and then so the bus keeps the message with us. */
-const waitUntil = async (at: string, working: () => void, heartbeatMs: number) => {
+/**
+ * Waits until `at` (an ISO time), calling `working` now and then so the bus keeps the message with us;
+ * throws if the process stops first (the bus then hands the message on).
+ */
+const waitUntil = async (deps: WorkflowSagaDeps, at: string, working: () => void) => {
+  const heartbeatMs = Math.max(50, Math.floor((deps.ackWaitMs ?? 30_000) / 3));
+  const signal = deps.stopping;
   for (let left = Date.parse(at) - Date.now(); left > 0; left = Date.parse(at) - Date.now()) {
-    await new Promise((r) => setTimeout(r, Math.min(left, heartbeatMs)));
+    if (signal?.aborted) throw new Error('workflow timer: the process is stopping');
+    // Aborted: the check above throws.
+    await sleep(Math.min(left, heartbeatMs), undefined, signal ? { signal } : {}).catch(() => {});
     working();
   }
 };
 
 const runTimers = async (deps: WorkflowSagaDeps, event: RecordedEvent, working: () => void, once: Once) => {
   const step = event.data as Step;
-  const heartbeatMs = Math.max(50, Math.floor((deps.ackWaitMs ?? 30_000) / 3));
   if (step.notBefore) {
-    await waitUntil(step.notBefore, working, heartbeatMs);
+    await waitUntil(deps, step.notBefore, working);
     // The run may have given the step up meanwhile (canceled): then it is not submitted at all.
     const run = fold(workflowRunDecider, await deps.store.readStream(event.stream));
     if (!run.outstanding[step.taskId]) return;
     await once(event.id, () => submitStep(deps, event));
   }
   if (!step.timeoutAt) return;
-  await waitUntil(step.timeoutAt, working, heartbeatMs);
+  await waitUntil(deps, step.timeoutAt, working);
   const runId = event.stream.slice('wfrun-'.length);
   const result = await handle(
     deps.store,
@@ -257,6 +274,21 @@ const runTimers = async (deps: WorkflowSagaDeps, event: RecordedEvent, working: 
     { type: 'TimeOutStep', taskId: step.taskId, at: nowOf(deps) },
     workflowRunDecider,
     sagaContext(event, runId, `wf-timeout:${event.id}`),
+  );
+  await afterDecision(deps, result, once);
+};
+
+/** A run with a time limit: at its deadline, the run is told (TimeOutRun) and its steps in flight canceled. */
+const runDeadline = async (deps: WorkflowSagaDeps, event: RecordedEvent, working: () => void, once: Once) => {
+  const { deadline, runId } = event.data as { deadline?: string; runId: string };
+  if (!deadline) return;
+  await waitUntil(deps, deadline, working);
+  const result = await handle(
+    deps.store,
+    runStream(runId),
+    { type: 'TimeOutRun', at: nowOf(deps) },
+    workflowRunDecider,
+    sagaContext(event, runId, `wf-deadline:${event.id}`),
   );
   await afterDecision(deps, result, once);
 };
@@ -305,6 +337,15 @@ export const workflowSaga = (deps: WorkflowSagaDeps): ConsumerOptions[] => {
       maxDeliver: 10,
       ackWaitMs: deps.ackWaitMs,
       handler: async ({ event, working }) => runTimers(deps, event, working, once),
+    },
+    {
+      durable: 'workflow-deadlines',
+      filter: { category: 'wfrun', type: 'WorkflowRunStarted' },
+      // Every run with a time limit holds one until it ends or times out.
+      maxAckPending: 10_000,
+      maxDeliver: 10,
+      ackWaitMs: deps.ackWaitMs,
+      handler: async ({ event, working }) => runDeadline(deps, event, working, once),
     },
     {
       durable: 'workflow-outcomes',

@@ -1,16 +1,19 @@
 /**
  * Workflow definitions: data (zod-checked, stored in WorkflowDefined events) and the typed builder that
  * writes them. A definition is a graph of nodes:
- * - task: one A2A task for an in-hub or registered agent, its input a template over the run's input and
- *   earlier steps' outputs (`{{input}}`, `{{steps.<id>.output}}`); optional retries and a compensating task
- *   run, in reverse order of completion, when a later step fails for good;
+ * - task: one A2A task for an agent named by id or found by capability (routed), its input a template over
+ *   the run's input and earlier steps' outputs (`{{input}}`, `{{steps.<id>.output}}`); optional retries,
+ *   a timeout, and a compensating task run, in reverse order of completion, when a later step fails for good;
  * - decision: the first case whose condition holds on an earlier step's result picks the next node;
  * - parallel: its branches run at once (fan-out); once every branch has ended, the run goes on at its
  *   `next` (fan-in). A branch is the part of the graph reached from its first node, closed: it leads
- *   nowhere outside itself, and ends where a path has no next node.
+ *   nowhere outside itself, and ends where a path has no next node;
+ * - map: one task per item of an earlier output (a dynamic fan-out);
+ * - swarm: agents hand the work to each other by capability until one answers, at most `maxHops` hops.
  * A task may also repeat (a bounded loop): it runs again, its previous output in `{{steps.<id>.output}}`,
  * until its output meets a condition or it has run `maxIterations` times.
  * A node without `next` ends the run (or its branch). The graph is acyclic (checked): every run terminates.
+ * A definition may bound the whole run's time (`timeoutMs`).
  */
 import { z } from 'zod';
 import { TaskState } from '../events/a2a.ts';
@@ -23,11 +26,30 @@ export const workflowName = z
   .string()
   .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'workflow names are 1-63 chars of a-z, 0-9, "_" or "-"');
 
+/**
+ * An agent found by what it can do rather than by name: the step's task is routed (sagas/routing.ts) to the
+ * best agent of the tenant with this skill id or one of these tags, or whose skills are closest in meaning
+ * to `query` (by default, to the step's input).
+ */
+export const Capability = z
+  .object({
+    skill: z.string().min(1).max(200).optional(),
+    tags: z.array(z.string().min(1).max(100)).max(20).optional(),
+    query: z.string().min(1).max(2000).optional(),
+  })
+  .refine((c) => c.skill !== undefined || (c.tags?.length ?? 0) > 0 || c.query !== undefined, {
+    message: 'a capability names a skill, tags or a query',
+  });
+export type Capability = z.output<typeof Capability>;
+
+/** Who runs a step: an agent by id, or a capability (exactly one of the two, checked with the graph). */
 export const StepCall = z.object({
-  agent: z.string().min(1),
+  agent: z.string().min(1).optional(),
+  capability: Capability.optional(),
   /** Template: `{{input}}` is the run's input text, `{{steps.<id>.output}}` a completed step's output. */
   input: z.string(),
 });
+export type StepCall = z.output<typeof StepCall>;
 export const Retry = z.object({
   /** Attempts in all, the first included. */
   maxAttempts: z.number().int().min(1).max(10),
@@ -94,7 +116,28 @@ export const MapNode = StepCall.extend({
   retry: Retry.optional(),
   timeoutMs: z.number().int().min(10).max(86_400_000).optional(),
 });
-export const WorkflowNode = z.discriminatedUnion('kind', [TaskNode, DecisionNode, ParallelNode, MapNode]);
+/**
+ * A network of agents (swarm): the first hop's agent answers, or hands the work on by capability with a
+ * first line `handoff:<capability> <note>` (a skill id or tag of the agent wanted); the next hop goes to
+ * the agent routing finds for it, its input the step's input and every note so far. The first answer that
+ * hands nothing on is the node's output; `maxHops` hops without one fail the step.
+ */
+export const SwarmNode = StepCall.extend({
+  kind: z.literal('swarm'),
+  maxHops: z.number().int().min(1).max(50).default(8),
+  next: nodeId.optional(),
+  /** Per hop. */
+  retry: Retry.optional(),
+  /** Per hop. */
+  timeoutMs: z.number().int().min(10).max(86_400_000).optional(),
+});
+export const WorkflowNode = z.discriminatedUnion('kind', [
+  TaskNode,
+  DecisionNode,
+  ParallelNode,
+  MapNode,
+  SwarmNode,
+]);
 
 export const WorkflowDefinition = z
   .object({
@@ -104,6 +147,16 @@ export const WorkflowDefinition = z
     skills: z.array(AgentSkillInfo).default([]),
     start: nodeId,
     nodes: z.record(nodeId, WorkflowNode),
+    /**
+     * The whole run's time limit: past it, the steps in flight are canceled and the completed ones
+     * compensated (compensations are not cut short), and the run fails.
+     */
+    timeoutMs: z
+      .number()
+      .int()
+      .min(10)
+      .max(30 * 86_400_000)
+      .optional(),
   })
   .superRefine((d, ctx) => {
     for (const problem of graphProblems(d)) ctx.addIssue({ code: 'custom', message: problem });
@@ -114,8 +167,11 @@ export type TaskNode = z.output<typeof TaskNode>;
 export type Condition = z.output<typeof Condition>;
 export type ParallelNode = z.output<typeof ParallelNode>;
 export type MapNode = z.output<typeof MapNode>;
+export type SwarmNode = z.output<typeof SwarmNode>;
 /** The nodes that run tasks (their results are what decisions, templates and maps read). */
-export type StepNode = TaskNode | MapNode;
+export type StepNode = TaskNode | MapNode | SwarmNode;
+export const isStepNode = (node: WorkflowNode | undefined): node is StepNode =>
+  node?.kind === 'task' || node?.kind === 'map' || node?.kind === 'swarm';
 
 function validRegExp(source: string): boolean {
   try {
@@ -128,7 +184,7 @@ function validRegExp(source: string): boolean {
 
 /** Where a node leads: a parallel node to its branches and to its join continuation. */
 const successors = (node: WorkflowNode): string[] => {
-  if (node.kind === 'task' || node.kind === 'map') return node.next ? [node.next] : [];
+  if (isStepNode(node)) return node.next ? [node.next] : [];
   if (node.kind === 'parallel') return [...node.branches, ...(node.next ? [node.next] : [])];
   return [...node.cases.map((c) => c.next), ...(node.otherwise ? [node.otherwise] : [])];
 };
@@ -176,6 +232,14 @@ function graphProblems(d: { start: string; nodes: Record<string, WorkflowNode> }
   for (const [id, node] of Object.entries(nodes)) {
     for (const next of successors(node))
       if (!nodes[next]) problems.push(`node "${id}" leads to "${next}", which is not defined`);
+    if (isStepNode(node)) {
+      const calls: Array<[string, StepCall]> = [[`node "${id}"`, node]];
+      if (node.kind === 'task' && node.compensate)
+        calls.push([`the compensation of "${id}"`, node.compensate]);
+      for (const [what, call] of calls)
+        if ((call.agent === undefined) === (call.capability === undefined))
+          problems.push(`${what} names an agent or a capability (one of the two)`);
+    }
   }
   if (problems.length) return problems;
   const state = new Map<string, 'open' | 'done'>();
@@ -214,8 +278,7 @@ function graphProblems(d: { start: string; nodes: Record<string, WorkflowNode> }
     if (known) return known;
     const node = nodes[id]!;
     let out: Set<string>;
-    if (node.kind === 'task' || node.kind === 'map')
-      out = new Set([id, ...(node.next ? definite(node.next) : [])]);
+    if (isStepNode(node)) out = new Set([id, ...(node.next ? definite(node.next) : [])]);
     else if (node.kind === 'parallel')
       out = new Set([
         ...node.branches.flatMap((b) => [...definite(b)]),
@@ -240,7 +303,7 @@ function graphProblems(d: { start: string; nodes: Record<string, WorkflowNode> }
   for (const id of postorder.reverse()) {
     const node = nodes[id]!;
     const here = before.get(id) ?? new Set<string>();
-    if (node.kind === 'task' || node.kind === 'map') {
+    if (isStepNode(node)) {
       if (node.next) meet(node.next, new Set([...here, id]));
     } else if (node.kind === 'decision') {
       for (const next of successors(node)) meet(next, here);
@@ -249,11 +312,11 @@ function graphProblems(d: { start: string; nodes: Record<string, WorkflowNode> }
       if (node.next) meet(node.next, new Set([...here, ...node.branches.flatMap((b) => [...definite(b)])]));
     }
   }
-  const isStep = (n: string) => nodes[n]?.kind === 'task' || nodes[n]?.kind === 'map';
+  const isStep = (n: string) => isStepNode(nodes[n]);
   for (const [id, node] of Object.entries(nodes)) {
     if (node.kind === 'map') {
       if (!isStep(node.over))
-        problems.push(`map "${id}" is over "${node.over}", which is not a task or map node`);
+        problems.push(`map "${id}" is over "${node.over}", which is not a step that runs tasks`);
       else if (!before.get(id)?.has(node.over))
         problems.push(`map "${id}" is over "${node.over}", which has not always run before it`);
     }
@@ -312,6 +375,24 @@ export const itemsOf = (output: string, max: number): string[] => {
   return items.slice(0, max);
 };
 
+/** A swarm hop's hand-over, from its answer's first line `handoff:<capability> <note>`; null for an answer. */
+export const handoffOf = (output: string): { capability: string; note: string } | null => {
+  const [first = '', ...rest] = output.trimStart().split('\n');
+  const m = /^handoff:\s*([A-Za-z0-9][\w.-]{0,99})\s*(.*)$/i.exec(first.trim());
+  if (!m) return null;
+  return { capability: m[1]!, note: [m[2], ...rest].join('\n').trim() };
+};
+
+/** The input of a swarm's next hop: the step's own input, then the notes of the hops before it. */
+export const hopInput = (
+  input: string,
+  handoffs: ReadonlyArray<{ capability: string; note: string }>,
+  maxHops: number,
+): string =>
+  `${input}\n\nHanded over to you (hop ${handoffs.length + 1} of at most ${maxHops}). Notes so far:\n${handoffs
+    .map((h, i) => `${i + 1}. to ${h.capability}: ${h.note || '(no note)'}`)
+    .join('\n')}`;
+
 type TaskOptions = Omit<z.input<typeof TaskNode>, 'kind'> & {
   /** No successor: the run ends after this step (otherwise it flows to the next node added). */
   end?: boolean;
@@ -326,6 +407,7 @@ export class WorkflowBuilder {
   private readonly order: string[] = [];
   private readonly nodes: Record<string, z.input<typeof WorkflowNode>> = {};
   private readonly implicit = new Set<string>();
+  private timeoutMs: number | undefined;
 
   constructor(
     private readonly name: string,
@@ -333,11 +415,8 @@ export class WorkflowBuilder {
     private readonly skills: Array<z.input<typeof AgentSkillInfo>> = [],
   ) {}
 
-  task(id: string, options: TaskOptions): this {
-    const { end, ...node } = options;
-    this.add(id, { kind: 'task', ...node });
-    if (!node.next && !end) this.implicit.add(id);
-    return this;
+  task(id: string, { end, ...node }: TaskOptions): this {
+    return this.flowing(id, { kind: 'task', ...node }, end);
   }
 
   decide(id: string, cases: Array<{ when: z.input<typeof Condition>; next: string }>, otherwise?: string) {
@@ -346,10 +425,18 @@ export class WorkflowBuilder {
   }
 
   /** One task per item of step `over`'s output (`{{item}}` in the input); like a task, it flows to the next node added. */
-  map(id: string, options: Omit<z.input<typeof MapNode>, 'kind'> & { end?: boolean }): this {
-    const { end, ...node } = options;
-    this.add(id, { kind: 'map', ...node });
-    if (!node.next && !end) this.implicit.add(id);
+  map(id: string, { end, ...node }: Omit<z.input<typeof MapNode>, 'kind'> & { end?: boolean }): this {
+    return this.flowing(id, { kind: 'map', ...node }, end);
+  }
+
+  /** A network of agents handing the work on by capability; like a task, it flows to the next node added. */
+  swarm(id: string, { end, ...node }: Omit<z.input<typeof SwarmNode>, 'kind'> & { end?: boolean }): this {
+    return this.flowing(id, { kind: 'swarm', ...node }, end);
+  }
+
+  /** The whole run's time limit. */
+  timeout(ms: number): this {
+    this.timeoutMs = ms;
     return this;
   }
 
@@ -371,10 +458,22 @@ export class WorkflowBuilder {
       skills: this.skills,
       start: this.order[0] ?? '',
       nodes,
+      ...(this.timeoutMs !== undefined ? { timeoutMs: this.timeoutMs } : {}),
     });
     if (!parsed.success)
       throw new Error(`workflow "${this.name}": ${parsed.error.issues.map((i) => i.message).join('; ')}`);
     return parsed.data;
+  }
+
+  /** A step node: without `next` or `end`, it leads to the node added after it. */
+  private flowing(
+    id: string,
+    node: z.input<typeof TaskNode> | z.input<typeof MapNode> | z.input<typeof SwarmNode>,
+    end: boolean | undefined,
+  ): this {
+    this.add(id, node);
+    if (!node.next && !end) this.implicit.add(id);
+    return this;
   }
 
   private add(id: string, node: z.input<typeof WorkflowNode>) {

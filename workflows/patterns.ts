@@ -7,9 +7,11 @@
  * - hierarchical: a supervisor whose workers are themselves supervisor workflows (`workflow:<team>`);
  * - handoff: a triage agent answers, or hands the conversation to a specialist by answering
  *   `handoff:<specialist> <note>`; the specialist gets the user's words and the triage note, in the same
- *   A2A context (every task of a run shares the run's contextId).
+ *   A2A context (every task of a run shares the run's contextId);
+ * - network (swarm): agents address each other by capability (`handoff:<skill or tag> <note>`), each hop
+ *   routed to the best agent that has it, until one answers; the hop bound ends a run that goes round.
  */
-import { WorkflowBuilder, type WorkflowDefinition } from './definition.ts';
+import { type Capability, WorkflowBuilder, type WorkflowDefinition } from './definition.ts';
 
 export interface SupervisorOptions {
   supervisor: string;
@@ -74,3 +76,26 @@ export const handoffWorkflow = (name: string, o: HandoffOptions): WorkflowDefini
   }
   return b.build();
 };
+
+export interface NetworkOptions {
+  /** The agent that takes the work first (by id), or the capability to route it to. */
+  entry: string | { capability: Capability };
+  maxHops?: number;
+  /** Attempts per hop (default 1). */
+  attempts?: number;
+  description?: string;
+}
+
+export const networkWorkflow = (name: string, o: NetworkOptions): WorkflowDefinition =>
+  new WorkflowBuilder(
+    name,
+    o.description ??
+      `agents hand the work to each other by capability until one answers (at most ${o.maxHops ?? 8} hops)`,
+  )
+    .swarm('solve', {
+      ...(typeof o.entry === 'string' ? { agent: o.entry } : o.entry),
+      input: '{{input}}',
+      maxHops: o.maxHops ?? 8,
+      ...(o.attempts && o.attempts > 1 ? { retry: { maxAttempts: o.attempts } } : {}),
+    })
+    .build();

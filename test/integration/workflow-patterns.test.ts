@@ -1,14 +1,20 @@
 /**
  * The multi-agent patterns (workflows/patterns.ts) end to end on both runtimes, with scripted in-process
  * agents through the whole pipeline: supervisor (plan, parallel workers, synthesis), hierarchical
- * (supervisors of supervisor workflows), handoff (triage to a specialist, with the context).
+ * (supervisors of supervisor workflows), handoff (triage to a specialist, with the context), network (agents
+ * addressing each other by capability through the routing saga, with a hop bound).
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { RecordedEvent } from '../../events/envelope.ts';
 import { taskStream } from '../../events/task.ts';
 import { runStream } from '../../events/workflow.ts';
-import { handoffWorkflow, hierarchicalWorkflow, supervisorWorkflow } from '../../workflows/patterns.ts';
+import {
+  handoffWorkflow,
+  hierarchicalWorkflow,
+  networkWorkflow,
+  supervisorWorkflow,
+} from '../../workflows/patterns.ts';
 import { defineWorkflow, readWorkflowRun, startWorkflowRun } from '../../workflows/service.ts';
 import { type RuntimeKind, startHub, type TestHub } from '../support/hub.ts';
 import { requireService } from '../support/services.ts';
@@ -64,6 +70,24 @@ for (const kind of kinds) {
       caller,
       handoffWorkflow('helpdesk', { triage: 'triage', specialists: { billing: 'billing', tech: 'tech' } }),
     );
+    await defineWorkflow(
+      hub.runtime.store,
+      caller,
+      networkWorkflow('network', { entry: 'frontdesk', maxHops: 3 }),
+    );
+    await defineWorkflow(
+      hub.runtime.store,
+      caller,
+      networkWorkflow('refund-desk', { entry: { capability: { skill: 'refunds' } } }),
+    );
+    // Routing finds agents through the discovery read model: wait until the test agents' skills are in it.
+    await waitFor('the test agents in discovery', async () => {
+      const found = await hub.runtime.discovery.discover({
+        tenant: 'default',
+        tags: ['refunds', 'diagnostics', 'ping-pong'],
+      });
+      return new Set(found.map((c) => c.agentId)).size >= 3 || null;
+    });
   });
   s.after(async () => hub?.stop());
 
@@ -140,6 +164,55 @@ for (const kind of kinds) {
         contexts.add((submitted!.data as { contextId: string }).contextId);
       }
       assert.is(contexts.size, 1, 'triage and specialist share the context');
+    },
+  );
+
+  /** The agent each hop's task was routed to (TaskRouted), or the agent it named. */
+  const hopAgents = async (events: RecordedEvent[]) =>
+    Promise.all(
+      ofType(events, 'WorkflowStepScheduled').map(async (e) => {
+        const { taskId, agent } = e.data as { taskId: string; agent: string };
+        const task = await hub.runtime.store.readStream(taskStream(taskId));
+        const routed = task.find((t) => t.type === 'TaskRouted');
+        return routed ? `routed:${(routed.data as { skillId: string }).skillId}` : agent;
+      }),
+    );
+
+  s('network: agents hand the work on by capability, each hop routed, until one answers', async () => {
+    const { run: r, events } = await run('network', 'the app crashes and I was charged twice');
+    assert.is(r.status, 'completed', JSON.stringify(r));
+    assert.is(r.output, 'refund issued: the app crashes and I was charged twice');
+    assert.equal(
+      ofType(events, 'WorkflowHandoff').map((e) => (e.data as { capability: string }).capability),
+      ['diagnostics', 'refunds'],
+    );
+    assert.equal(await hopAgents(events), ['frontdesk', 'routed:diagnostics', 'routed:refunds']);
+    // The last hop saw every note so far.
+    const last = ofType(events, 'WorkflowStepScheduled').at(-1)!.data as { input: string };
+    assert.match(
+      last.input,
+      /1\. to diagnostics: the app crashes\n2\. to refunds: the crash charged the card twice$/,
+    );
+    const direct = await run('network', 'what are your hours');
+    assert.is(direct.run.output, 'frontdesk answered: what are your hours', 'no hand-over: one hop');
+    const entry = await run('refund-desk', 'refund order 9');
+    assert.is(entry.run.output, 'refund issued: refund order 9');
+    assert.equal(await hopAgents(entry.events), ['routed:refunds'], 'the entry is found by capability too');
+  });
+
+  s(
+    'network: a run that goes round stops at the hop bound; a capability nobody has fails the step',
+    async () => {
+      const loop = await run('network', 'loop');
+      assert.is(loop.run.status, 'failed');
+      assert.equal(loop.run.failure, {
+        step: 'solve',
+        reason: 'no agent answered within 3 hops (the last one handed off to ping-pong)',
+      });
+      assert.equal(await hopAgents(loop.events), ['frontdesk', 'routed:ping-pong', 'routed:ping-pong']);
+      const nobody = await run('network', 'my horoscope please');
+      assert.is(nobody.run.status, 'failed');
+      assert.match(nobody.run.failure?.reason ?? '', /^No agent matched "astrology"/);
     },
   );
 

@@ -2,7 +2,8 @@
  * Workflow runs end to end on both runtimes: the saga submits each step as an A2A task, the hub's agent
  * workers run it (in-process test agents, through the bus), the outcome goes back to the run. Covered:
  * a sequence with a decision, retries, compensation in reverse order, a pause on input-required resumed
- * by a message to the step's task, the version a run keeps, and concurrent runs.
+ * by a message to the step's task, the version a run keeps, concurrent runs, steps bound to a capability
+ * (routed), and a whole run's time limit kept across a restart.
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -254,6 +255,100 @@ for (const kind of kinds) {
         );
     },
   );
+
+  s('a step bound to a capability is routed to an agent that has it', async () => {
+    await defineWorkflow(
+      hub.runtime.store,
+      caller,
+      new WorkflowBuilder('by-capability')
+        .task('refund', { capability: { tags: ['billing'] }, input: 'refund {{input}}' })
+        .task('confirm', { agent: 'echo', input: 'confirmed: {{steps.refund.output}}' })
+        .build(),
+    );
+    await waitFor('the refunder in discovery', async () =>
+      (await hub.runtime.discovery.discover({ tenant: 'default', tags: ['billing'] })).length > 0
+        ? true
+        : null,
+    );
+    const { runId } = await startWorkflowRun(hub.runtime.store, caller, 'by-capability', `order ${kind}`);
+    const run = await settled(runId);
+    assert.is(run.status, 'completed', JSON.stringify(run));
+    assert.is(run.output, `confirmed: refund issued: refund order ${kind}`);
+    const [refund] = await scheduledTasks(runId);
+    const routed = (await hub.runtime.store.readStream(taskStream(refund!.taskId))).find(
+      (e) => e.type === 'TaskRouted',
+    );
+    assert.is((routed?.data as { skillId?: string } | undefined)?.skillId, 'refunds');
+  });
+
+  s(
+    'a run past its time limit is given up: its waiting step canceled, what completed compensated; the deadline survives a restart',
+    async () => {
+      await defineWorkflow(
+        hub.runtime.store,
+        caller,
+        new WorkflowBuilder('deadline')
+          .task('reserve', {
+            agent: 'stock',
+            input: '{{input}}',
+            compensate: { agent: 'stock', input: 'release {{steps.reserve.output}}' },
+          })
+          .task('ask', { agent: 'approver', input: 'spend {{input}}' })
+          .timeout(2_500)
+          .build(),
+      );
+      const { runId } = await startWorkflowRun(hub.runtime.store, caller, 'deadline', `limit ${kind}`);
+      const ask = await waitFor('the approval step to wait', async () => {
+        const run = await readWorkflowRun(hub.runtime.store, 'default', runId);
+        return (run && waitingStep(run)) ?? null;
+      });
+      // The process holding the deadline's timer stops; the one started after it keeps the deadline.
+      await hub.restart();
+      const run = await settled(runId);
+      assert.is(run.status, 'failed');
+      assert.match(run.failure?.reason ?? '', /^timed out: the run's deadline \S+ passed$/);
+      assert.equal(run.compensated, ['reserve']);
+      const events = await hub.runtime.store.readStream(runStream(runId));
+      const started = events[0]!.data as { deadline: string; at: string };
+      assert.is(Date.parse(started.deadline) - Date.parse(started.at), 2_500);
+      const timedOut = events.find((e) => e.type === 'WorkflowRunTimedOut')!;
+      assert.ok(Date.parse(timedOut.occurredAt) >= Date.parse(started.deadline), 'not before the deadline');
+      assert.equal((timedOut.data as { tasks: string[] }).tasks, [ask.taskId]);
+      await waitFor('the waiting task to be canceled', async () => {
+        const task = await hub.runtime.store.readStream(taskStream(ask.taskId));
+        return (task.at(-1)?.data as { state?: string } | undefined)?.state === 'TASK_STATE_CANCELED' || null;
+      });
+    },
+  );
+
+  s('a process stops without waiting for its pending timers; the run keeps its deadline', async () => {
+    await defineWorkflow(
+      hub.runtime.store,
+      caller,
+      new WorkflowBuilder('long-deadline')
+        .task('ask', { agent: 'approver', input: 'spend {{input}}', timeoutMs: 600_000 })
+        .timeout(600_000)
+        .build(),
+    );
+    const { runId } = await startWorkflowRun(hub.runtime.store, caller, 'long-deadline', `long ${kind}`);
+    const ask = await waitFor('the step to wait', async () => {
+      const run = await readWorkflowRun(hub.runtime.store, 'default', runId);
+      return (run && waitingStep(run)) ?? null;
+    });
+    // A step timer and a run deadline ten minutes away are held by this process: stopping gives them back.
+    const stopping = hub.restart();
+    const stalled = await Promise.race([
+      stopping.then(() => false),
+      new Promise((r) => setTimeout(() => r(true), 30_000)),
+    ]);
+    assert.is(stalled, false, 'the restart waited for the timers');
+    // Answered after the restart: the run completes, its timers (now this process's) change nothing.
+    await rpc(hub.url, hub.apiKey, 'SendMessage', {
+      message: { messageId: `yes-${runId}`, role: 'ROLE_USER', taskId: ask.taskId, parts: [{ text: 'yes' }] },
+    });
+    const run = await settled(runId);
+    assert.is(run.status, 'completed', JSON.stringify(run));
+  });
 
   s('concurrent runs each end in their own right state', async () => {
     const inputs = Array.from({ length: 20 }, (_, i) => (i % 4 === 3 ? `decline item-${i}` : `item-${i}`));

@@ -15,11 +15,15 @@ const artifact = (text: string): AgentUpdate => ({
   kind: 'artifact',
   artifact: { artifactId: crypto.randomUUID(), parts: [{ text }] },
 });
-const agent = (id: string, behave: (text: string, nth: number) => AgentUpdate[]): Agent => ({
+const agent = (
+  id: string,
+  behave: (text: string, nth: number) => AgentUpdate[],
+  skills: Agent['skills'] = [],
+): Agent => ({
   id,
   name: id,
   description: `workflow test agent ${id}`,
-  skills: [],
+  skills,
   async *run({ input }) {
     const text = textOf(input);
     const nth = (seen.get(`${id}:${text}`) ?? 0) + 1;
@@ -73,6 +77,50 @@ export const workflowTestAgents = agentDirectory(
     ),
     agent('billing', (t) => [artifact(`billing saw: ${t.replace(/\n+/g, ' / ')}`)]),
     agent('tech', (t) => [artifact(`tech saw: ${t.replace(/\n+/g, ' / ')}`)]),
+    // The network pattern's agents: a front desk that addresses the others by capability only, and agents
+    // found by routing through their skills.
+    agent('frontdesk', (t) => [
+      artifact(
+        t.includes('crash')
+          ? 'handoff:diagnostics the app crashes'
+          : t.includes('refund')
+            ? 'handoff:refunds customer wants money back'
+            : t.includes('horoscope')
+              ? 'handoff:astrology'
+              : t.includes('loop')
+                ? 'handoff:ping-pong round we go'
+                : `frontdesk answered: ${t}`,
+      ),
+    ]),
+    agent(
+      'diagnostician',
+      (t) => [
+        artifact(
+          t.includes('charged')
+            ? 'handoff:refunds the crash charged the card twice'
+            : `diagnosed: ${t.split('\n')[0]}`,
+        ),
+      ],
+      [
+        {
+          id: 'diagnostics',
+          name: 'Diagnose crashes',
+          description: 'Finds the cause of application crashes and errors',
+          tags: ['diagnostics', 'crashes'],
+        },
+      ],
+    ),
+    agent('refunder', (t) => [artifact(`refund issued: ${t.split('\n')[0]}`)], [
+      {
+        id: 'refunds',
+        name: 'Issue refunds',
+        description: 'Refunds payments and charges to customers',
+        tags: ['refunds', 'billing'],
+      },
+    ]),
+    agent('pinger', () => [artifact('handoff:ping-pong again')], [
+      { id: 'ping-pong', name: 'Ping pong', description: 'Bounces work back', tags: ['ping-pong'] },
+    ]),
     // Never finishes on its own: only a cancel (a step timeout) stops it.
     {
       id: 'sleeper',

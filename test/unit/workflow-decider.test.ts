@@ -7,7 +7,7 @@ import {
   workflowRunDecider,
 } from '../../commands/workflow.ts';
 import type { WorkflowRunEvent } from '../../events/workflow.ts';
-import { renderInput, WorkflowBuilder, type WorkflowDefinition } from '../../workflows/definition.ts';
+import { handoffOf, renderInput, WorkflowBuilder, WorkflowDefinition } from '../../workflows/definition.ts';
 import { deciderSpec } from '../support/decider-spec.ts';
 
 const at = '2026-12-01T10:00:00.000Z';
@@ -646,6 +646,207 @@ test('a map runs one task per item of an earlier output at once and joins their 
         .build(),
     /map "m" is over "later", which has not always run before it/,
   );
+});
+
+const startCommand = (definition: WorkflowDefinition): WorkflowRunCommand => ({
+  type: 'StartRun',
+  runId,
+  workflow: definition.name,
+  version: 1,
+  definition,
+  input: 'book',
+  contextId: 'ctx',
+  at,
+});
+const taskIdOf = (e: WorkflowRunEvent | undefined) => (e!.data as { taskId: string }).taskId;
+const completeTask = (
+  taskId: string,
+  output: string,
+  state: 'TASK_STATE_COMPLETED' | 'TASK_STATE_FAILED' = 'TASK_STATE_COMPLETED',
+): WorkflowRunCommand => ({
+  type: 'RecordStepOutcome',
+  taskId,
+  state,
+  output,
+  at,
+});
+
+test('a step bound to a capability is routed: agent auto, the capability on the scheduled step', () => {
+  const wf = new WorkflowBuilder('cap')
+    .task('quote', { capability: { tags: ['pricing'], query: 'quotes prices' }, input: 'price {{input}}' })
+    .build();
+  const [, step] = workflowRunDecider.decide(startCommand(wf), workflowRunDecider.initialState());
+  assert.equal(step!.data, {
+    ...attemptOf('quote', 1, false),
+    agent: 'auto',
+    capability: { tags: ['pricing'], query: 'quotes prices' },
+    input: 'price book',
+    at,
+  });
+  const bad = (nodes: unknown) =>
+    WorkflowDefinition.safeParse({ name: 'b', start: 'a', nodes }).error?.issues.map((i) => i.message) ?? [];
+  assert.equal(bad({ a: { kind: 'task', input: 'x' } }), [
+    'node "a" names an agent or a capability (one of the two)',
+  ]);
+  assert.equal(bad({ a: { kind: 'task', agent: 'x', capability: { skill: 's' }, input: 'x' } }), [
+    'node "a" names an agent or a capability (one of the two)',
+  ]);
+  assert.equal(bad({ a: { kind: 'task', agent: 'x', input: 'x', compensate: { input: 'undo' } } }), [
+    'the compensation of "a" names an agent or a capability (one of the two)',
+  ]);
+  assert.equal(bad({ a: { kind: 'task', capability: {}, input: 'x' } }), [
+    'a capability names a skill, tags or a query',
+  ]);
+});
+
+test('handoff directives: the first line names a capability, the rest is the note', () => {
+  assert.equal(handoffOf('handoff:billing the customer wants a refund'), {
+    capability: 'billing',
+    note: 'the customer wants a refund',
+  });
+  assert.equal(handoffOf('  HANDOFF: tech-support\nlogs attached\nline 2'), {
+    capability: 'tech-support',
+    note: 'logs attached\nline 2',
+  });
+  assert.is(handoffOf('Here is your answer. handoff:billing'), null, 'only a first line hands off');
+  assert.is(handoffOf('handoff: '), null);
+});
+
+/** triage hands on by capability; a swarm node with a hop bound of 3, then a closing step. */
+const network = new WorkflowBuilder('network')
+  .task('log', { agent: 'clerk', input: 'open {{input}}', compensate: { agent: 'clerk', input: 'close' } })
+  .swarm('solve', { agent: 'triage', input: 'solve {{input}}', maxHops: 3, retry: { maxAttempts: 2 } })
+  .task('reply', { agent: 'mailer', input: 'send {{steps.solve.output}}' })
+  .build();
+
+test('a swarm hands the work on by capability until an agent answers; the answer is the node output', () => {
+  const log = runLog();
+  const [, first] = log.decide(startCommand(network));
+  const [, hop1] = log.decide(completeTask(taskIdOf(first), 'L1'));
+  assert.equal(hop1!.data, { ...attemptOf('solve', 1, false), agent: 'triage', input: 'solve book', at });
+  const handed = log.decide(completeTask(taskIdOf(hop1), 'handoff:billing wants a refund for order 7'));
+  assert.equal(handed[0], {
+    type: 'WorkflowHandoff',
+    data: {
+      ...attemptOf('solve', 1, false),
+      output: 'handoff:billing wants a refund for order 7',
+      capability: 'billing',
+      note: 'wants a refund for order 7',
+      at,
+    },
+  });
+  const hop2 = handed[1]!.data as {
+    iteration: number;
+    agent: string;
+    capability: unknown;
+    input: string;
+    taskId: string;
+  };
+  assert.equal([hop2.iteration, hop2.agent], [2, 'auto']);
+  assert.equal(hop2.capability, { skill: 'billing', tags: ['billing'], query: 'billing' });
+  assert.is(hop2.taskId, stepTaskId(runId, 'solve', 1, false, 2));
+  assert.match(hop2.input, /^solve book\n\nHanded over to you \(hop 2 of at most 3\)/);
+  assert.match(hop2.input, /1\. to billing: wants a refund for order 7/);
+  // The hop's task fails once: retried with the same address and input.
+  const retried = log.decide(completeTask(hop2.taskId, 'boom', 'TASK_STATE_FAILED'));
+  const again = retried[1]!.data as typeof hop2 & { attempt: number };
+  assert.equal(
+    [again.attempt, again.iteration, again.capability, again.input],
+    [2, 2, hop2.capability, hop2.input],
+  );
+  const answered = log.decide(completeTask(again.taskId, 'refunded 7'));
+  assert.equal(
+    answered.map((e) => e.type),
+    ['WorkflowStepCompleted', 'WorkflowStepScheduled'],
+  );
+  assert.is((answered[1]!.data as { input: string }).input, 'send refunded 7');
+  assert.equal(log.state().swarms.solve!.handoffs, [
+    { capability: 'billing', note: 'wants a refund for order 7' },
+  ]);
+});
+
+test('a swarm that hands on past its hop bound fails the step, and what completed is compensated', () => {
+  const log = runLog();
+  const [, first] = log.decide(startCommand(network));
+  let [, hop] = log.decide(completeTask(taskIdOf(first), 'L1'));
+  for (const cap of ['billing', 'tech']) [, hop] = log.decide(completeTask(taskIdOf(hop), `handoff:${cap}`));
+  const input = (hop!.data as { input: string }).input;
+  assert.match(
+    input,
+    /hop 3 of at most 3\)\. Notes so far:\n1\. to billing: \(no note\)\n2\. to tech: \(no note\)$/,
+  );
+  const failed = log.decide(completeTask(taskIdOf(hop), 'handoff:billing'));
+  assert.equal(failed[0], {
+    type: 'WorkflowStepFailed',
+    data: {
+      ...attemptOf('solve', 1, false),
+      iteration: 3,
+      taskId: stepTaskId(runId, 'solve', 1, false, 3),
+      state: 'TASK_STATE_FAILED',
+      error: 'no agent answered within 3 hops (the last one handed off to billing)',
+      willRetry: false,
+      timedOut: false,
+      at,
+    },
+  });
+  assert.equal(
+    failed.slice(1).map((e) => [e.type, (e.data as { stepId?: string }).stepId]),
+    [
+      ['WorkflowCompensationStarted', undefined],
+      ['WorkflowStepScheduled', 'log'],
+    ],
+  );
+});
+
+test('a run past its deadline gives up its steps in flight, compensates, and fails as timed out', () => {
+  const timed = new WorkflowBuilder('timed')
+    .task('log', { agent: 'clerk', input: 'open', compensate: { agent: 'clerk', input: 'close' } })
+    .task('wait', { agent: 'human', input: 'approve?' })
+    .timeout(60_000)
+    .build();
+  const log = runLog();
+  const [start, first] = log.decide(startCommand(timed));
+  const deadline = '2026-12-01T10:01:00.000Z';
+  assert.is((start!.data as { deadline?: string }).deadline, deadline);
+  const [, wait] = log.decide(completeTask(taskIdOf(first), 'L1'));
+  assert.equal(
+    log
+      .decide({
+        type: 'RecordStepOutcome',
+        taskId: taskIdOf(wait),
+        state: 'TASK_STATE_INPUT_REQUIRED',
+        output: '?',
+        at,
+      })
+      .map((e) => e.type),
+    ['WorkflowStepWaiting'],
+  );
+  const early = () => log.decide({ type: 'TimeOutRun', at: '2026-12-01T10:00:59.999Z' });
+  assert.throws(early, /deadline \(2026-12-01T10:01:00\.000Z\) has not passed/);
+  const out = log.decide({ type: 'TimeOutRun', at: deadline });
+  assert.equal(out[0], {
+    type: 'WorkflowRunTimedOut',
+    data: { deadline, tasks: [taskIdOf(wait)], at: deadline },
+  });
+  assert.equal(out[1], {
+    type: 'WorkflowCompensationStarted',
+    data: {
+      failedStep: 'wait',
+      reason: `timed out: the run's deadline ${deadline} passed`,
+      steps: ['log'],
+      at: deadline,
+    },
+  });
+  assert.is((out[2]!.data as { input: string; compensation: boolean }).compensation, true);
+  assert.equal(log.decide({ type: 'TimeOutRun', at: deadline }), [], 'a second timer adds nothing');
+  assert.equal(log.decide(completeTask(taskIdOf(wait), 'approved late')), [], 'the given-up step is ignored');
+  const end = log.decide(completeTask(taskIdOf(out[2]), 'closed'));
+  assert.equal(end.at(-1)!.type, 'WorkflowRunFailed');
+  assert.equal(log.decide({ type: 'TimeOutRun', at: deadline }), [], 'an ended run is not timed out');
+  // A run without a limit refuses the command.
+  runSpec([started])
+    .when({ type: 'TimeOutRun', at })
+    .thenFails('rule_violated', /no time limit/);
 });
 
 test.run();
