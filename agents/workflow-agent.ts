@@ -37,6 +37,8 @@ const toUpdate = (type: string, data: Record<string, unknown>): { update?: Agent
           `step ${data.stepId} attempt ${data.attempt} failed: ${data.error}${data.willRetry ? ' (retrying)' : ''}`,
         ),
       };
+    case 'WorkflowHandoff':
+      return { update: text(`step ${data.stepId}: handed over to ${data.capability}`) };
     case 'WorkflowRunCompleted':
       return {
         update: {

@@ -6,6 +6,7 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { taskStream } from '../../events/task.ts';
 import { runStream } from '../../events/workflow.ts';
 import {
   handoffWorkflow,
@@ -47,6 +48,12 @@ const AGENTS = [
   llmAgent('auditor', 'You audit payments before refunds.', [{ id: 'audit', tags: ['audit'] }]),
 ];
 const agentOfSystem = new Map(AGENTS.map((a) => [a.system, a.id]));
+
+interface WireTask {
+  id: string;
+  status: { state: string };
+  artifacts?: Array<{ parts: Array<{ text?: string }> }>;
+}
 
 const userText = (r: StubChatRequest) =>
   String([...r.messages].reverse().find((m) => m.role === 'user')?.content ?? '');
@@ -100,6 +107,21 @@ for (const kind of kinds) {
     );
   };
 
+  /** SendMessage (blocking) to a workflow's own A2A endpoint. */
+  const sendToWorkflow = async (workflow: string, text: string) => {
+    const res = await fetch(`${hub.url}/a2a/workflows/${workflow}/jsonrpc`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'A2A-Version': '1.0', 'X-API-Key': hub.apiKey },
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'SendMessage',
+        params: { message: { messageId: crypto.randomUUID(), role: 'ROLE_USER', parts: [{ text }] } },
+      }),
+    });
+    return ((await res.json()) as { result: { task: WireTask } }).result;
+  };
+
   s.before(async () => {
     stub = await startOpenAIStub({ chat: script });
     hub = await startHub(kind, {
@@ -127,31 +149,7 @@ for (const kind of kinds) {
   s(
     'supervisor: started by SendMessage to the workflow agent; workers run the plan, the planner reports',
     async () => {
-      const res = await fetch(`${hub.url}/a2a/workflows/research/jsonrpc`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'A2A-Version': '1.0', 'X-API-Key': hub.apiKey },
-        body: JSON.stringify({
-          jsonrpc: '2.0',
-          id: 1,
-          method: 'SendMessage',
-          params: {
-            message: {
-              messageId: crypto.randomUUID(),
-              role: 'ROLE_USER',
-              parts: [{ text: `tides ${kind}` }],
-            },
-          },
-        }),
-      });
-      const { result } = (await res.json()) as {
-        result: {
-          task: {
-            id: string;
-            status: { state: string };
-            artifacts?: Array<{ parts: Array<{ text?: string }> }>;
-          };
-        };
-      };
+      const result = await sendToWorkflow('research', `tides ${kind}`);
       assert.is(result.task.status.state, 'TASK_STATE_COMPLETED', JSON.stringify(result));
       const expected = `Report: notes(history of tides ${kind}); notes(uses of tides ${kind})`;
       assert.is(result.task.artifacts?.[0]?.parts[0]?.text, expected);
@@ -188,8 +186,14 @@ for (const kind of kinds) {
   s(
     'network: LLM agents hand over by capability, each hop routed by the hub, until one answers',
     async () => {
-      const r = await run('claims', `double charge ${kind}`);
-      assert.is(r.status, 'completed', JSON.stringify(r));
+      // Through the workflow's A2A endpoint: its task tells each hand-over as it happens.
+      const result = await sendToWorkflow('claims', `double charge ${kind}`);
+      assert.is(result.task.status.state, 'TASK_STATE_COMPLETED', JSON.stringify(result));
+      const told = (await hub.runtime.store.readStream(taskStream(result.task.id)))
+        .map((e) => (e.data as { message?: { parts?: Array<{ text?: string }> } }).message?.parts?.[0]?.text)
+        .filter((t) => t?.includes('handed over'));
+      assert.equal(told, ['step solve: handed over to audit', 'step solve: handed over to refunds']);
+      const r = (await readWorkflowRun(hub.runtime.store, 'default', result.task.id))!;
       assert.is(
         r.output,
         'Refunded. I was told: 1. to audit: check the payment before refunding 2. to refunds: payment verified, refund it',
