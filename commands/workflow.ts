@@ -324,7 +324,7 @@ const handOn = (
   }
   d.emit({ type: 'WorkflowHandoff', data: { ...ids, output, ...handoff, at: d.now } });
   const swarm = d.run.swarms[o.stepId]!;
-  const { capability, note } = handoff;
+  const { capability } = handoff;
   schedule(d, o.stepId, 1, false, o.iteration + 1, {
     agent: AUTO_AGENT,
     // By skill id or tag; the query (the capability's name) keeps semantic matches about the capability

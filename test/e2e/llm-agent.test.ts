@@ -5,7 +5,7 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { type RuntimeKind, startHub, type TestHub } from '../support/hub.ts';
+import { llmAgentsEnv, type RuntimeKind, startHub, type TestHub } from '../support/hub.ts';
 import { type OpenAIStub, type StubChatRequest, startOpenAIStub } from '../support/openai-stub.ts';
 import { requireService } from '../support/services.ts';
 import { readSse, rpc } from '../support/sse.ts';
@@ -80,13 +80,7 @@ for (const kind of kinds) {
 
   s.before(async () => {
     stub = await startOpenAIStub({ chat: script });
-    hub = await startHub(kind, {
-      env: {
-        AGENTCORE_LLM_URL: stub.baseURL,
-        AGENTCORE_LLM_MODEL: 'stub-chat',
-        AGENTCORE_LLM_AGENTS: JSON.stringify([concierge]),
-      },
-    });
+    hub = await startHub(kind, { env: llmAgentsEnv(stub.baseURL, [concierge]) });
   });
   s.after(async () => {
     await hub?.stop();

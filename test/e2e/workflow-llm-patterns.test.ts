@@ -15,7 +15,7 @@ import {
   supervisorWorkflow,
 } from '../../workflows/patterns.ts';
 import { defineWorkflow, readWorkflowRun, startWorkflowRun } from '../../workflows/service.ts';
-import { type RuntimeKind, startHub, type TestHub } from '../support/hub.ts';
+import { llmAgentsEnv, type RuntimeKind, startHub, type TestHub } from '../support/hub.ts';
 import { type OpenAIStub, type StubChatRequest, startOpenAIStub } from '../support/openai-stub.ts';
 import { requireService } from '../support/services.ts';
 import { waitFor } from '../support/wait.ts';
@@ -124,13 +124,7 @@ for (const kind of kinds) {
 
   s.before(async () => {
     stub = await startOpenAIStub({ chat: script });
-    hub = await startHub(kind, {
-      env: {
-        AGENTCORE_LLM_URL: stub.baseURL,
-        AGENTCORE_LLM_MODEL: 'stub-chat',
-        AGENTCORE_LLM_AGENTS: JSON.stringify(AGENTS),
-      },
-    });
+    hub = await startHub(kind, { env: llmAgentsEnv(stub.baseURL, AGENTS) });
     const define = (d: Parameters<typeof defineWorkflow>[2]) => defineWorkflow(hub.runtime.store, caller, d);
     await define(supervisorWorkflow('research', { supervisor: 'planner', worker: 'researcher' }));
     await define(hierarchicalWorkflow('institute', { supervisor: 'planner', team: 'research' }));

@@ -37,6 +37,12 @@ for (const kind of kinds) {
       },
       timeoutMs,
     );
+  /** The step of a running run that waits for an answer, once there is one. */
+  const stepWaitingIn = (runId: string) =>
+    waitFor(`a step of run ${runId} to wait`, async () => {
+      const run = await readWorkflowRun(hub.runtime.store, 'default', runId);
+      return (run?.status === 'running' && waitingStep(run)) || null;
+    });
   const types = async (runId: string) =>
     (await hub.runtime.store.readStream(runStream(runId))).map((e) => e.type);
   const scheduledTasks = async (runId: string) =>
@@ -105,16 +111,12 @@ for (const kind of kinds) {
   s('input-required pauses the run; a message to the step task resumes it', async () => {
     await defineWorkflow(hub.runtime.store, caller, approvalWorkflow());
     const { runId } = await startWorkflowRun(hub.runtime.store, caller, 'approval', `100 EUR ${kind}`);
-    const waiting = await waitFor('the run to wait', async () => {
-      const run = await readWorkflowRun(hub.runtime.store, 'default', runId);
-      return run && waitingStep(run) ? run : null;
-    });
-    assert.is(waiting.status, 'running');
+    const waiting = await stepWaitingIn(runId);
     const res = await rpc(hub.url, hub.apiKey, 'SendMessage', {
       message: {
         messageId: crypto.randomUUID(),
         role: 'ROLE_USER',
-        taskId: waitingStep(waiting)!.taskId,
+        taskId: waiting.taskId,
         parts: [{ text: 'yes, approved' }],
       },
     });
@@ -298,10 +300,7 @@ for (const kind of kinds) {
           .build(),
       );
       const { runId } = await startWorkflowRun(hub.runtime.store, caller, 'deadline', `limit ${kind}`);
-      const ask = await waitFor('the approval step to wait', async () => {
-        const run = await readWorkflowRun(hub.runtime.store, 'default', runId);
-        return (run && waitingStep(run)) ?? null;
-      });
+      const ask = await stepWaitingIn(runId);
       // The process holding the deadline's timer stops; the one started after it keeps the deadline.
       await hub.restart();
       const run = await settled(runId);
@@ -331,10 +330,7 @@ for (const kind of kinds) {
         .build(),
     );
     const { runId } = await startWorkflowRun(hub.runtime.store, caller, 'long-deadline', `long ${kind}`);
-    const ask = await waitFor('the step to wait', async () => {
-      const run = await readWorkflowRun(hub.runtime.store, 'default', runId);
-      return (run && waitingStep(run)) ?? null;
-    });
+    const ask = await stepWaitingIn(runId);
     // A step timer and a run deadline ten minutes away are held by this process: stopping gives them back.
     const stopping = hub.restart();
     const stalled = await Promise.race([

@@ -34,6 +34,13 @@ export interface TestHub {
   stop(): Promise<void>;
 }
 
+/** The environment that gives a hub these LLM agents (agents/llm.ts) on an OpenAI-compatible server. */
+export const llmAgentsEnv = (baseURL: string, agents: unknown[]): Record<string, string> => ({
+  AGENTCORE_LLM_URL: baseURL,
+  AGENTCORE_LLM_MODEL: 'stub-chat',
+  AGENTCORE_LLM_AGENTS: JSON.stringify(agents),
+});
+
 export const startHub = async (
   kind: RuntimeKind,
   options: { env?: Record<string, string>; overrides?: RuntimeOverrides; roles?: Role[] } = {},
