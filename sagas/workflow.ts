@@ -15,6 +15,9 @@
  *   backoff is submitted then; at a step's timeout the run is told (TimeOutStep) and, if the attempt had
  *   not ended, its task is canceled. A process that dies holding a timer loses it to another after the
  *   ack wait, which waits out the rest.
+ * - `workflow-deadlines` (WorkflowRunStarted with a `deadline`): the whole run's time limit, held the same
+ *   way; at the deadline the run is told (TimeOutRun) and its steps in flight canceled. A process that stops
+ *   gives its held timers back to the bus at once (`stopping`) rather than waiting for them.
  * Where the step's task ended in this process (a worker here), its outcome is handled at once from the
  * task feed's local offers, and the next step submitted and handed to a local worker in the same go; the
  * bus deliveries come later and find the work done (one handling per event and process at a time).
