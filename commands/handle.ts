@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { EventMetadata, NewEvent, RecordedEvent } from '../events/envelope.ts';
 import type { EventSchemaRegistry } from '../events/upcasting.ts';
-import { ConcurrencyError, type EventStore } from '../infra/event-store/port.ts';
+import { ConcurrencyError, type EventStore, type ExpectedRevision } from '../infra/event-store/port.ts';
 import { CommandError } from './errors.ts';
 
 /** An event as a decider emits it: the domain part, without the envelope. */
@@ -52,6 +52,49 @@ export const fold = <State, Event extends DomainEvent>(
 ): State =>
   events.reduce((s, e) => decider.evolve(s, { type: e.type, data: e.data } as Event), decider.initialState());
 
+/** The expected revision of an append after the stream's last revision (-1: none). */
+export const expectedAfter = (revision: number): ExpectedRevision => (revision < 0 ? 'no_stream' : revision);
+
+/** A decision's events in their envelope: new ids, and the command id as their causation. */
+export const enveloped = (
+  decided: DomainEvent[],
+  context: CommandContext & { commandId: string },
+  schemas?: EventSchemaRegistry,
+): NewEvent[] => {
+  const metadata: EventMetadata = {
+    tenant: context.tenant,
+    principal: context.principal,
+    correlationId: context.correlationId ?? context.commandId,
+    causationId: context.commandId,
+    ...(context.traceparent ? { traceparent: context.traceparent } : {}),
+  };
+  return decided.map((e) => ({
+    id: randomUUID(),
+    type: e.type,
+    data: e.data,
+    schemaVersion: schemas?.currentVersion(e.type) ?? 1,
+    metadata,
+  }));
+};
+
+/** Appended events as a reader sees them, after the stream's last revision `revision`. */
+export const recorded = (
+  stream: string,
+  revision: number,
+  events: NewEvent[],
+  positions: number[],
+): RecordedEvent[] => {
+  const occurredAt = new Date().toISOString();
+  return events.map((e, i) => ({
+    ...e,
+    stream,
+    revision: revision + 1 + i,
+    position: positions[i]!,
+    schemaVersion: e.schemaVersion ?? 1,
+    occurredAt,
+  }));
+};
+
 /**
  * Load, decide, append with the expected revision; on a concurrency conflict, reload and decide again.
  * The causation id of every written event is the command id, which is what makes a retried command
@@ -77,33 +120,10 @@ export const handle = async <Command, State, Event extends DomainEvent>(
 
     const decided = decider.decide(command, state);
     if (decided.length === 0) return { state, events: [], nextExpectedRevision: revision, replayed: false };
-    const metadata: EventMetadata = {
-      tenant: context.tenant,
-      principal: context.principal,
-      correlationId: context.correlationId ?? commandId,
-      causationId: commandId,
-      ...(context.traceparent ? { traceparent: context.traceparent } : {}),
-    };
-    const newEvents: NewEvent[] = decided.map((e) => ({
-      id: randomUUID(),
-      type: e.type,
-      data: e.data,
-      schemaVersion: options.schemas?.currentVersion(e.type) ?? 1,
-      metadata,
-    }));
+    const newEvents = enveloped(decided, { ...context, commandId }, options.schemas);
     try {
-      const result = await store.append(stream, newEvents, {
-        expectedRevision: revision < 0 ? 'no_stream' : revision,
-      });
-      const occurredAt = new Date().toISOString();
-      const events: RecordedEvent[] = newEvents.map((e, i) => ({
-        ...e,
-        stream,
-        revision: revision + 1 + i,
-        position: result.positions[i]!,
-        schemaVersion: e.schemaVersion ?? 1,
-        occurredAt,
-      }));
+      const result = await store.append(stream, newEvents, { expectedRevision: expectedAfter(revision) });
+      const events = recorded(stream, revision, newEvents, result.positions);
       const next = decided.reduce(decider.evolve, state);
       return { state: next, events, nextExpectedRevision: result.nextExpectedRevision, replayed: false };
     } catch (error) {

@@ -17,6 +17,16 @@ export const observeAppends = (store: EventStore): { store: EventStore; appended
       if (events.length > 0) appended$.next({ stream, types: events.map((e) => e.type) });
       return result;
     },
+    ...(store.appendLinked
+      ? {
+          appendLinked: async (items) => {
+            const results = await store.appendLinked!(items);
+            for (const { stream, events } of items)
+              if (events.length > 0) appended$.next({ stream, types: events.map((e) => e.type) });
+            return results;
+          },
+        }
+      : {}),
     readStream: (stream, options) => store.readStream(stream, options),
     readStreams: (streams) => store.readStreams(streams),
     readAll: (options) => store.readAll(options),

@@ -26,12 +26,13 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
+import type { z } from 'zod';
 import { textOf } from '../agents/agent.ts';
 import { WORKFLOW_AGENT_PREFIX } from '../agents/workflow-agent.ts';
 import { CommandError } from '../commands/errors.ts';
-import { fold, handle } from '../commands/handle.ts';
-import { type TaskAggregate, taskDecider } from '../commands/task.ts';
-import { workflowRunDecider } from '../commands/workflow.ts';
+import { enveloped, expectedAfter, fold, handle, recorded } from '../commands/handle.ts';
+import { type TaskAggregate, type TaskCommand, taskDecider } from '../commands/task.ts';
+import { type WorkflowRunCommand, workflowRunDecider } from '../commands/workflow.ts';
 import { INTERRUPTED_STATES, type Task, type TaskState, TERMINAL_STATES } from '../events/a2a.ts';
 import type { RecordedEvent } from '../events/envelope.ts';
 import { type TaskEvent, taskStream } from '../events/task.ts';
@@ -43,7 +44,7 @@ import {
   WorkflowStepScheduled,
 } from '../events/workflow.ts';
 import { type ConsumerOptions, perEventType } from '../infra/bus/port.ts';
-import type { EventStore } from '../infra/event-store/port.ts';
+import { type AppendResult, ConcurrencyError, type EventStore } from '../infra/event-store/port.ts';
 import { oncePerKey } from '../infra/once-per-key.ts';
 
 export interface WorkflowSagaDeps {
@@ -85,6 +86,33 @@ export const outputOf = (task: Task): string => {
   return fromArtifacts || textOf(task.status.message);
 };
 
+/** The task of a scheduled step, as a command (its id derived from the run, the step and the attempt). */
+const submission = (
+  deps: WorkflowSagaDeps,
+  runId: string,
+  step: z.output<typeof WorkflowStepScheduled>['data'],
+  contextId: string,
+): TaskCommand => ({
+  type: 'SubmitTask',
+  taskId: step.taskId,
+  contextId,
+  message: {
+    messageId: `wf-${step.taskId}`,
+    role: 'ROLE_USER',
+    parts: [{ text: step.input }],
+    contextId,
+  },
+  agent: step.agent,
+  metadata: {
+    workflow: { runId, stepId: step.stepId, attempt: step.attempt, compensation: step.compensation },
+    // A step bound to a capability: what routing looks for (sagas/routing.ts).
+    ...(step.capability?.skill ? { skill: step.capability.skill } : {}),
+    ...(step.capability?.tags?.length ? { tags: step.capability.tags } : {}),
+    ...(step.capability?.query ? { query: step.capability.query } : {}),
+  },
+  at: nowOf(deps),
+});
+
 /** Submits a scheduled step's task (idempotent: the command id is the scheduling event's). */
 const submitStep = async (deps: WorkflowSagaDeps, event: RecordedEvent, knownContextId?: string) => {
   const step = WorkflowStepScheduled.parse({ type: event.type, data: event.data }).data;
@@ -97,32 +125,68 @@ const submitStep = async (deps: WorkflowSagaDeps, event: RecordedEvent, knownCon
   const result = await handle(
     deps.store,
     taskStream(step.taskId),
-    {
-      type: 'SubmitTask',
-      taskId: step.taskId,
-      contextId,
-      message: {
-        messageId: `wf-${step.taskId}`,
-        role: 'ROLE_USER',
-        parts: [{ text: step.input }],
-        contextId,
-      },
-      agent: step.agent,
-      metadata: {
-        workflow: { runId, stepId: step.stepId, attempt: step.attempt, compensation: step.compensation },
-        // A step bound to a capability: what routing looks for (sagas/routing.ts).
-        ...(step.capability?.skill ? { skill: step.capability.skill } : {}),
-        ...(step.capability?.tags?.length ? { tags: step.capability.tags } : {}),
-        ...(step.capability?.query ? { query: step.capability.query } : {}),
-      },
-      at: nowOf(deps),
-    },
+    submission(deps, runId, step, contextId),
     taskDecider,
     sagaContext(event, runId, `wf-submit:${event.id}`),
     { assume: [] },
   );
   // A worker in this process may start at once (a deterministic agent); the bus delivery finds it done.
   if (!result.replayed && result.events[0]) deps.dispatch?.(result.events[0], result.events);
+};
+
+/**
+ * A run's decision and the tasks of the steps it makes due, written in one transaction where the store
+ * links appends (PostgreSQL, PGlite): one commit instead of two on the way from one step to the next, and
+ * never a step's task without its run's record of it. Null when it cannot: no linked appends, a replayed
+ * command, or a conflict (the caller then goes the one-stream-at-a-time way, which reads and decides again).
+ */
+const decideWithSteps = async (
+  deps: WorkflowSagaDeps,
+  trigger: RecordedEvent,
+  runId: string,
+  runEvents: RecordedEvent[],
+  command: WorkflowRunCommand,
+  commandId: string,
+  contextId: string,
+  once: Once,
+): Promise<{ replayed: false; events: RecordedEvent[] } | null> => {
+  const appendLinked = deps.store.appendLinked?.bind(deps.store);
+  if (!appendLinked || runEvents.some((e) => e.metadata.causationId === commandId)) return null;
+  const decided = workflowRunDecider.decide(command, fold(workflowRunDecider, runEvents));
+  if (decided.length === 0) return { replayed: false, events: [] };
+  const runNew = enveloped(decided, sagaContext(trigger, runId, commandId));
+  const due = runNew.filter((e) => e.type === 'WorkflowStepScheduled' && !(e.data as Step).notBefore);
+  const tasks = due.map((e) => {
+    const step = WorkflowStepScheduled.parse({ type: e.type, data: e.data }).data;
+    const submitted = taskDecider.decide(
+      submission(deps, runId, step, contextId),
+      taskDecider.initialState(),
+    );
+    const stream = taskStream(step.taskId);
+    return { stream, events: enveloped(submitted, sagaContext(trigger, runId, `wf-submit:${e.id}`)) };
+  });
+  const revision = runEvents.length - 1;
+  let results: AppendResult[];
+  try {
+    results = await appendLinked([
+      { stream: runStream(runId), events: runNew, expectedRevision: expectedAfter(revision) },
+      ...tasks.map((t) => ({ ...t, expectedRevision: 'no_stream' as const })),
+    ]);
+  } catch (error) {
+    if (error instanceof ConcurrencyError) return null;
+    throw error;
+  }
+  const events = recorded(runStream(runId), revision, runNew, results[0]!.positions);
+  await Promise.all(
+    tasks.map((t, i) =>
+      // Submitted: the bus delivery of the scheduling event finds it done here.
+      once(due[i]!.id, async () => {
+        const written = recorded(t.stream, -1, t.events, results[i + 1]!.positions);
+        deps.dispatch?.(written[0]!, written);
+      }),
+    ),
+  );
+  return { replayed: false, events };
 };
 
 const runOfTask = (events: RecordedEvent[]): string | null => {
@@ -149,20 +213,25 @@ const reportOutcome = async (deps: WorkflowSagaDeps, event: RecordedEvent, once:
   const upTo = history.filter((e) => e.revision <= event.revision);
   const task = fold<TaskAggregate, TaskEvent>(taskDecider, upTo).task;
   if (!task) return;
-  const result = await handle(
-    deps.store,
-    runStream(runId),
-    {
-      type: 'RecordStepOutcome',
-      taskId: task.id,
-      state,
-      output: outputOf(task),
-      at: nowOf(deps),
-    },
-    workflowRunDecider,
-    sagaContext(event, runId, `wf-outcome:${event.id}`),
-    runEvents ? { assume: runEvents } : {},
-  );
+  const command: WorkflowRunCommand = {
+    type: 'RecordStepOutcome',
+    taskId: task.id,
+    state,
+    output: outputOf(task),
+    at: nowOf(deps),
+  };
+  const commandId = `wf-outcome:${event.id}`;
+  const result =
+    (runEvents &&
+      (await decideWithSteps(deps, event, runId, runEvents, command, commandId, task.contextId, once))) ??
+    (await handle(
+      deps.store,
+      runStream(runId),
+      command,
+      workflowRunDecider,
+      sagaContext(event, runId, commandId),
+      runEvents ? { assume: runEvents } : {},
+    ));
   await afterDecision(deps, result, once, task.contextId);
 };
 

@@ -10,6 +10,12 @@ export interface AppendResult {
   positions: number[];
 }
 
+export interface LinkedAppend {
+  stream: string;
+  events: NewEvent[];
+  expectedRevision?: ExpectedRevision;
+}
+
 export interface ReadStreamOptions {
   direction?: 'forwards' | 'backwards';
   /** Inclusive; defaults to the start (forwards) or the end (backwards). */
@@ -45,6 +51,12 @@ export interface EventStore {
     events: NewEvent[],
     options?: { expectedRevision?: ExpectedRevision },
   ): Promise<AppendResult>;
+  /**
+   * Appends to several streams at once, all or nothing (one transaction): where the store can (PostgreSQL,
+   * PGlite; absent on EventStoreDB). A refused item (its expected revision, an id stored elsewhere) throws
+   * its error and nothing of the group is written; an item whose events are all there already is replayed.
+   */
+  appendLinked?(items: LinkedAppend[]): Promise<AppendResult[]>;
   /** Events of one stream; an unknown stream reads as []. */
   readStream(stream: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>;
   /** Several whole streams in one go (one round trip where the store can): a stream it does not hold is []. */

@@ -13,6 +13,7 @@ import {
   DuplicateEventError,
   type EventStore,
   type ExpectedRevision,
+  type LinkedAppend,
   matchesFilter,
   type ReadAllOptions,
   type ReadStreamOptions,
@@ -71,7 +72,8 @@ export interface InlineProjection {
 interface QueuedAppend {
   stream: string;
   expected: ExpectedRevision;
-  item: { s: string; x: string; r: number | null; e: StoredPayload[] };
+  /** `g`: the link of an all-or-nothing group (appendLinked). */
+  item: { s: string; x: string; r: number | null; e: StoredPayload[]; g?: string };
   attempt: number;
   resolve: (result: AppendResult) => void;
   reject: (error: unknown) => void;
@@ -85,7 +87,12 @@ interface StoredPayload {
 }
 type ItemResult =
   | { next: number; positions: Array<number | string>; replayed?: boolean; error?: undefined }
-  | { error: 'AC001' | 'AC002' | 'AC003'; detail: string };
+  | { error: 'AC001' | 'AC002' | 'AC003'; detail: string }
+  /** Another item of its linked group was refused (detail: that item's code): nothing of the group is written. */
+  | { error: 'AC004'; detail: 'AC001' | 'AC002' | 'AC003' };
+
+/** An item of a linked group not written because another item of the group was refused. */
+class LinkRefused extends Error {}
 
 export const DEFAULT_READ_ALL_MAX = 1000;
 
@@ -147,8 +154,10 @@ CREATE INDEX IF NOT EXISTS events_type_log_order ON ${s}.events (type, tx_id, po
 --   AC003 retry in a new transaction (see the ordering check below).
 -- Errors are returned, not raised, so one batch (append_batch) can refuse one append and keep the others
 -- without a subtransaction per append (more than 64 in one transaction slow every reader's snapshot).
-CREATE OR REPLACE FUNCTION ${s}.append_locked(
-  p_stream text, p_expected text, p_revision int, p_events jsonb
+-- append_item is its body; with p_write false it only checks, returning {"ok": true} where it would write
+-- (a linked group of appends is checked whole before any of it is written).
+CREATE OR REPLACE FUNCTION ${s}.append_item(
+  p_stream text, p_expected text, p_revision int, p_events jsonb, p_write boolean
 ) RETURNS jsonb LANGUAGE plpgsql
 -- Its lookups (a stream's last event, ids already stored) are index probes whatever the table's size, but
 -- plans cached while the table was small (a new deployment's first minute, before autovacuum has analysed
@@ -207,6 +216,9 @@ BEGIN
   IF v_last_tx IS NOT NULL AND pg_current_xact_id() < v_last_tx THEN
     RETURN jsonb_build_object('error', 'AC003', 'detail', '');
   END IF;
+  IF NOT p_write THEN
+    RETURN jsonb_build_object('ok', true);
+  END IF;
 
   WITH ins AS (
     INSERT INTO ${s}.events (stream, revision, id, type, schema_version, data, metadata)
@@ -218,6 +230,13 @@ BEGIN
   )
   SELECT jsonb_agg(position ORDER BY revision) INTO v_positions FROM ins;
   RETURN jsonb_build_object('next', v_cur + v_n, 'positions', v_positions);
+END
+$fn$;
+CREATE OR REPLACE FUNCTION ${s}.append_locked(
+  p_stream text, p_expected text, p_revision int, p_events jsonb
+) RETURNS jsonb LANGUAGE plpgsql AS $fn$
+BEGIN
+  RETURN ${s}.append_item(p_stream, p_expected, p_revision, p_events, true);
 END
 $fn$;
 -- append_events(stream, expected, revision, events jsonb): one append in its own statement. Returns what
@@ -250,11 +269,17 @@ $fn$;
 -- lock is taken first, in one order (no deadlock between batches), before the first write, so the
 -- transaction's id exceeds that of every earlier writer of its streams. Returns {"items": [result of
 -- append_locked per item, in order], "at": the events' occurred_at}; a refused item writes nothing and
--- does not stop the others.
+-- does not stop the others. Items sharing a link ("g") are all written or none: each is checked first,
+-- and when one is refused the others answer AC004 (detail: the refused item's code).
 CREATE OR REPLACE FUNCTION ${s}.append_batch(p_items jsonb) RETURNS jsonb LANGUAGE plpgsql AS $fn$
 DECLARE
   v_key int;
   v_item jsonb;
+  v_o bigint;
+  v_member record;
+  v_check jsonb;
+  v_refused text;
+  v_done text[] := '{}';
   v_out jsonb[] := '{}';
 BEGIN
   FOR v_key IN
@@ -263,8 +288,30 @@ BEGIN
   LOOP
     PERFORM pg_advisory_xact_lock(${lockKey(schema)}, v_key);
   END LOOP;
-  FOR v_item IN SELECT t.i FROM jsonb_array_elements(p_items) WITH ORDINALITY AS t(i, o) ORDER BY t.o LOOP
-    v_out := v_out || ${s}.append_locked(v_item->>'s', v_item->>'x', (v_item->>'r')::int, v_item->'e');
+  FOR v_item, v_o IN SELECT t.i, t.o FROM jsonb_array_elements(p_items) WITH ORDINALITY AS t(i, o) ORDER BY t.o LOOP
+    IF v_item ? 'g' THEN
+      CONTINUE WHEN (v_item->>'g') = ANY (v_done);
+      v_done := v_done || (v_item->>'g');
+      v_refused := NULL;
+      FOR v_member IN SELECT t.i, t.o FROM jsonb_array_elements(p_items) WITH ORDINALITY AS t(i, o)
+                       WHERE t.i->>'g' = v_item->>'g' ORDER BY t.o LOOP
+        v_check := ${s}.append_item(v_member.i->>'s', v_member.i->>'x', (v_member.i->>'r')::int, v_member.i->'e', false);
+        IF v_check ? 'error' THEN
+          v_out[v_member.o] := v_check;
+          v_refused := coalesce(v_refused, v_check->>'error');
+        END IF;
+      END LOOP;
+      FOR v_member IN SELECT t.i, t.o FROM jsonb_array_elements(p_items) WITH ORDINALITY AS t(i, o)
+                       WHERE t.i->>'g' = v_item->>'g' ORDER BY t.o LOOP
+        IF v_refused IS NULL THEN
+          v_out[v_member.o] := ${s}.append_item(v_member.i->>'s', v_member.i->>'x', (v_member.i->>'r')::int, v_member.i->'e', true);
+        ELSIF v_out[v_member.o] IS NULL THEN
+          v_out[v_member.o] := jsonb_build_object('error', 'AC004', 'detail', v_refused);
+        END IF;
+      END LOOP;
+    ELSE
+      v_out[v_o] := ${s}.append_locked(v_item->>'s', v_item->>'x', (v_item->>'r')::int, v_item->'e');
+    END IF;
   END LOOP;
   RETURN jsonb_build_object('items', to_jsonb(v_out),
     'at', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'));
@@ -397,12 +444,29 @@ export class SqlEventStore implements EventStore {
     this.#maxInFlight = options.maxInFlight ?? 2;
   }
 
-  async append(
+  append(
     stream: string,
     events: NewEvent[],
     options: { expectedRevision?: ExpectedRevision } = {},
   ): Promise<AppendResult> {
-    const expected = options.expectedRevision ?? 'any';
+    const queued = this.#enqueue(stream, events, options.expectedRevision ?? 'any');
+    this.#scheduleFlush();
+    return queued;
+  }
+
+  async appendLinked(items: LinkedAppend[]): Promise<AppendResult[]> {
+    const link = randomUUID();
+    const queued = items.map((i) => this.#enqueue(i.stream, i.events, i.expectedRevision ?? 'any', link));
+    this.#scheduleFlush();
+    const settled = await Promise.allSettled(queued);
+    const failures = settled.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+    // The refused item's own error says why; the others only say that they went with it.
+    if (failures.length) throw failures.find((e) => !(e instanceof LinkRefused)) ?? failures[0];
+    return settled.map((r) => (r as PromiseFulfilledResult<AppendResult>).value);
+  }
+
+  /** Checks one append's arguments and queues it for the next batch (in `link`'s group, if any). */
+  #enqueue(stream: string, events: NewEvent[], expected: ExpectedRevision, link?: string) {
     if (typeof stream !== 'string' || stream.length === 0)
       throw new TypeError('stream must be a non-empty string');
     if (
@@ -433,12 +497,12 @@ export class SqlEventStore implements EventStore {
           x: typeof expected === 'number' ? 'exact' : expected,
           r: typeof expected === 'number' ? expected : null,
           e: payload,
+          ...(link ? { g: link } : {}),
         },
         attempt: 1,
         resolve,
         reject,
       });
-      this.#scheduleFlush();
     });
   }
 
@@ -454,7 +518,11 @@ export class SqlEventStore implements EventStore {
     queueMicrotask(() => {
       this.#flushScheduled = false;
       while (this.#inFlight < this.#maxInFlight && this.#queue.length > 0) {
-        const batch = this.#queue.splice(0, this.#maxBatch);
+        let size = Math.min(this.#maxBatch, this.#queue.length);
+        // A linked group goes whole in one batch.
+        const link = this.#queue[size - 1]!.item.g;
+        while (link && this.#queue[size]?.item.g === link) size++;
+        const batch = this.#queue.splice(0, size);
         this.#inFlight++;
         void this.#write(batch).finally(() => {
           this.#inFlight--;
@@ -469,22 +537,29 @@ export class SqlEventStore implements EventStore {
     try {
       out = await this.#appendBatch(batch);
     } catch (err) {
-      if (batch.length > 1) {
+      // A linked group stays together.
+      const units = new Map<unknown, QueuedAppend[]>();
+      for (const a of batch) units.set(a.item.g ?? a, [...(units.get(a.item.g ?? a) ?? []), a]);
+      if (units.size > 1) {
         // One append broke the whole statement (say an id a concurrent transaction inserted first): each
         // goes again on its own, and only the guilty one fails.
-        await Promise.all(batch.map((a) => this.#write([a])));
+        await Promise.all([...units.values()].map((unit) => this.#write(unit)));
         return;
       }
       const [a] = batch as [QueuedAppend];
-      a.reject(await this.#mapError(err, a.stream, a.expected));
+      const error = await this.#mapError(err, a.stream, a.expected);
+      for (const member of batch) member.reject(error);
       return;
     }
     let wrote = false;
     out.items.forEach((r, i) => {
       const a = batch[i]!;
-      if (r.error === 'AC003' && a.attempt < 10) {
-        a.attempt++; // see append_locked: a new transaction will do
+      const code = r.error === 'AC004' ? r.detail : r.error;
+      if (code === 'AC003' && a.attempt < 10) {
+        a.attempt++; // see append_locked: a new transaction will do (a linked group goes again whole)
         this.#queue.push(a);
+      } else if (r.error === 'AC004') {
+        a.reject(new LinkRefused(`stream ${a.stream}: not written, another append of its group was refused`));
       } else if (r.error) {
         a.reject(this.#refusal(r.error, r.detail, a.stream, a.expected));
       } else {

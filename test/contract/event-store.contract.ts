@@ -462,6 +462,68 @@ export const eventStoreContract = (
     }
   });
 
+  it('linked appends (where the store has them): all or nothing, beside plain appends of the same batch', async ({
+    store,
+  }) => {
+    if (!store.appendLinked) {
+      console.log(`  (${store.kind}: no appendLinked; callers append one stream at a time)`);
+      return;
+    }
+    const p = prefix();
+    await store.append(`${p}-run`, batch(2));
+    // Written together: every stream, each with its own result.
+    const run = batch(2);
+    const task = batch(1);
+    const results = await store.appendLinked([
+      { stream: `${p}-run`, events: run, expectedRevision: 1 },
+      { stream: `${p}-task`, events: task, expectedRevision: 'no_stream' },
+    ]);
+    assert.equal(
+      results.map((r) => r.nextExpectedRevision),
+      [3, 0],
+    );
+    assert.equal(ids((await store.readStream(`${p}-run`)).slice(2)), ids(run));
+    assert.equal(ids(await store.readStream(`${p}-task`)), ids(task));
+    // The same group again: replayed, nothing written twice.
+    const again = await store.appendLinked([
+      { stream: `${p}-run`, events: run, expectedRevision: 1 },
+      { stream: `${p}-task`, events: task, expectedRevision: 'no_stream' },
+    ]);
+    assert.equal(again, results);
+    // One stale item: its ConcurrencyError, and nothing of the group written, while plain appends and other
+    // groups of the same batch (made in the same tick) go through.
+    const plain = batch(1);
+    const other = [batch(1), batch(1)];
+    const [stale, written, otherGroup] = await Promise.allSettled([
+      store.appendLinked([
+        { stream: `${p}-fresh`, events: batch(1), expectedRevision: 'no_stream' },
+        { stream: `${p}-run`, events: batch(1), expectedRevision: 1 },
+      ]),
+      store.append(`${p}-plain`, plain, { expectedRevision: 'no_stream' }),
+      store.appendLinked([
+        { stream: `${p}-a`, events: other[0]!, expectedRevision: 'no_stream' },
+        { stream: `${p}-b`, events: other[1]!, expectedRevision: 'no_stream' },
+      ]),
+    ]);
+    assert.is(stale.status, 'rejected');
+    assert.instance((stale as PromiseRejectedResult).reason, ConcurrencyError);
+    assert.equal(await store.readStream(`${p}-fresh`), [], 'the group wrote nothing');
+    assert.is((await store.readStream(`${p}-run`)).length, 4);
+    assert.is(written.status, 'fulfilled');
+    assert.equal(ids(await store.readStream(`${p}-plain`)), ids(plain));
+    assert.is(otherGroup.status, 'fulfilled');
+    assert.equal(ids(await store.readStream(`${p}-b`)), ids(other[1]!));
+    // Every linked event is in the log exactly once.
+    const linked = new Set([...ids(run), ...ids(task), ...ids(other.flat())]);
+    const seen = await readAllUntil(
+      store,
+      {},
+      (xs) => xs.length === linked.size,
+      (e) => linked.has(e.id),
+    );
+    assert.is(new Set(ids(seen)).size, linked.size);
+  });
+
   it('idempotent re-append of the same ids returns the original result and writes nothing', async ({
     store,
     globalIdCheck = true,

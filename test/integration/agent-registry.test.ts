@@ -529,7 +529,8 @@ for (const kind of kinds) {
         assert.is(dis.code, 0, dis.stderr);
         assert.is(JSON.parse(dis.stdout).status, 'disabled');
         const ref = await runCli(['refresh', 'cli-agent', '--hub', hub.url], env);
-        assert.match(ref.stdout, /^revalidated: cli-agent/);
+        assert.is(ref.code, 0, ref.stderr);
+        assert.match(ref.stdout, /^revalidated: cli-agent/, ref.stdout);
         const dereg = await runCli(['deregister', 'cli-agent', '--hub', hub.url], env);
         assert.is(dereg.code, 0, dereg.stderr);
         const missing = await runCli(['enable', 'cli-agent', '--hub', hub.url], env);

@@ -75,6 +75,25 @@ for (const kind of kinds) {
     assert.match(JSON.stringify(task.metadata), new RegExp(runId));
   });
 
+  s(
+    "a step's outcome, the next step's scheduling and the next task are written in one transaction",
+    async () => {
+      assert.ok(hub.runtime.store.appendLinked, 'both runtimes link appends');
+      const { runId } = await startWorkflowRun(hub.runtime.store, caller, 'order', `linked ${kind}`);
+      assert.is((await settled(runId)).status, 'completed');
+      const runEvents = await hub.runtime.store.readStream(runStream(runId));
+      const scheduled = runEvents.filter((e) => e.type === 'WorkflowStepScheduled');
+      assert.is(scheduled.length, 3);
+      // The first step is submitted from its scheduling event; each one after it with its run's decision.
+      for (const step of scheduled.slice(1)) {
+        const { taskId } = step.data as { taskId: string };
+        const [submitted] = await hub.runtime.store.readStream(taskStream(taskId), { maxCount: 1 });
+        assert.is(submitted!.metadata.causationId, `wf-submit:${step.id}`);
+        assert.is(submitted!.occurredAt, step.occurredAt, 'one transaction, one commit time');
+      }
+    },
+  );
+
   s('a failed attempt is retried as a new task and the run goes on', async () => {
     const { runId } = await startWorkflowRun(hub.runtime.store, caller, 'order', `flaky parcel ${kind}`);
     const run = await settled(runId);
