@@ -40,7 +40,7 @@ import { Client, JsonRpcTransportFactory, RestTransportFactory, type Transport }
 import { LegacyJsonRpcTransport, LegacyRestTransport } from '@a2a-js/sdk/compat/v0_3/client';
 import type { Logger } from 'pino';
 import type { TaskFeed } from '../a2a-edge/task-feed.ts';
-import { CommandError } from '../commands/errors.ts';
+import { ignoreRuleViolation, isRuleViolation } from '../commands/errors.ts';
 import { fold, handle } from '../commands/handle.ts';
 import { type TaskAggregate, type TaskCommand, taskDecider } from '../commands/task.ts';
 import {
@@ -220,10 +220,8 @@ const errorText = (error: unknown): string => {
   return `${error.message}${why && !error.message.includes(why) ? ` (${why})` : ''}`;
 };
 
-const refusedAsTerminal = (error: unknown) => error instanceof CommandError && error.kind === 'rule_violated';
-const ignoreTerminal = (error: unknown) => {
-  if (!refusedAsTerminal(error)) throw error;
-};
+// A refused task command (a rule violation) means the task went terminal under the call (canceled,
+// say): nothing more to write, and not an error.
 
 /** What one StreamResponse (ProtoJSON) says, mapped to our commands (no I/O; exported for tests). */
 export interface MappedUpdate {
@@ -379,7 +377,7 @@ export const remoteAgentWorker = (deps: RemoteWorkerDeps): ConsumerOptions[] => 
         ctx,
         failWith(`${event.id}:missing`, `Cannot run the task: ${target.missing}`),
         `${event.id}:missing`,
-      ).catch(ignoreTerminal);
+      ).catch(ignoreRuleViolation);
       return;
     }
     if (!slots.tryAcquire(target.agentKey)) {
@@ -491,7 +489,7 @@ export const remoteAgentWorker = (deps: RemoteWorkerDeps): ConsumerOptions[] => 
         ctx,
         failWith(`${callId}:unavailable`, `Agent ${target.agentKey} is unavailable: ${admission.refused}`),
         `${callId}:unavailable`,
-      ).catch(ignoreTerminal);
+      ).catch(ignoreRuleViolation);
       return;
     }
     try {
@@ -502,7 +500,7 @@ export const remoteAgentWorker = (deps: RemoteWorkerDeps): ConsumerOptions[] => 
         `${callId}:intended:${attempt}`,
       );
     } catch (error) {
-      if (refusedAsTerminal(error)) {
+      if (isRuleViolation(error)) {
         // Canceled meanwhile, or another copy recorded this attempt first: nothing for this one to do.
         deps.log.info({ err: error, taskId, callId }, 'remote call: not made');
         return;
@@ -578,7 +576,7 @@ export const remoteAgentWorker = (deps: RemoteWorkerDeps): ConsumerOptions[] => 
             latencyMs,
           };
     } catch (error) {
-      if (canceled.signal.aborted || refusedAsTerminal(error)) {
+      if (canceled.signal.aborted || isRuleViolation(error)) {
         // Our task was canceled (an update refused as terminal says so before the watcher does).
         result = { ok: true, outcome: 'canceled', latencyMs: null };
       } else if (timeout.aborted) {
@@ -652,7 +650,7 @@ export const remoteAgentWorker = (deps: RemoteWorkerDeps): ConsumerOptions[] => 
     } else if (d.outcome === 'timeout' || d.outcome === 'error') {
       cmd = failWith(`${callId}:failed`, `Remote agent ${d.agentKey} failed: ${d.error ?? d.outcome}`);
     }
-    if (cmd) await command(stream, ctx, cmd, `${callId}:final`).catch(ignoreTerminal);
+    if (cmd) await command(stream, ctx, cmd, `${callId}:final`).catch(ignoreRuleViolation);
   };
 
   /** Our task was canceled: cancel the remote task it is linked to (idempotent on the remote side). */

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { TaskFeed } from '../a2a-edge/task-feed.ts';
-import { CommandError } from '../commands/errors.ts';
+import { ignoreRuleViolation, isRuleViolation } from '../commands/errors.ts';
 import { type TaskCommand, taskDecider } from '../commands/task.ts';
 import { INTERRUPTED_STATES, type Message, type Part, TERMINAL_STATES } from '../events/a2a.ts';
 import { agentStream, SYSTEM_TENANT } from '../events/agent.ts';
@@ -155,7 +155,7 @@ const run = async (deps: WorkerDeps, trigger: RecordedEvent, now: () => string, 
       );
       await recorder.flush();
     } catch (error) {
-      ignoreTerminal(error);
+      ignoreRuleViolation(error);
     }
     return;
   }
@@ -209,7 +209,7 @@ const run = async (deps: WorkerDeps, trigger: RecordedEvent, now: () => string, 
     }
     await recorder.flush();
   } catch (error) {
-    if (!refusedAsTerminal(error)) {
+    if (!isRuleViolation(error)) {
       deps.log.warn({ err: error, stream }, 'agent run failed');
       const text = `Agent ${agent.id} failed: ${error instanceof Error ? error.message : String(error)}`;
       try {
@@ -225,7 +225,7 @@ const run = async (deps: WorkerDeps, trigger: RecordedEvent, now: () => string, 
         );
         await recorder.flush();
       } catch (e) {
-        ignoreTerminal(e);
+        ignoreRuleViolation(e);
       }
     }
   } finally {
@@ -257,12 +257,8 @@ const isRemoteAgent = async (store: EventStore, tenant: string, name: string): P
   return false;
 };
 
-/** The task went terminal under the agent (canceled, say): nothing more to write, and not an error. */
-const refusedAsTerminal = (error: unknown): boolean =>
-  error instanceof CommandError && error.kind === 'rule_violated';
-const ignoreTerminal = (error: unknown) => {
-  if (!refusedAsTerminal(error)) throw error;
-};
+// A refused task command (a rule violation) means the task went terminal under the agent (canceled,
+// say): nothing more to write, and not an error.
 
 const toCommand = (update: AgentUpdate, messageId: string, at: string): TaskCommand => {
   switch (update.kind) {

@@ -19,7 +19,7 @@ import type { SqlExecutor } from '../infra/sql/port.ts';
 import type { Lookup, SafeFetchOptions } from '../infra/ssrf.ts';
 import { type AgentView, foldAgentView, summaryOf } from '../projections/agents.ts';
 import { AgentCommand, agentDecider, canonicalJson } from './agent.ts';
-import { CommandError, parseCommand } from './errors.ts';
+import { CommandError, isRuleViolation, parseCommand } from './errors.ts';
 import { handle } from './handle.ts';
 
 export { AgentCardError };
@@ -259,7 +259,7 @@ export const registerRemoteAgent = async (
       return view;
     } catch (error) {
       // Registered concurrently under this id: an explicit id is a conflict, a generated one moves on.
-      if (error instanceof CommandError && error.kind === 'rule_violated') {
+      if (isRuleViolation(error)) {
         if (agentId) throw failure('rule_violated', 'ALREADY_EXISTS', error.message);
         continue;
       }

@@ -14,6 +14,17 @@ export class CommandError extends Error {
   }
 }
 
+/** The aggregate refused the command by its rules (a task already terminal, a probe slot taken...). */
+export const isRuleViolation = (error: unknown): error is CommandError =>
+  error instanceof CommandError && error.kind === 'rule_violated';
+/**
+ * For a command whose refusal means there is nothing left to do (a task that went terminal meanwhile):
+ * rethrows anything else, so that after it `error` is the refusal.
+ */
+export function ignoreRuleViolation(error: unknown): asserts error is CommandError {
+  if (!isRuleViolation(error)) throw error;
+}
+
 export const notFound = (what: string) => new CommandError('not_found', `${what} not found`);
 export const ruleViolated = (message: string, details?: unknown) =>
   new CommandError('rule_violated', message, details);

@@ -19,7 +19,7 @@
  */
 import type { Logger } from 'pino';
 import { type CircuitState, circuitAdmits, circuitDecider } from '../commands/circuit.ts';
-import { CommandError } from '../commands/errors.ts';
+import { isRuleViolation } from '../commands/errors.ts';
 import { fold, handle } from '../commands/handle.ts';
 import { agentKeyOfCircuit, CircuitEvent, circuitStream } from '../events/circuit.ts';
 import type { RecordedEvent } from '../events/envelope.ts';
@@ -237,7 +237,7 @@ export const admitCall = async (
     );
     return { go: 'probe' };
   } catch (error) {
-    if (error instanceof CommandError && error.kind === 'rule_violated') return { refused: error.message };
+    if (isRuleViolation(error)) return { refused: error.message };
     throw error;
   }
 };

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { toStreamResponse } from '../a2a-edge/service.ts';
-import { CommandError } from '../commands/errors.ts';
+import { isRuleViolation } from '../commands/errors.ts';
 import { fold, handle } from '../commands/handle.ts';
 import {
   findConfig,
@@ -160,7 +160,7 @@ export const pushDeliverer = (deps: PushDeliveryDeps) => {
         intent = await record({ type: 'RecordDeliveryAttempt', configId, revision, attempt, at: now() }, key);
       } catch (error) {
         // Another copy recorded an attempt first: it is delivering; this one comes back later.
-        if (error instanceof CommandError && error.kind === 'rule_violated') return { busy: error.message };
+        if (isRuleViolation(error)) return { busy: error.message };
         throw error;
       }
       if (intent.replayed)

@@ -20,7 +20,7 @@
 import type { Logger } from 'pino';
 import { textOf } from '../agents/agent.ts';
 import { type CircuitState, circuitAdmits, circuitDecider } from '../commands/circuit.ts';
-import { CommandError } from '../commands/errors.ts';
+import { ignoreRuleViolation, isRuleViolation } from '../commands/errors.ts';
 import { fold, handle } from '../commands/handle.ts';
 import { type TaskAggregate, type TaskCommand, taskDecider } from '../commands/task.ts';
 import { type Message, TERMINAL_STATES } from '../events/a2a.ts';
@@ -417,7 +417,7 @@ export const routeTask = async (deps: RoutingDeps, submitted: RecordedEvent): Pr
           },
         );
       } catch (error) {
-        if (!(error instanceof CommandError && error.kind === 'rule_violated')) throw error;
+        ignoreRuleViolation(error);
         verdict = /open until/.test(error.message) ? 'open' : 'probe-in-flight';
       }
     }
@@ -441,7 +441,7 @@ export const routeTask = async (deps: RoutingDeps, submitted: RecordedEvent): Pr
       });
     } catch (error) {
       // Canceled (or routed by another copy) meanwhile: nothing to do.
-      if (error instanceof CommandError && error.kind === 'rule_violated') return { skipped: error.message };
+      if (isRuleViolation(error)) return { skipped: error.message };
       throw error;
     }
     deps.log.debug({ taskId, agentKey: best.agentKey, score: best.score }, 'routing: task routed');
@@ -455,7 +455,7 @@ export const routeTask = async (deps: RoutingDeps, submitted: RecordedEvent): Pr
   try {
     return await reject(reason, explanation, candidates, limits);
   } catch (error) {
-    if (error instanceof CommandError && error.kind === 'rule_violated') return { skipped: error.message };
+    if (isRuleViolation(error)) return { skipped: error.message };
     throw error;
   }
 };

@@ -29,7 +29,7 @@ import type { Logger } from 'pino';
 import type { z } from 'zod';
 import { textOf } from '../agents/agent.ts';
 import { WORKFLOW_AGENT_PREFIX } from '../agents/workflow-agent.ts';
-import { CommandError } from '../commands/errors.ts';
+import { CommandError, ignoreRuleViolation } from '../commands/errors.ts';
 import { enveloped, expectedAfter, fold, handle, recorded } from '../commands/handle.ts';
 import { type TaskAggregate, type TaskCommand, taskDecider } from '../commands/task.ts';
 import { type WorkflowRunCommand, workflowRunDecider } from '../commands/workflow.ts';
@@ -307,7 +307,7 @@ const cancelGivenUpTasks = async (deps: WorkflowSagaDeps, event: RecordedEvent) 
       } catch (error) {
         // Ended meanwhile (completed, failed): nothing to cancel. Not there yet (submitted a moment after
         // it was given up): the bus delivery retries until it is.
-        if (!(error instanceof CommandError && error.kind === 'rule_violated')) throw error;
+        ignoreRuleViolation(error);
       }
     }),
   );
