@@ -444,19 +444,22 @@ export class SqlEventStore implements EventStore {
     this.#maxInFlight = options.maxInFlight ?? 2;
   }
 
-  append(
+  async append(
     stream: string,
     events: NewEvent[],
     options: { expectedRevision?: ExpectedRevision } = {},
   ): Promise<AppendResult> {
-    const queued = this.#enqueue(stream, events, options.expectedRevision ?? 'any');
+    const queued = this.#enqueue(this.#checked(stream, events, options.expectedRevision ?? 'any'));
     this.#scheduleFlush();
     return queued;
   }
 
+  /** Each item is checked against its stream as it was before the group (one stream twice is refused). */
   async appendLinked(items: LinkedAppend[]): Promise<AppendResult[]> {
     const link = randomUUID();
-    const queued = items.map((i) => this.#enqueue(i.stream, i.events, i.expectedRevision ?? 'any', link));
+    // Every item's arguments are checked before any is queued: a group is never queued in part.
+    const checked = items.map((i) => this.#checked(i.stream, i.events, i.expectedRevision ?? 'any', link));
+    const queued = checked.map((c) => this.#enqueue(c));
     this.#scheduleFlush();
     const settled = await Promise.allSettled(queued);
     const failures = settled.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
@@ -465,8 +468,13 @@ export class SqlEventStore implements EventStore {
     return settled.map((r) => (r as PromiseFulfilledResult<AppendResult>).value);
   }
 
-  /** Checks one append's arguments and queues it for the next batch (in `link`'s group, if any). */
-  #enqueue(stream: string, events: NewEvent[], expected: ExpectedRevision, link?: string) {
+  /** One append's arguments, checked, as the batch statement takes them (in `link`'s group, if any). */
+  #checked(
+    stream: string,
+    events: NewEvent[],
+    expected: ExpectedRevision,
+    link?: string,
+  ): Pick<QueuedAppend, 'stream' | 'expected' | 'item'> {
     if (typeof stream !== 'string' || stream.length === 0)
       throw new TypeError('stream must be a non-empty string');
     if (
@@ -488,21 +496,22 @@ export class SqlEventStore implements EventStore {
         metadata: e.metadata,
       };
     });
+    return {
+      stream,
+      expected,
+      item: {
+        s: stream,
+        x: typeof expected === 'number' ? 'exact' : expected,
+        r: typeof expected === 'number' ? expected : null,
+        e: payload,
+        ...(link ? { g: link } : {}),
+      },
+    };
+  }
+
+  #enqueue(append: Pick<QueuedAppend, 'stream' | 'expected' | 'item'>): Promise<AppendResult> {
     return new Promise<AppendResult>((resolve, reject) => {
-      this.#queue.push({
-        stream,
-        expected,
-        item: {
-          s: stream,
-          x: typeof expected === 'number' ? 'exact' : expected,
-          r: typeof expected === 'number' ? expected : null,
-          e: payload,
-          ...(link ? { g: link } : {}),
-        },
-        attempt: 1,
-        resolve,
-        reject,
-      });
+      this.#queue.push({ ...append, attempt: 1, resolve, reject });
     });
   }
 

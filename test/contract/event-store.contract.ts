@@ -522,6 +522,19 @@ export const eventStoreContract = (
       (e) => linked.has(e.id),
     );
     assert.is(new Set(ids(seen)).size, linked.size);
+    // A bad argument in one item: refused before anything of the group is queued.
+    const first = batch(1);
+    try {
+      await store.appendLinked([
+        { stream: `${p}-first`, events: first, expectedRevision: 'no_stream' },
+        { stream: '', events: batch(1) },
+      ]);
+      assert.unreachable('an empty stream name is refused');
+    } catch (error) {
+      assert.instance(error, TypeError);
+    }
+    await store.append(`${p}-after`, batch(1)); // a later batch does not take a stray part of it either
+    assert.equal(await store.readStream(`${p}-first`), [], 'nothing of the group written');
   });
 
   it('idempotent re-append of the same ids returns the original result and writes nothing', async ({
