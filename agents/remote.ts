@@ -54,7 +54,7 @@ import {
 import { type AgentEndpoint, agentStream, SYSTEM_TENANT } from '../events/agent.ts';
 import type { RecordedEvent } from '../events/envelope.ts';
 import { RemoteCallCompleted, type RemoteCallOutcome, type TaskEvent } from '../events/task.ts';
-import { type ConsumerOptions, type Delivery, perEventType } from '../infra/bus/port.ts';
+import { type ConsumerOptions, type Delivery, heartbeatMs, perEventType } from '../infra/bus/port.ts';
 import type { EventStore } from '../infra/event-store/port.ts';
 import { type Lookup, type SafeFetchOptions, safeFetch } from '../infra/ssrf.ts';
 import { type AgentView, foldAgentView } from '../projections/agents.ts';
@@ -383,7 +383,7 @@ export const remoteAgentWorker = (deps: RemoteWorkerDeps): ConsumerOptions[] => 
     if (!slots.tryAcquire(target.agentKey)) {
       throw new BulkheadFull(`agent ${target.agentKey} has ${limit} calls in flight in this process`);
     }
-    const heartbeat = setInterval(working, Math.max(50, ackWaitMs / 3));
+    const heartbeat = setInterval(working, heartbeatMs(ackWaitMs));
     try {
       await call(event, history, state, target, ctx);
     } finally {

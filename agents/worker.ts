@@ -6,7 +6,7 @@ import { INTERRUPTED_STATES, type Message, type Part, TERMINAL_STATES } from '..
 import { agentStream, SYSTEM_TENANT } from '../events/agent.ts';
 import type { RecordedEvent } from '../events/envelope.ts';
 import type { TaskEvent } from '../events/task.ts';
-import { type ConsumerOptions, perEventType } from '../infra/bus/port.ts';
+import { type ConsumerOptions, heartbeatMs, perEventType } from '../infra/bus/port.ts';
 import type { EventStore } from '../infra/event-store/port.ts';
 import { oncePerKey } from '../infra/once-per-key.ts';
 import { foldAgentView } from '../projections/agents.ts';
@@ -75,7 +75,7 @@ export const agentWorker = (deps: WorkerDeps): AgentWorker => {
         handler: async ({ event, working }) => {
           if (!TRIGGERS.has(event.type) || once.done(event.id)) return;
           // A live worker keeps its task however long the agent takes; a dead one loses it after ackWaitMs.
-          const heartbeat = setInterval(working, Math.max(50, (deps.ackWaitMs ?? 30_000) / 3));
+          const heartbeat = setInterval(working, heartbeatMs(deps.ackWaitMs ?? 30_000));
           try {
             await runOnce(event);
           } finally {

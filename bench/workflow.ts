@@ -17,6 +17,7 @@ import { performance } from 'node:perf_hooks';
 import pino from 'pino';
 import postgres from 'postgres';
 import type { RecordedEvent } from '../events/envelope.ts';
+import { runIdOfStream } from '../events/workflow.ts';
 import { createJetStreamBus } from '../infra/bus/jetstream.ts';
 import { createRuntime, type Runtime } from '../infra/compose.ts';
 import { loadConfig } from '../infra/config.ts';
@@ -83,7 +84,7 @@ const measure = async (runtime: Runtime, concurrency: number) => {
   const ends = new Map<string, () => void>();
   const runEnds = runtime.bus.live({ category: 'wfrun' }).subscribe((event) => {
     if (event.type === 'WorkflowRunCompleted' || event.type === 'WorkflowRunFailed')
-      ends.get(event.stream.slice('wfrun-'.length))?.();
+      ends.get(runIdOfStream(event.stream))?.();
   });
   const latencies: number[] = [];
   let next = 0;

@@ -6,6 +6,7 @@ import { TaskState } from './a2a.ts';
 export const workflowStream = (tenant: string, name: string) => `workflow-${tenant}:${name}`;
 /** One run: `wfrun-<run id>`. */
 export const runStream = (runId: string) => `wfrun-${runId}`;
+export const runIdOfStream = (stream: string) => stream.slice('wfrun-'.length);
 /** Correlation id of every task a run schedules: the saga finds the run from a task event alone. */
 export const runCorrelation = (runId: string) => `wfrun:${runId}`;
 export const runIdOfCorrelation = (correlationId: string): string | null =>

@@ -39,11 +39,12 @@ import { type TaskEvent, taskStream } from '../events/task.ts';
 import {
   runCorrelation,
   runIdOfCorrelation,
+  runIdOfStream,
   runStream,
   WorkflowRunStarted,
   WorkflowStepScheduled,
 } from '../events/workflow.ts';
-import { type ConsumerOptions, perEventType } from '../infra/bus/port.ts';
+import { type ConsumerOptions, heartbeatMs, perEventType } from '../infra/bus/port.ts';
 import { type AppendResult, ConcurrencyError, type EventStore } from '../infra/event-store/port.ts';
 import { oncePerKey } from '../infra/once-per-key.ts';
 
@@ -116,7 +117,7 @@ const submission = (
 /** Submits a scheduled step's task (idempotent: the command id is the scheduling event's). */
 const submitStep = async (deps: WorkflowSagaDeps, event: RecordedEvent, knownContextId?: string) => {
   const step = WorkflowStepScheduled.parse({ type: event.type, data: event.data }).data;
-  const runId = event.stream.slice('wfrun-'.length);
+  const runId = runIdOfStream(event.stream);
   let contextId = knownContextId;
   if (!contextId) {
     const [first] = await deps.store.readStream(event.stream, { maxCount: 1 });
@@ -155,7 +156,7 @@ const decideWithSteps = async (
   const decided = workflowRunDecider.decide(command, fold(workflowRunDecider, runEvents));
   if (decided.length === 0) return { replayed: false, events: [] };
   const runNew = enveloped(decided, sagaContext(trigger, runId, commandId));
-  const due = runNew.filter((e) => e.type === 'WorkflowStepScheduled' && !(e.data as Step).notBefore);
+  const due = dueNow(runNew);
   const tasks = due.map((e) => {
     const step = WorkflowStepScheduled.parse({ type: e.type, data: e.data }).data;
     const submitted = taskDecider.decide(
@@ -247,13 +248,36 @@ const afterDecision = async (
   contextId?: string,
 ) => {
   if (result.replayed) return;
-  const due = result.events.filter((e) => e.type === 'WorkflowStepScheduled' && !(e.data as Step).notBefore);
+  const due = dueNow(result.events);
   const givenUp = result.events.filter((e) => CANCELS.has(e.type));
   await Promise.all([
     ...due.map((e) => once(e.id, () => submitStep(deps, e, contextId))),
     ...givenUp.map((e) => once(e.id, () => cancelGivenUpTasks(deps, e))),
   ]);
 };
+
+/** A command on the run (its id from the triggering event), then what its decision asks for at once. */
+const decideOnRun = async (
+  deps: WorkflowSagaDeps,
+  event: RecordedEvent,
+  runId: string,
+  command: WorkflowRunCommand,
+  commandId: string,
+  once: Once,
+) => {
+  const result = await handle(
+    deps.store,
+    runStream(runId),
+    command,
+    workflowRunDecider,
+    sagaContext(event, runId, commandId),
+  );
+  await afterDecision(deps, result, once);
+};
+
+/** Steps scheduled to start now (not a retry waiting out its backoff). */
+const dueNow = <E extends { type: string; data: unknown }>(events: E[]): E[] =>
+  events.filter((e) => e.type === 'WorkflowStepScheduled' && !(e.data as Step).notBefore);
 
 /** Run events whose steps' tasks are given up: a timed-out attempt, a canceled or timed-out run's steps in flight. */
 const CANCELS = new Set(['WorkflowStepFailed', 'WorkflowRunCancelRequested', 'WorkflowRunTimedOut']);
@@ -268,14 +292,14 @@ const cancelRunOf = async (
   if (!agent?.startsWith(WORKFLOW_AGENT_PREFIX)) return;
   const runId = event.stream.slice('task-'.length);
   try {
-    const result = await handle(
-      deps.store,
-      runStream(runId),
+    await decideOnRun(
+      deps,
+      event,
+      runId,
       { type: 'CancelRun', reason: 'its task was canceled', at: nowOf(deps) },
-      workflowRunDecider,
-      sagaContext(event, runId, `wf-cancel-run:${event.id}`),
+      `wf-cancel-run:${event.id}`,
+      once,
     );
-    await afterDecision(deps, result, once);
   } catch (error) {
     // Canceled before its run started: nothing runs.
     if (!(error instanceof CommandError && error.kind === 'not_found')) throw error;
@@ -293,7 +317,7 @@ type Once = (id: string, fn: () => Promise<void>) => Promise<void>;
 const cancelGivenUpTasks = async (deps: WorkflowSagaDeps, event: RecordedEvent) => {
   const data = event.data as Step & { tasks?: string[] };
   const tasks = event.type !== 'WorkflowStepFailed' ? (data.tasks ?? []) : data.timedOut ? [data.taskId] : [];
-  const runId = event.stream.slice('wfrun-'.length);
+  const runId = runIdOfStream(event.stream);
   await Promise.all(
     tasks.map(async (taskId) => {
       try {
@@ -318,12 +342,12 @@ const cancelGivenUpTasks = async (deps: WorkflowSagaDeps, event: RecordedEvent) 
  * throws if the process stops first (the bus then hands the message on).
  */
 const waitUntil = async (deps: WorkflowSagaDeps, at: string, working: () => void) => {
-  const heartbeatMs = Math.max(50, Math.floor((deps.ackWaitMs ?? 30_000) / 3));
+  const beat = heartbeatMs(deps.ackWaitMs ?? 30_000);
   const signal = deps.stopping;
   for (let left = Date.parse(at) - Date.now(); left > 0; left = Date.parse(at) - Date.now()) {
     if (signal?.aborted) throw new Error('workflow timer: the process is stopping');
     // Aborted: the check above throws.
-    await sleep(Math.min(left, heartbeatMs), undefined, signal ? { signal } : {}).catch(() => {});
+    await sleep(Math.min(left, beat), undefined, signal ? { signal } : {}).catch(() => {});
     working();
   }
 };
@@ -339,15 +363,8 @@ const runTimers = async (deps: WorkflowSagaDeps, event: RecordedEvent, working: 
   }
   if (!step.timeoutAt) return;
   await waitUntil(deps, step.timeoutAt, working);
-  const runId = event.stream.slice('wfrun-'.length);
-  const result = await handle(
-    deps.store,
-    runStream(runId),
-    { type: 'TimeOutStep', taskId: step.taskId, at: nowOf(deps) },
-    workflowRunDecider,
-    sagaContext(event, runId, `wf-timeout:${event.id}`),
-  );
-  await afterDecision(deps, result, once);
+  const command = { type: 'TimeOutStep', taskId: step.taskId, at: nowOf(deps) } as const;
+  await decideOnRun(deps, event, runIdOfStream(event.stream), command, `wf-timeout:${event.id}`, once);
 };
 
 /** A run with a time limit: at its deadline, the run is told (TimeOutRun) and its steps in flight canceled. */
@@ -355,18 +372,19 @@ const runDeadline = async (deps: WorkflowSagaDeps, event: RecordedEvent, working
   const { deadline, runId } = event.data as { deadline?: string; runId: string };
   if (!deadline) return;
   await waitUntil(deps, deadline, working);
-  const result = await handle(
-    deps.store,
-    runStream(runId),
+  await decideOnRun(
+    deps,
+    event,
+    runId,
     { type: 'TimeOutRun', at: nowOf(deps) },
-    workflowRunDecider,
-    sagaContext(event, runId, `wf-deadline:${event.id}`),
+    `wf-deadline:${event.id}`,
+    once,
   );
-  await afterDecision(deps, result, once);
 };
 
 export const workflowSaga = (deps: WorkflowSagaDeps): ConsumerOptions[] => {
   const once: Once = oncePerKey().run;
+  const redelivery = { maxDeliver: 10, ackWaitMs: deps.ackWaitMs };
   const outcome = (event: RecordedEvent) => once(event.id, () => reportOutcome(deps, event, once));
   // A step task that ended in this process goes back to its run now; the bus delivery then finds it done.
   deps.localTaskEvents?.((events) => {
@@ -382,8 +400,7 @@ export const workflowSaga = (deps: WorkflowSagaDeps): ConsumerOptions[] => {
       durable: 'workflow-steps',
       filter: { category: 'wfrun', type: 'WorkflowStepScheduled' },
       maxAckPending: 64,
-      maxDeliver: 10,
-      ackWaitMs: deps.ackWaitMs,
+      ...redelivery,
       // A retry with a backoff is the timers' (below): held here, it would hold up every other step.
       handler: async ({ event }) =>
         (event.data as Step).notBefore ? undefined : once(event.id, () => submitStep(deps, event)),
@@ -395,8 +412,7 @@ export const workflowSaga = (deps: WorkflowSagaDeps): ConsumerOptions[] => {
         durable: 'workflow-cancels',
         filter: { category: 'wfrun' },
         maxAckPending: 64,
-        maxDeliver: 10,
-        ackWaitMs: deps.ackWaitMs,
+        ...redelivery,
         handler: async ({ event }) => once(event.id, () => cancelGivenUpTasks(deps, event)),
       },
       CANCELS,
@@ -406,8 +422,7 @@ export const workflowSaga = (deps: WorkflowSagaDeps): ConsumerOptions[] => {
       filter: { category: 'wfrun', type: 'WorkflowStepScheduled' },
       // Every pending timer holds one.
       maxAckPending: 10_000,
-      maxDeliver: 10,
-      ackWaitMs: deps.ackWaitMs,
+      ...redelivery,
       handler: async ({ event, working }) => runTimers(deps, event, working, once),
     },
     {
@@ -415,16 +430,14 @@ export const workflowSaga = (deps: WorkflowSagaDeps): ConsumerOptions[] => {
       filter: { category: 'wfrun', type: 'WorkflowRunStarted' },
       // Every run with a time limit holds one until it ends or times out.
       maxAckPending: 10_000,
-      maxDeliver: 10,
-      ackWaitMs: deps.ackWaitMs,
+      ...redelivery,
       handler: async ({ event, working }) => runDeadline(deps, event, working, once),
     },
     {
       durable: 'workflow-outcomes',
       filter: { category: 'task', type: 'TaskStatusUpdated' },
       maxAckPending: 64,
-      maxDeliver: 10,
-      ackWaitMs: deps.ackWaitMs,
+      ...redelivery,
       handler: async ({ event }) => {
         try {
           await outcome(event);

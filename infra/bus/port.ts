@@ -32,6 +32,9 @@ export interface Delivery {
   working(): void;
 }
 
+/** How often a long handler calls `working()`: well inside the ack wait, so one late beat loses nothing. */
+export const heartbeatMs = (ackWaitMs: number): number => Math.max(50, Math.floor(ackWaitMs / 3));
+
 export interface ConsumerOptions {
   /** Durable name: copies of a role sharing it split the work, and its position survives restarts. */
   durable: string;

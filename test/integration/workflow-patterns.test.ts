@@ -50,36 +50,15 @@ for (const kind of kinds) {
 
   s.before(async () => {
     hub = await startHub(kind, { overrides: { agents: workflowTestAgents } });
-    await defineWorkflow(
-      hub.runtime.store,
-      caller,
-      supervisorWorkflow('research', { supervisor: 'planner', worker: 'worker' }),
-    );
-    await defineWorkflow(
-      hub.runtime.store,
-      caller,
-      supervisorWorkflow('team', { supervisor: 'planner', worker: 'worker' }),
-    );
-    await defineWorkflow(
-      hub.runtime.store,
-      caller,
-      hierarchicalWorkflow('org', { supervisor: 'planner', team: 'team' }),
-    );
-    await defineWorkflow(
-      hub.runtime.store,
-      caller,
+    const define = (d: Parameters<typeof defineWorkflow>[2]) => defineWorkflow(hub.runtime.store, caller, d);
+    await define(supervisorWorkflow('research', { supervisor: 'planner', worker: 'worker' }));
+    await define(supervisorWorkflow('team', { supervisor: 'planner', worker: 'worker' }));
+    await define(hierarchicalWorkflow('org', { supervisor: 'planner', team: 'team' }));
+    await define(
       handoffWorkflow('helpdesk', { triage: 'triage', specialists: { billing: 'billing', tech: 'tech' } }),
     );
-    await defineWorkflow(
-      hub.runtime.store,
-      caller,
-      networkWorkflow('network', { entry: 'frontdesk', maxHops: 3 }),
-    );
-    await defineWorkflow(
-      hub.runtime.store,
-      caller,
-      networkWorkflow('refund-desk', { entry: { capability: { skill: 'refunds' } } }),
-    );
+    await define(networkWorkflow('network', { entry: 'frontdesk', maxHops: 3 }));
+    await define(networkWorkflow('refund-desk', { entry: { capability: { skill: 'refunds' } } }));
     // Routing finds agents through the discovery read model: wait until the test agents' skills are in it.
     await waitFor('the test agents in discovery', async () => {
       const found = await hub.runtime.discovery.discover({
