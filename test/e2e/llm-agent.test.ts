@@ -5,17 +5,12 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { llmAgentsEnv, type RuntimeKind, startHub, type TestHub } from '../support/hub.ts';
+import { llmAgentsEnv, runtimesFor, startHub, type TestHub } from '../support/hub.ts';
 import { type OpenAIStub, type StubChatRequest, startOpenAIStub } from '../support/openai-stub.ts';
-import { requireService } from '../support/services.ts';
 import { readSse, rpc } from '../support/sse.ts';
 import { waitFor } from '../support/wait.ts';
 
-const kinds: RuntimeKind[] = ['embedded'];
-if ((await requireService('postgres')) && (await requireService('nats'))) kinds.push('distributed');
-else console.warn('\n!!! SKIPPED: LLM agents on the distributed runtime (postgres/nats unreachable) !!!\n');
-if (process.env.TEST_RUNTIME)
-  kinds.splice(0, kinds.length, ...kinds.filter((k) => k === process.env.TEST_RUNTIME));
+const kinds = await runtimesFor('LLM agents');
 
 const SYSTEM = 'You are a hotel concierge. Ask for the date when it is missing.';
 const concierge = {

@@ -9,19 +9,13 @@ import * as assert from 'uvu/assert';
 import { taskStream } from '../../events/task.ts';
 import { WorkflowBuilder } from '../../workflows/definition.ts';
 import { defineWorkflow, readWorkflowRun } from '../../workflows/service.ts';
-import { type RuntimeKind, startHub, type TestHub } from '../support/hub.ts';
+import { runtimesFor, startHub, type TestHub } from '../support/hub.ts';
 import { asTask, connect, describeEvent, drain, send, textOf } from '../support/sdk.ts';
-import { requireService } from '../support/services.ts';
 import { readSse, rpc } from '../support/sse.ts';
 import { waitFor } from '../support/wait.ts';
 import { approvalWorkflow, orderWorkflow, workflowTestAgents } from '../support/workflow-agents.ts';
 
-const kinds: RuntimeKind[] = ['embedded'];
-if ((await requireService('postgres')) && (await requireService('nats'))) kinds.push('distributed');
-else
-  console.warn('\n!!! SKIPPED: workflow agents on the distributed runtime (postgres/nats unreachable) !!!\n');
-if (process.env.TEST_RUNTIME)
-  kinds.splice(0, kinds.length, ...kinds.filter((k) => k === process.env.TEST_RUNTIME));
+const kinds = await runtimesFor('workflow agents');
 
 for (const kind of kinds) {
   const s = suite(`workflow as an A2A agent (${kind})`);

@@ -15,19 +15,11 @@ import {
   supervisorWorkflow,
 } from '../../workflows/patterns.ts';
 import { defineWorkflow, readWorkflowRun, startWorkflowRun } from '../../workflows/service.ts';
-import { llmAgentsEnv, type RuntimeKind, startHub, type TestHub } from '../support/hub.ts';
+import { llmAgentsEnv, runtimesFor, startHub, type TestHub } from '../support/hub.ts';
 import { type OpenAIStub, type StubChatRequest, startOpenAIStub } from '../support/openai-stub.ts';
-import { requireService } from '../support/services.ts';
 import { waitFor } from '../support/wait.ts';
 
-const kinds: RuntimeKind[] = ['embedded'];
-if ((await requireService('postgres')) && (await requireService('nats'))) kinds.push('distributed');
-else
-  console.warn(
-    '\n!!! SKIPPED: LLM workflow patterns on the distributed runtime (postgres/nats unreachable) !!!\n',
-  );
-if (process.env.TEST_RUNTIME)
-  kinds.splice(0, kinds.length, ...kinds.filter((k) => k === process.env.TEST_RUNTIME));
+const kinds = await runtimesFor('LLM workflow patterns');
 
 const llmAgent = (id: string, system: string, skills?: Array<{ id: string; tags: string[] }>) => ({
   id,

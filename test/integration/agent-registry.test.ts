@@ -16,9 +16,8 @@ import { agentStream, SYSTEM_TENANT } from '../../events/agent.ts';
 import type { RecordedEvent } from '../../events/envelope.ts';
 import type { AgentView } from '../../projections/agents.ts';
 import { startCardRefresh } from '../../sagas/card-refresh.ts';
-import { type RuntimeKind, startHub, type TestHub } from '../support/hub.ts';
+import { runtimesFor, startHub, type TestHub } from '../support/hub.ts';
 import { type RemoteAgent, startRemoteAgent } from '../support/remote-agents.ts';
-import { requireService } from '../support/services.ts';
 import { waitFor as waitUntil } from '../support/wait.ts';
 
 const root = new URL('../..', import.meta.url).pathname;
@@ -67,10 +66,7 @@ const runCli = (args: string[], env: Record<string, string> = {}) =>
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
 
-const kinds: RuntimeKind[] = ['embedded'];
-if ((await requireService('postgres')) && (await requireService('nats'))) kinds.push('distributed');
-else
-  console.warn('\n!!! SKIPPED: agent registry on the distributed runtime (postgres/nats unreachable) !!!\n');
+const kinds = await runtimesFor('agent registry');
 
 const translatorSkills = [
   {

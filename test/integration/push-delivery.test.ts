@@ -24,8 +24,7 @@ import { createPgliteEventStore } from '../../infra/event-store/pglite.ts';
 import type { EventStore } from '../../infra/event-store/port.ts';
 import type { Lookup } from '../../infra/ssrf.ts';
 import { type PushDeliveryDeps, pushDelivery } from '../../sagas/push-delivery.ts';
-import { type RuntimeKind, startHub, type TestHub } from '../support/hub.ts';
-import { requireService } from '../support/services.ts';
+import { runtimesFor, startHub, type TestHub } from '../support/hub.ts';
 
 /** A push payload (a StreamResponse), as far as these tests look into it. */
 interface Body {
@@ -342,10 +341,7 @@ direct('configs: refused URLs, not found, tenant scoping, paging that survives d
   assert.equal(await c.get(caller, taskId, 'a'), { ...a, url: 'https://hooks.example/1b' });
 });
 
-const kinds: RuntimeKind[] = ['embedded'];
-if ((await requireService('postgres')) && (await requireService('nats'))) kinds.push('distributed');
-else
-  console.warn('\n!!! SKIPPED: push delivery on the distributed runtime (postgres/nats unreachable) !!!\n');
+const kinds = await runtimesFor('push delivery');
 
 const TERMINAL = ['TASK_STATE_COMPLETED', 'TASK_STATE_FAILED', 'TASK_STATE_CANCELED', 'TASK_STATE_REJECTED'];
 

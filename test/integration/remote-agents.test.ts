@@ -13,19 +13,12 @@ import * as assert from 'uvu/assert';
 import { circuitStream } from '../../events/circuit.ts';
 import type { RecordedEvent } from '../../events/envelope.ts';
 import { type RoutingCandidate, taskStream } from '../../events/task.ts';
-import { type RuntimeKind, startHub, type TestHub } from '../support/hub.ts';
+import { runtimesFor, startHub, type TestHub } from '../support/hub.ts';
 import { type RemoteAgent, startRemoteAgent } from '../support/remote-agents.ts';
-import { requireService } from '../support/services.ts';
 import { readSse, rpc } from '../support/sse.ts';
 import { waitFor } from '../support/wait.ts';
 
-const kinds: RuntimeKind[] = ['embedded'];
-if ((await requireService('postgres')) && (await requireService('nats'))) kinds.push('distributed');
-else
-  console.warn('\n!!! SKIPPED: remote agents on the distributed runtime (postgres/nats unreachable) !!!\n');
-// TEST_RUNTIME=embedded|distributed runs one of them only (while working on one).
-if (process.env.TEST_RUNTIME)
-  kinds.splice(0, kinds.length, ...kinds.filter((k) => k === process.env.TEST_RUNTIME));
+const kinds = await runtimesFor('remote agents');
 
 const CALL_TIMEOUT_MS = 2500;
 const COOLDOWN_MS = 4000;

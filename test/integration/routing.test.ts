@@ -20,17 +20,12 @@ import { circuitStream } from '../../events/circuit.ts';
 import type { RecordedEvent } from '../../events/envelope.ts';
 import { type RoutingCandidate, taskStream } from '../../events/task.ts';
 import type { Consumer } from '../../infra/bus/port.ts';
-import { type RuntimeKind, startHub, type TestHub } from '../support/hub.ts';
+import { runtimesFor, startHub, type TestHub } from '../support/hub.ts';
 import { type RemoteAgent, startRemoteAgent } from '../support/remote-agents.ts';
-import { requireService } from '../support/services.ts';
 import { rpc } from '../support/sse.ts';
 import { waitFor } from '../support/wait.ts';
 
-const kinds: RuntimeKind[] = ['embedded'];
-if ((await requireService('postgres')) && (await requireService('nats'))) kinds.push('distributed');
-else console.warn('\n!!! SKIPPED: routing on the distributed runtime (postgres/nats unreachable) !!!\n');
-if (process.env.TEST_RUNTIME)
-  kinds.splice(0, kinds.length, ...kinds.filter((k) => k === process.env.TEST_RUNTIME));
+const kinds = await runtimesFor('routing');
 
 const TRANSLATE = 'Please translate this sentence into French: good morning, my friend';
 // The worker warns about the staged crash's second attempt: expected here.

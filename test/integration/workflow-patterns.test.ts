@@ -16,19 +16,11 @@ import {
   supervisorWorkflow,
 } from '../../workflows/patterns.ts';
 import { defineWorkflow, readWorkflowRun, startWorkflowRun } from '../../workflows/service.ts';
-import { type RuntimeKind, startHub, type TestHub } from '../support/hub.ts';
-import { requireService } from '../support/services.ts';
+import { runtimesFor, startHub, type TestHub } from '../support/hub.ts';
 import { waitFor } from '../support/wait.ts';
 import { workflowTestAgents } from '../support/workflow-agents.ts';
 
-const kinds: RuntimeKind[] = ['embedded'];
-if ((await requireService('postgres')) && (await requireService('nats'))) kinds.push('distributed');
-else
-  console.warn(
-    '\n!!! SKIPPED: workflow patterns on the distributed runtime (postgres/nats unreachable) !!!\n',
-  );
-if (process.env.TEST_RUNTIME)
-  kinds.splice(0, kinds.length, ...kinds.filter((k) => k === process.env.TEST_RUNTIME));
+const kinds = await runtimesFor('workflow patterns');
 
 for (const kind of kinds) {
   const s = suite(`workflow patterns (${kind})`);

@@ -12,17 +12,12 @@ import { taskStream } from '../../events/task.ts';
 import { runStream } from '../../events/workflow.ts';
 import { WorkflowBuilder } from '../../workflows/definition.ts';
 import { defineWorkflow, readWorkflowRun, startWorkflowRun } from '../../workflows/service.ts';
-import { type RuntimeKind, startHub, type TestHub } from '../support/hub.ts';
-import { requireService } from '../support/services.ts';
+import { runtimesFor, startHub, type TestHub } from '../support/hub.ts';
 import { rpc } from '../support/sse.ts';
 import { waitFor } from '../support/wait.ts';
 import { approvalWorkflow, calls, orderWorkflow, workflowTestAgents } from '../support/workflow-agents.ts';
 
-const kinds: RuntimeKind[] = ['embedded'];
-if ((await requireService('postgres')) && (await requireService('nats'))) kinds.push('distributed');
-else console.warn('\n!!! SKIPPED: workflows on the distributed runtime (postgres/nats unreachable) !!!\n');
-if (process.env.TEST_RUNTIME)
-  kinds.splice(0, kinds.length, ...kinds.filter((k) => k === process.env.TEST_RUNTIME));
+const kinds = await runtimesFor('workflows');
 
 for (const kind of kinds) {
   const s = suite(`workflows (${kind})`);

@@ -16,7 +16,7 @@ import { createRuntime, type Runtime, type RuntimeOverrides } from '../../infra/
 import { loadConfig, type Role } from '../../infra/config.ts';
 import { catchUp } from '../../projections/runner.ts';
 import { tenantsProjection } from '../../projections/tenants.ts';
-import { DATABASE_URL, dropNamespace, NATS_URL, uniqueName } from './services.ts';
+import { DATABASE_URL, dropNamespace, NATS_URL, requireService, uniqueName } from './services.ts';
 
 export type RuntimeKind = 'embedded' | 'distributed';
 
@@ -40,6 +40,17 @@ export const llmAgentsEnv = (baseURL: string, agents: unknown[]): Record<string,
   AGENTCORE_LLM_MODEL: 'stub-chat',
   AGENTCORE_LLM_AGENTS: JSON.stringify(agents),
 });
+
+/**
+ * The runtimes a suite runs on: embedded always, distributed when PostgreSQL and NATS answer (a loud skip
+ * otherwise; under CI=true an unreachable service fails instead); TEST_RUNTIME=embedded|distributed picks one.
+ */
+export const runtimesFor = async (what: string): Promise<RuntimeKind[]> => {
+  const kinds: RuntimeKind[] = ['embedded'];
+  if ((await requireService('postgres')) && (await requireService('nats'))) kinds.push('distributed');
+  else console.warn(`\n!!! SKIPPED: ${what} on the distributed runtime (postgres/nats unreachable) !!!\n`);
+  return process.env.TEST_RUNTIME ? kinds.filter((k) => k === process.env.TEST_RUNTIME) : kinds;
+};
 
 export const startHub = async (
   kind: RuntimeKind,
