@@ -26,13 +26,14 @@ import type { Projection } from '../projections/projection.ts';
 import {
   adoptInline,
   catchUp,
+  catchUpUntil,
   inlineProjection,
   migrateProjection,
   runProjections,
 } from '../projections/runner.ts';
 import { tasksProjection } from '../projections/tasks.ts';
 import { TasksCaughtUp } from '../projections/tasks-caught-up.ts';
-import { tenantsProjection } from '../projections/tenants.ts';
+import { apiKeyReadable, tenantsProjection } from '../projections/tenants.ts';
 import { startCardRefresh } from '../sagas/card-refresh.ts';
 import { circuitBreakerConsumers, prepareCircuitSaga, startCircuitTimer } from '../sagas/circuit-breaker.ts';
 import { exactlyOnce, PROCESSED_EVENTS_DDL, type TransactionalConsumer } from '../sagas/exactly-once.ts';
@@ -232,7 +233,16 @@ export const createRuntime = async (config: Config, overrides: RuntimeOverrides 
         // Once per database: the first edge to start prints the key (idempotent by command id).
         result.devApiKey = await bootstrapDefaultTenant(store);
         // The key must work on the first request, not after the projection's next poll.
-        if (roles.includes('projections')) await catchUp(db, store, tenantsProjection);
+        const key = result.devApiKey;
+        if (roles.includes('projections') && key)
+          await catchUpUntil(
+            db,
+            store,
+            tenantsProjection,
+            () => apiKeyReadable(db, key),
+            'the development key',
+          );
+        else if (roles.includes('projections')) await catchUp(db, store, tenantsProjection);
       }
       const projectionCommits$ = new Subject<{ projection: string; events: RecordedEvent[] }>();
       if (roles.includes('projections')) {

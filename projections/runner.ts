@@ -112,6 +112,26 @@ export const catchUp = async (
   }
 };
 
+/**
+ * Catches up until `done()` holds (a row the caller just wrote the events for): on PostgreSQL an event is
+ * readable by readAll only once the transactions older than it have ended, so one catch-up may miss it.
+ */
+export const catchUpUntil = async (
+  db: SqlDatabase,
+  store: EventStore,
+  projection: Projection,
+  done: () => Promise<boolean>,
+  what: string,
+  timeoutMs = 10_000,
+): Promise<void> => {
+  for (const deadline = Date.now() + timeoutMs; ; ) {
+    await catchUp(db, store, projection);
+    if (await done()) return;
+    if (Date.now() > deadline) throw new Error(`${what} never reached the read model ${projection.name}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+};
+
 /** The projection as the event store applies it inside an append (infra/event-store/sql.ts). */
 export const inlineProjection = (projection: Projection): InlineProjection => ({
   name: projection.name,

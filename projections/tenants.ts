@@ -1,5 +1,7 @@
+import { hashApiKey } from '../commands/bootstrap.ts';
 import type { RecordedEvent } from '../events/envelope.ts';
 import { TenantEvent } from '../events/tenant.ts';
+import type { SqlExecutor } from '../infra/sql/port.ts';
 import type { Projection } from './projection.ts';
 
 /** Tenants and their API keys, as the edge's authentication reads them (by key hash). */
@@ -66,3 +68,7 @@ export const tenantsProjection: Projection = {
     }
   },
 };
+
+/** Whether the read model knows this API key (what the edge's authenticator looks up). */
+export const apiKeyReadable = async (db: SqlExecutor, key: string): Promise<boolean> =>
+  (await db.query('SELECT 1 FROM rm_api_keys WHERE key_hash = $1', [hashApiKey(key)])).length > 0;

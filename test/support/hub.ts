@@ -14,8 +14,8 @@ import { tenantDecider } from '../../commands/tenant.ts';
 import { tenantStream } from '../../events/tenant.ts';
 import { createRuntime, type Runtime, type RuntimeOverrides } from '../../infra/compose.ts';
 import { loadConfig, type Role } from '../../infra/config.ts';
-import { catchUp } from '../../projections/runner.ts';
-import { tenantsProjection } from '../../projections/tenants.ts';
+import { catchUpUntil } from '../../projections/runner.ts';
+import { apiKeyReadable, tenantsProjection } from '../../projections/tenants.ts';
 import { DATABASE_URL, dropNamespace, NATS_URL, requireService, uniqueName } from './services.ts';
 
 export type RuntimeKind = 'embedded' | 'distributed';
@@ -100,15 +100,14 @@ export const startHub = async (
       ctx,
     );
     // The hub's own projection runner may hold the batch: wait until the key is really readable.
-    for (let i = 0; i < 200; i++) {
-      await catchUp(runtime.db, runtime.store, tenantsProjection);
-      const found = await runtime.db.query('SELECT 1 FROM rm_api_keys WHERE key_hash = $1', [
-        hashApiKey(key),
-      ]);
-      if (found.length > 0) return key;
-      await new Promise((r) => setTimeout(r, 25));
-    }
-    throw new Error(`the key for tenant ${tenant} never reached the read model`);
+    await catchUpUntil(
+      runtime.db,
+      runtime.store,
+      tenantsProjection,
+      () => apiKeyReadable(runtime.db, key),
+      `the key for tenant ${tenant}`,
+    );
+    return key;
   };
   // Only the first start of a database prints a dev key; otherwise the hub gets a test tenant key.
   const apiKey = started.devApiKey ?? (await addTenant('default'));
