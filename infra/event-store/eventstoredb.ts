@@ -21,6 +21,11 @@
  *   returned by readStream need a server >= 22.6 (older ones give -1 for readStream).
  * - A filter with both `types` and `streamPrefix` is applied on the server by stream prefix and on the
  *   client by type (the server takes one filter per read).
+ * - A `tenant` filter is applied in this process: the tenant is in each event's metadata, which the server
+ *   cannot filter on (a per-tenant stream would need a server-side projection). So a tenant's subscription
+ *   reads, and drops, the other tenants' events here; it still holds one event at a time (the gRPC stream
+ *   is flow-controlled: nothing more is read while the consumer has not taken the last event), and
+ *   `pageSize` is not used.
  */
 import {
   type AllStreamRecordedEvent,
@@ -46,6 +51,7 @@ import {
 } from '@eventstore/db-client';
 import type { EventMetadata, NewEvent, RecordedEvent } from '../../events/envelope.ts';
 import {
+  type AllFilter,
   type AppendResult,
   ConcurrencyError,
   type EventStore,
@@ -53,6 +59,7 @@ import {
   matchesFilter,
   type ReadAllOptions,
   type ReadStreamOptions,
+  type SubscribeOptions,
   type Subscription,
 } from './port.ts';
 
@@ -89,6 +96,17 @@ const toRecordedEvent = (e: DbRecordedEvent, position: Position | undefined): Re
     data: e.data,
     metadata,
   };
+};
+
+/** The event as ours when it is after `after`, not a system event and passes the filter; else null. */
+const ours = (
+  e: AllStreamRecordedEvent | undefined,
+  after: number,
+  filter: AllFilter | undefined,
+): RecordedEvent | null => {
+  if (!e || Number(e.position.commit) <= after || isSystem(e)) return null;
+  const event = toRecordedEvent(e, e.position);
+  return matchesFilter(filter, event) ? event : null;
 };
 
 class EventStoreDbStore implements EventStore {
@@ -172,15 +190,9 @@ class EventStoreDbStore implements EventStore {
     });
     try {
       for await (const resolved of read) {
-        const e = resolved.event as AllStreamRecordedEvent | undefined;
-        if (
-          !e ||
-          Number(e.position.commit) <= after ||
-          isSystem(e) ||
-          !matchesFilter(options.filter, { stream: e.streamId, type: e.type })
-        )
-          continue;
-        out.push(toRecordedEvent(e, e.position));
+        const event = ours(resolved.event as AllStreamRecordedEvent | undefined, after, options.filter);
+        if (!event) continue;
+        out.push(event);
         if (out.length >= max) break;
       }
     } finally {
@@ -189,7 +201,7 @@ class EventStoreDbStore implements EventStore {
     return out;
   }
 
-  subscribeAll(options: Omit<ReadAllOptions, 'maxCount'> = {}): Subscription {
+  subscribeAll(options: SubscribeOptions = {}): Subscription {
     if (this.#closed) throw new Error('event store is closed');
     const after = options.after ?? 0;
     const filter = options.filter;
@@ -209,15 +221,8 @@ class EventStoreDbStore implements EventStore {
       try {
         for await (const resolved of sub) {
           if (closed) return;
-          const e = resolved.event as AllStreamRecordedEvent | undefined;
-          if (
-            !e ||
-            Number(e.position.commit) <= after ||
-            isSystem(e) ||
-            !matchesFilter(filter, { stream: e.streamId, type: e.type })
-          )
-            continue;
-          yield toRecordedEvent(e, e.position);
+          const event = ours(resolved.event as AllStreamRecordedEvent | undefined, after, filter);
+          if (event) yield event;
         }
       } catch (err) {
         if (!closed) throw err;

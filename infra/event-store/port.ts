@@ -26,18 +26,36 @@ export interface ReadStreamOptions {
 export interface AllFilter {
   types?: string[];
   streamPrefix?: string;
+  /**
+   * Only events whose metadata names this tenant. The SQL stores filter in the query, over an index
+   * (one tenant's subscription never reads another's events); EventStoreDB filters in the client.
+   */
+  tenant?: string;
 }
 
-/** Whether an event of `stream` and `type` passes the filter (absent fields pass everything). */
-export const matchesFilter = (filter: AllFilter | undefined, e: { stream: string; type: string }): boolean =>
+/** Whether an event passes the filter (absent fields pass everything; a tenant filter needs metadata). */
+export const matchesFilter = (
+  filter: AllFilter | undefined,
+  e: { stream: string; type: string; metadata?: { tenant?: string } },
+): boolean =>
   (!filter?.streamPrefix || e.stream.startsWith(filter.streamPrefix)) &&
-  (!filter?.types || filter.types.includes(e.type));
+  (!filter?.types || filter.types.includes(e.type)) &&
+  (filter?.tenant === undefined || e.metadata?.tenant === filter.tenant);
 
 export interface ReadAllOptions {
   /** Exclusive: only events after the event at this position in log order. 0 (or absent) means the start. */
   after?: number;
   maxCount?: number;
   filter?: AllFilter;
+}
+
+export interface SubscribeOptions extends Omit<ReadAllOptions, 'maxCount'> {
+  /**
+   * Events per read of the log (default: the store's own, 500 on the SQL stores). A subscription holds at
+   * most one page in memory and reads the next only when its consumer has taken the last event, so this
+   * bounds what a slow consumer costs.
+   */
+  pageSize?: number;
 }
 
 export interface Subscription extends AsyncIterable<RecordedEvent> {
@@ -64,7 +82,7 @@ export interface EventStore {
   /** Events of every stream, in log order. */
   readAll(options?: ReadAllOptions): Promise<RecordedEvent[]>;
   /** Catch-up from `after`, then live, in log order, each event once. */
-  subscribeAll(options?: Omit<ReadAllOptions, 'maxCount'>): Subscription;
+  subscribeAll(options?: SubscribeOptions): Subscription;
   close(): Promise<void>;
 }
 

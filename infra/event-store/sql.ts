@@ -17,6 +17,7 @@ import {
   matchesFilter,
   type ReadAllOptions,
   type ReadStreamOptions,
+  type SubscribeOptions,
   type Subscription,
 } from './port.ts';
 
@@ -145,6 +146,9 @@ CREATE TABLE IF NOT EXISTS ${s}.events (
 CREATE INDEX IF NOT EXISTS events_log_order ON ${s}.events (tx_id, position);
 -- Type-filtered reads of the log (projections and sagas interested in a few event types).
 CREATE INDEX IF NOT EXISTS events_type_log_order ON ${s}.events (type, tx_id, position);
+-- One tenant's reads of the log (GET /api/events): an index range per tenant, so a subscription never
+-- reads, let alone parses, another tenant's events.
+CREATE INDEX IF NOT EXISTS events_tenant_log_order ON ${s}.events ((metadata->>'tenant'), tx_id, position);
 -- append_locked(stream, expected ('any' | 'no_stream' | 'stream_exists' | 'exact'), revision, events jsonb):
 -- the body of an append, for a caller that holds the stream's advisory lock. Returns
 -- {"next": revision, "positions": [...]} ("replayed": true when every id was already there, in order), or
@@ -586,7 +590,7 @@ export class SqlEventStore implements EventStore {
     const parse = (rows: Record<string, unknown>[]) =>
       JSON.parse(String(rows[0]!.r)) as { items: ItemResult[]; at: string };
     const concerned = this.#inline.filter((p) =>
-      batch.some((a) => a.item.e.some((e) => matchesFilter(p.filter, { stream: a.stream, type: e.type }))),
+      batch.some((a) => a.item.e.some((e) => matchesFilter(p.filter, { stream: a.stream, ...e }))),
     );
     if (concerned.length === 0) return parse(await this.driver.query(text, params));
     return this.driver.transaction(async (query) => {
@@ -712,6 +716,11 @@ export class SqlEventStore implements EventStore {
       params.push(filter.streamPrefix);
       where += ` AND starts_with(e.stream, $${params.length})`;
     }
+    if (filter?.tenant !== undefined) {
+      params.push(filter.tenant);
+      // The same expression as events_tenant_log_order's, so that index serves it.
+      where += ` AND (e.metadata->>'tenant') = $${params.length}::text`;
+    }
     return where;
   }
 
@@ -753,8 +762,9 @@ export class SqlEventStore implements EventStore {
   async #page(
     cursor: Cursor,
     filter: AllFilter | undefined,
+    pageSize: number,
   ): Promise<{ events: Array<{ event: RecordedEvent; cursor: Cursor }>; head: Cursor | null }> {
-    const params: unknown[] = [cursor.tx.toString(), cursor.position, this.#pageSize];
+    const params: unknown[] = [cursor.tx.toString(), cursor.position, pageSize];
     const where = this.#filterSql(filter, params);
     const rows = await this.driver.query(
       `WITH lim AS MATERIALIZED (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin),
@@ -793,13 +803,13 @@ export class SqlEventStore implements EventStore {
     return this.#listening;
   }
 
-  subscribeAll(options: Omit<ReadAllOptions, 'maxCount'> = {}): Subscription {
+  subscribeAll(options: SubscribeOptions = {}): Subscription {
     if (this.#closed) throw new Error('event store is closed');
     const start = checkCount(options.after, 'after') ?? 0;
     const filter = options.filter;
     const wakeup = this.#wakeup;
     const pollMs = this.#pollMs;
-    const pageSize = this.#pageSize;
+    const pageSize = checkCount(options.pageSize, 'pageSize') || this.#pageSize;
     let closed = false;
     let interrupt: (() => void) | null = null;
     let inflight: Promise<unknown> | null = null;
@@ -833,7 +843,7 @@ export class SqlEventStore implements EventStore {
         let eager = 0;
         while (!closed) {
           const generation = wakeup.generation;
-          const page = await track(self.#page(cursor, filter));
+          const page = await track(self.#page(cursor, filter, pageSize));
           for (const { event, cursor: c } of page.events) {
             if (closed) return;
             yield event;

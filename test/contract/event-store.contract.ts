@@ -734,6 +734,64 @@ export const eventStoreContract = (
     assert.equal(ids(await seen), ids([d1, d2]));
   });
 
+  it("filters by tenant: one tenant's readAll and subscription see only its events, past many of another's", async ({
+    store,
+  }) => {
+    const p = prefix();
+    const mine = (e: RecordedEvent) => e.stream.startsWith(p);
+    const ours = `${p}-ours`;
+    const theirs = `${p}-theirs`;
+    const of = (tenant: string, type = 'Thing') => event(type, {}, { metadata: metadata({ tenant }) });
+    const want: NewEvent[] = [of(ours), of(ours, 'Other')];
+    await store.append(`${p}-a`, [of(theirs), want[0]!, of(theirs)]);
+    // More of the other tenant's events than a subscription's page: its cursor must move past them.
+    await store.append(
+      `${p}-b`,
+      Array.from({ length: 30 }, () => of(theirs)),
+    );
+    await store.append(`${p}-a`, [want[1]!]);
+    const got = await readAllUntil(store, { filter: { tenant: ours } }, (s) => s.length >= 2, mine);
+    assert.equal(ids(got), ids(want), 'readAll: only the tenant’s events, in log order');
+    assert.ok(
+      got.every((e) => e.metadata.tenant === ours),
+      'every event read names the tenant',
+    );
+    const typed = await readAllUntil(
+      store,
+      { filter: { tenant: ours, types: ['Other'] } },
+      (s) => s.length >= 1,
+      mine,
+    );
+    assert.equal(ids(typed), [want[1]!.id], 'tenant and types combine');
+    const paged = await readAllUntil(
+      store,
+      { filter: { tenant: ours }, maxCount: 1 },
+      (s) => s.length >= 2,
+      mine,
+    );
+    assert.equal(ids(paged), ids(want), 'one event per page');
+
+    // a subscription with a small page: catch-up, then live past another 30 of the other tenant's events
+    const sub = store.subscribeAll({ filter: { tenant: ours, streamPrefix: p }, pageSize: 4 });
+    const seen = collect(sub, (s) => s.length >= 3, 10_000, mine);
+    seen.catch(() => {});
+    await sleep(50);
+    await store.append(
+      `${p}-b`,
+      Array.from({ length: 30 }, () => of(theirs)),
+    );
+    const live = of(ours);
+    await store.append(`${p}-c`, [of(theirs), live]);
+    const all = await seen;
+    assert.equal(ids(all), [...ids(want), live.id], 'subscribeAll: the tenant’s events only, then live');
+    assert.ok(
+      all.every((e) => e.metadata.tenant === ours),
+      'no other tenant’s event is delivered',
+    );
+    const none = await store.readAll({ filter: { tenant: `${p}-nobody` } });
+    assert.equal(none.filter(mine), [], 'a tenant without events reads nothing');
+  });
+
   it('a 1 MB payload and unicode data and metadata round trip exactly', async ({ store }) => {
     const p = prefix();
     const big = event('Big', {
