@@ -6,7 +6,76 @@ import { describeZodIssues } from '../commands/errors.ts';
 export const ROLES = ['edge', 'sagas', 'workers', 'projections', 'relay'] as const;
 export type Role = (typeof ROLES)[number];
 
+const limit = (fallback: number, max = 1_000_000) =>
+  z.coerce.number().int().min(1).max(max).default(fallback);
+
+/** Limits of the integrators' event streams, GET /api/events (read-api/events.ts); counted per process. */
+const EventStreamEnv = z.object({
+  /** Event streams open at once per API key. */
+  AGENTCORE_MAX_EVENT_STREAMS_PER_KEY: limit(8),
+  /** Event streams open at once per tenant, whatever its keys. */
+  AGENTCORE_MAX_EVENT_STREAMS_PER_TENANT: limit(32),
+  /** A stream whose reader has taken nothing for this long is dropped. */
+  AGENTCORE_EVENT_STREAM_STALL_MS: limit(30_000, 3_600_000),
+  /** Events read from the log at a time per stream: the most a slow reader holds in memory. */
+  AGENTCORE_EVENT_STREAM_PAGE_SIZE: limit(100, 1000),
+});
+
+/** Limits of push notifications (commands/push-config.ts, sagas/push-delivery.ts). */
+const PushEnv = z.object({
+  /** Live push-notification configs per task; one more is refused. */
+  AGENTCORE_MAX_PUSH_CONFIGS_PER_TASK: limit(10, 1000),
+  /** Deliveries in flight at once per tenant, per saga process (the others of that tenant queue). */
+  AGENTCORE_PUSH_CONCURRENCY_PER_TENANT: limit(8, 1000),
+  /** Longest wait before an endpoint that failed or timed out is tried again (the backoff doubles up to it). */
+  AGENTCORE_PUSH_ENDPOINT_MAX_BACKOFF_MS: limit(60_000, 3_600_000),
+});
+
+export interface EventStreamLimits {
+  perKey: number;
+  perTenant: number;
+  stallMs: number;
+  pageSize: number;
+}
+
+export interface PushLimits {
+  maxConfigsPerTask: number;
+  concurrencyPerTenant: number;
+  endpointMaxBackoffMs: number;
+}
+
+const toEventStreamLimits = (e: z.infer<typeof EventStreamEnv>): EventStreamLimits => ({
+  perKey: e.AGENTCORE_MAX_EVENT_STREAMS_PER_KEY,
+  perTenant: e.AGENTCORE_MAX_EVENT_STREAMS_PER_TENANT,
+  stallMs: e.AGENTCORE_EVENT_STREAM_STALL_MS,
+  pageSize: e.AGENTCORE_EVENT_STREAM_PAGE_SIZE,
+});
+
+const toPushLimits = (e: z.infer<typeof PushEnv>): PushLimits => ({
+  maxConfigsPerTask: e.AGENTCORE_MAX_PUSH_CONFIGS_PER_TASK,
+  concurrencyPerTenant: e.AGENTCORE_PUSH_CONCURRENCY_PER_TENANT,
+  endpointMaxBackoffMs: e.AGENTCORE_PUSH_ENDPOINT_MAX_BACKOFF_MS,
+});
+
+/** The event-stream limits alone, for a module that is not handed the Config. */
+export const eventStreamLimits = (
+  env: Record<string, string | undefined> = process.env,
+): EventStreamLimits => {
+  const parsed = EventStreamEnv.safeParse(env);
+  if (!parsed.success) throw new Error(`invalid configuration: ${describeZodIssues(parsed.error.issues)}`);
+  return toEventStreamLimits(parsed.data);
+};
+
+/** The push limits alone, for a module that is not handed the Config. */
+export const pushLimits = (env: Record<string, string | undefined> = process.env): PushLimits => {
+  const parsed = PushEnv.safeParse(env);
+  if (!parsed.success) throw new Error(`invalid configuration: ${describeZodIssues(parsed.error.issues)}`);
+  return toPushLimits(parsed.data);
+};
+
 const Env = z.object({
+  ...EventStreamEnv.shape,
+  ...PushEnv.shape,
   DATABASE_URL: z.string().url().optional(),
   NATS_URL: z.string().optional(),
   REDIS_URL: z.string().url().optional(),
@@ -91,6 +160,8 @@ export interface Config {
   embeddings: EmbeddingsConfig;
   routing: RoutingConfig;
   llm: LlmConfig;
+  eventStreams: EventStreamLimits;
+  push: PushLimits;
 }
 
 export interface LlmConfig {
@@ -243,6 +314,8 @@ export const loadConfig = (env: Record<string, string | undefined> = process.env
     logLevel: e.LOG_LEVEL,
     embeddings: embeddingsConfig(e),
     llm: llmConfig(e),
+    eventStreams: toEventStreamLimits(e),
+    push: toPushLimits(e),
     routing: {
       defaultAgent: e.AGENTCORE_DEFAULT_AGENT,
       routeByDefault: e.AGENTCORE_DEFAULT_AGENT === 'route',
