@@ -33,6 +33,14 @@ const AGENTS_USAGE = `usage: agentcore agents <command> [options]
 options: --hub URL (default $AGENTCORE_HUB_URL or http://127.0.0.1:7700), --key KEY (default $AGENTCORE_API_KEY),
          --tenant T (act for another tenant the key may act for), --json (print the API's JSON)`;
 
+const USAGE = `usage: agentcore [ROLE ...]          run the hub (default: all roles in one process)
+       agentcore agents <command> ...  manage the agent registry of a running hub (agentcore agents --help)
+       agentcore --help                this text
+roles: all, edge, sagas, workers, projections, relay
+  Without DATABASE_URL/NATS_URL the hub runs embedded (PGlite and an in-process bus under
+  $AGENTCORE_DATA_DIR, default ./.agentcore); with them, the chosen roles of the distributed runtime.
+  HOST/PORT set the address (default 127.0.0.1:7700); the README lists every other variable.`;
+
 class UsageError extends Error {}
 
 interface AgentSummary {
@@ -237,6 +245,10 @@ const runHub = async (args: string[]) => {
 
 const main = async () => {
   const args = process.argv.slice(2);
+  if (args.some((a) => a === '--help' || a === '-h' || a === 'help') && args[0] !== 'agents') {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
   if (args[0] === 'agents') {
     try {
       process.exitCode = await agentsCommand(args.slice(1));
@@ -251,6 +263,13 @@ const main = async () => {
       }
       throw error;
     }
+    return;
+  }
+  try {
+    parseRoles(args);
+  } catch (error) {
+    process.stderr.write(`agentcore: ${(error as Error).message}\n${USAGE}\n`);
+    process.exitCode = 2;
     return;
   }
   await runHub(args);

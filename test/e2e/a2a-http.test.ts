@@ -20,7 +20,7 @@ type Json = Record<string, any>;
 type StreamResponse = Json;
 
 // Decided before any suite is queued: uvu starts running queued suites on the next tick.
-const distributed = (await requireService('postgres')) && (await requireService('nats'));
+const distributed = (await requireService('pgvector')) && (await requireService('nats'));
 
 // ---------------------------------------------------------------------------------------------------------
 // Helpers

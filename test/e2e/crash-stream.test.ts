@@ -21,7 +21,7 @@ import { tenantsProjection } from '../../projections/tenants.ts';
 import { DATABASE_URL, dropNamespace, NATS_URL, requireService, uniqueName } from '../support/services.ts';
 import { readSse, rpc } from '../support/sse.ts';
 
-const up = (await requireService('postgres')) && (await requireService('nats'));
+const up = (await requireService('pgvector')) && (await requireService('nats'));
 const it = up ? test : test.skip;
 const root = new URL('../..', import.meta.url).pathname;
 const schema = uniqueName('killstream');

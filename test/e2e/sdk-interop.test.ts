@@ -1112,7 +1112,7 @@ const v03Suite = (kind: RuntimeKind, skip: boolean) => {
 
 // ---------------------------------------------------------------------------------------------------------
 
-const distributedUp = (await requireService('postgres')) && (await requireService('nats'));
+const distributedUp = (await requireService('pgvector')) && (await requireService('nats'));
 for (const kind of ['embedded', 'distributed'] as const) {
   const skip = kind === 'distributed' && !distributedUp;
   v1Suite(kind, 'JSONRPC', skip);

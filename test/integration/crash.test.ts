@@ -14,7 +14,7 @@ import { rebuild } from '../../projections/runner.ts';
 import { tenantsProjection } from '../../projections/tenants.ts';
 import { DATABASE_URL, dropNamespace, NATS_URL, requireService, uniqueName } from '../support/services.ts';
 
-const up = (await requireService('postgres')) && (await requireService('nats'));
+const up = (await requireService('pgvector')) && (await requireService('nats'));
 const it = up ? test : test.skip;
 
 const KILLS = 20;

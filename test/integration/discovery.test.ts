@@ -38,7 +38,7 @@ import { startOpenAIStub } from '../support/openai-stub.ts';
 import { DATABASE_URL, requireService, uniqueName } from '../support/services.ts';
 
 // Before any suite runs: uvu starts running queued suites at the first await after a run().
-const pgUp = await requireService('postgres');
+const pgUp = await requireService('pgvector');
 const offline = createOfflineEmbeddings();
 /** The offline model, counting its calls and texts. */
 const counted = () => {

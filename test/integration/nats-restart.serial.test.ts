@@ -20,7 +20,7 @@ const natsPid = () => {
     return '';
   }
 };
-const local = (await requireService('postgres')) && (await requireService('nats')) && natsPid() !== '';
+const local = (await requireService('pgvector')) && (await requireService('nats')) && natsPid() !== '';
 if (!local) console.warn('\n!!! SKIPPED: nats-restart needs a local nats-server process it may kill !!!\n');
 const it = local ? test : test.skip;
 

@@ -90,7 +90,7 @@ const exactTop5 = (q: number[]) =>
     .slice(0, 5)
     .map((r) => r.id);
 
-const up = await requireService('postgres');
+const up = await requireService('pgvector');
 const s = suite('pgvector: HNSW cosine search over offline embeddings');
 
 /** Creates, fills, indexes and searches `skills` in `schema`; search_path already includes it. */

@@ -13,7 +13,7 @@ import { loadConfig } from '../../infra/config.ts';
 import { runRelay } from '../../infra/relay.ts';
 import { DATABASE_URL, dropNamespace, NATS_URL, requireService, uniqueName } from '../support/services.ts';
 
-const up = (await requireService('postgres')) && (await requireService('nats'));
+const up = (await requireService('pgvector')) && (await requireService('nats'));
 const it = up ? test : test.skip;
 const log = pino({ level: 'warn' });
 

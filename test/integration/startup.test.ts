@@ -13,7 +13,7 @@ import { loadConfig } from '../../infra/config.ts';
 import { DATABASE_URL, dropNamespace, NATS_URL, requireService, uniqueName } from '../support/services.ts';
 
 const s = suite('distributed start-up');
-const available = (await requireService('postgres')) && (await requireService('nats'));
+const available = (await requireService('pgvector')) && (await requireService('nats'));
 
 s('five processes starting at once on a fresh schema all start; one dev key is issued', async () => {
   if (!available) return;

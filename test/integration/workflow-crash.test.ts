@@ -15,7 +15,7 @@ import { WorkflowBuilder } from '../../workflows/definition.ts';
 import { defineWorkflow, startWorkflowRun } from '../../workflows/service.ts';
 import { DATABASE_URL, dropNamespace, NATS_URL, requireService, uniqueName } from '../support/services.ts';
 
-const up = (await requireService('postgres')) && (await requireService('nats'));
+const up = (await requireService('pgvector')) && (await requireService('nats'));
 const it = up ? test : test.skip;
 if (!up) console.warn('\n!!! SKIPPED: workflow crash test (postgres/nats unreachable) !!!\n');
 

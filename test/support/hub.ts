@@ -31,6 +31,11 @@ export interface TestHub {
    * process restart would; `runtime` and `url` (a new port) are replaced.
    */
   restart(): Promise<void>;
+  /**
+   * Another process of the same hub (distributed only): a runtime of its own on the same schema and
+   * namespace, with `roles` (default: an edge), as a second `agentcore edge` would be.
+   */
+  startPeer(roles?: Role[]): Promise<{ url: string; runtime: Runtime; stop(): Promise<void> }>;
   stop(): Promise<void>;
 }
 
@@ -47,7 +52,7 @@ export const llmAgentsEnv = (baseURL: string, agents: unknown[]): Record<string,
  */
 export const runtimesFor = async (what: string): Promise<RuntimeKind[]> => {
   const kinds: RuntimeKind[] = ['embedded'];
-  if ((await requireService('postgres')) && (await requireService('nats'))) kinds.push('distributed');
+  if ((await requireService('pgvector')) && (await requireService('nats'))) kinds.push('distributed');
   else console.warn(`\n!!! SKIPPED: ${what} on the distributed runtime (postgres/nats unreachable) !!!\n`);
   return process.env.TEST_RUNTIME ? kinds.filter((k) => k === process.env.TEST_RUNTIME) : kinds;
 };
@@ -121,6 +126,15 @@ export const startHub = async (
       runtime = await create();
       hub.runtime = runtime;
       hub.url = (await runtime.start(roles)).url!;
+    },
+    async startPeer(peerRoles: Role[] = ['edge']) {
+      if (kind !== 'distributed') throw new Error('startPeer: only a distributed hub has other processes');
+      const peer = await create();
+      const peerUrl = (await peer.start(peerRoles)).url ?? '';
+      let stopped: Promise<void> | undefined;
+      const stop = () => (stopped ??= peer.stop());
+      cleanups.unshift(stop);
+      return { url: peerUrl, runtime: peer, stop };
     },
     async stop() {
       await runtime.stop();

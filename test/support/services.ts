@@ -27,14 +27,49 @@ const reachable = (url: string, defaultPort: number) =>
 const ports: Record<string, number> = { postgres: 5432, nats: 4222, redis: 6379 };
 const urls: Record<string, string> = { postgres: DATABASE_URL, nats: NATS_URL, redis: REDIS_URL };
 
-/** Resolves true when the service is there; false (after a loud message) when the suite must skip. */
-export const requireService = async (name: 'postgres' | 'nats' | 'redis'): Promise<boolean> => {
-  const url = urls[name]!;
-  if (await reachable(url, ports[name]!)) return true;
-  const message = `${name} is unreachable at ${url}`;
+/** Skips loudly, in one line, or fails under CI=true where every prerequisite must be there. */
+const missing = (message: string): false => {
   if (process.env.CI === 'true') throw new Error(`${message}: under CI=true this is a failure`);
   console.warn(`\n!!! SKIPPED: ${message}; these tests did not run !!!\n`);
   return false;
+};
+
+/**
+ * Whether the pgvector extension can be used in the test database (the distributed runtime's discovery
+ * needs it). Checked once per process, with a short timeout, so a missing extension is one line, not a hang.
+ */
+let pgvector: Promise<string | null> | undefined;
+const pgvectorProblem = () => {
+  pgvector ??= (async () => {
+    const { default: postgres } = await import('postgres');
+    const sql = postgres(DATABASE_URL, { max: 1, connect_timeout: 5, onnotice: () => {} });
+    try {
+      await sql`CREATE EXTENSION IF NOT EXISTS vector`.catch((err: { code?: string }) => {
+        if (err.code !== '23505' && err.code !== '42710') throw err; // another process made it first
+      });
+      return null;
+    } catch (error) {
+      return `pgvector is not available in PostgreSQL at ${DATABASE_URL} (${(error as Error).message}); npm test installs it first with infra/scripts/prepare-services.sh`;
+    } finally {
+      await sql.end({ timeout: 1 });
+    }
+  })();
+  return pgvector;
+};
+
+/**
+ * Resolves true when the service is there; false (after a loud message) when the suite must skip.
+ * `pgvector` means PostgreSQL with the vector extension usable in its test database.
+ */
+export const requireService = async (name: 'postgres' | 'nats' | 'redis' | 'pgvector'): Promise<boolean> => {
+  if (name === 'pgvector') {
+    if (!(await requireService('postgres'))) return false;
+    const problem = await pgvectorProblem();
+    return problem ? missing(problem) : true;
+  }
+  const url = urls[name]!;
+  if (await reachable(url, ports[name]!)) return true;
+  return missing(`${name} is unreachable at ${url}`);
 };
 
 /** A name no other test run uses, safe as a schema, stream or subject token. */
