@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { z } from 'zod';
+import { canonicalJson } from '../commands/agent.ts';
 import { describeZodIssues } from '../commands/errors.ts';
 import { fold, handle } from '../commands/handle.ts';
 import { type TaskAggregate, type TaskCommand, taskDecider } from '../commands/task.ts';
@@ -9,6 +10,7 @@ import { type TaskEvent, taskStream } from '../events/task.ts';
 import type { EventStore } from '../infra/event-store/port.ts';
 import type { SqlExecutor } from '../infra/sql/port.ts';
 import { A2AError, taskNotFound, toA2AError } from './errors.ts';
+import { followUpCommandId, submissionIds } from './message-ids.ts';
 import {
   GetTaskRequest,
   ListPushConfigsRequest,
@@ -142,6 +144,42 @@ export const toStreamResponse = (task: Task, event: RecordedEvent): StreamRespon
   return null;
 };
 
+/** What accept() did: the task, where the caller's stream starts, and whether it was a retry. */
+interface Accepted {
+  request: z.output<typeof SendMessageRequest>;
+  taskId: string;
+  revision: number;
+  state: TaskAggregate;
+  /** The same message had been accepted before: nothing new was written. */
+  retried: boolean;
+}
+
+/** A message as sent, without what the hub fills in, in a form that compares across jsonb's key order. */
+const sentForm = (m: Message, metadata: unknown, agent: string | null) => {
+  const { taskId: _t, contextId: _c, ...rest } = m;
+  return canonicalJson({ message: rest, metadata: metadata ?? null, agent });
+};
+
+/** A retry must be the same message: a different one reusing a messageId is refused, not merged. */
+const requireSameMessage = (request: Accepted['request'], submitted: RecordedEvent, agent: string | null) => {
+  const first = submitted.data as {
+    message: Message;
+    metadata?: unknown;
+    agent: string | null;
+    contextId: string;
+  };
+  const same =
+    sentForm(first.message, first.metadata, first.agent) ===
+      sentForm(request.message, request.metadata, agent) &&
+    (!request.message.contextId || request.message.contextId === first.contextId);
+  if (!same) {
+    throw new A2AError(
+      'INVALID_PARAMS',
+      `message.messageId ${request.message.messageId} was already used for a different message (task ${first.message.taskId}); a retry must resend the same message`,
+    );
+  }
+};
+
 /** The A2A operations, transport-agnostic: the JSON-RPC and REST bindings both call these. */
 export class A2AService {
   private readonly now: () => string;
@@ -170,7 +208,13 @@ export class A2AService {
    * reading it again. Its first event's correlation id is kept: a follow-up or a cancel belongs to what
    * started the task (a workflow run, say).
    */
-  private async command(caller: Caller, taskId: string, command: TaskCommand, history: RecordedEvent[]) {
+  private async command(
+    caller: Caller,
+    taskId: string,
+    command: TaskCommand,
+    history: RecordedEvent[],
+    commandId?: string,
+  ) {
     try {
       return await handle(
         this.deps.store,
@@ -180,6 +224,7 @@ export class A2AService {
         {
           tenant: caller.tenant,
           principal: caller.principal,
+          ...(commandId ? { commandId } : {}),
           ...(history[0] ? { correlationId: history[0].metadata.correlationId } : {}),
         },
         { assume: history },
@@ -189,8 +234,12 @@ export class A2AService {
     }
   }
 
-  /** Submits a new task or a follow-up, and returns where the caller's stream starts. */
-  private async accept(caller: Caller, params: unknown) {
+  /**
+   * Submits a new task or a follow-up, and returns where the caller's stream starts. A retried message (same
+   * tenant, same messageId) is recorded once: it gets the task the first one made (`retried`), on whichever
+   * edge process it lands (message-ids.ts).
+   */
+  private async accept(caller: Caller, params: unknown): Promise<Accepted> {
     const request = parseParams(SendMessageRequest, params);
     const { message } = request;
     if (message.taskId) {
@@ -206,14 +255,21 @@ export class A2AService {
         message.taskId,
         { type: 'ReceiveInput', message, at: this.now() },
         events,
+        followUpCommandId(caller.tenant, message.taskId, message.messageId),
       );
-      return { request, taskId: message.taskId, revision: result.nextExpectedRevision, state: result.state };
+      return {
+        request,
+        taskId: message.taskId,
+        revision: result.nextExpectedRevision,
+        state: result.state,
+        retried: result.replayed,
+      };
     }
     // Bad input changes nothing: a webhook that would be refused must not leave a task behind.
     const pushConfig = request.configuration?.taskPushNotificationConfig;
     if (pushConfig) await this.requirePush().check(pushConfig);
-    const taskId = randomUUID();
-    const contextId = message.contextId ?? randomUUID();
+    const ids = submissionIds(caller.tenant, this.deps.agent ?? '', message.messageId);
+    const { taskId } = ids;
     const named = this.deps.agent ?? request.metadata?.agent ?? message.metadata?.agent;
     const result = await this.command(
       caller,
@@ -221,7 +277,7 @@ export class A2AService {
       {
         type: 'SubmitTask',
         taskId,
-        contextId,
+        contextId: message.contextId ?? randomUUID(),
         message,
         agent: typeof named === 'string' ? named : null,
         ...(request.configuration
@@ -236,12 +292,22 @@ export class A2AService {
         ...(request.metadata ? { metadata: request.metadata } : {}),
         at: this.now(),
       },
-      // A fresh UUID names no existing stream: no need to read it first.
+      // A new messageId names no existing stream: no need to read it first (a retry is read back).
       [],
+      ids.commandId,
     );
-    if (pushConfig) await this.requirePush().create(caller, taskId, pushConfig);
-    this.deps.dispatch?.(result.events[0]!, result.events);
-    return { request, taskId, revision: 0, state: result.state };
+    if (result.replayed)
+      requireSameMessage(request, result.events[0]!, typeof named === 'string' ? named : null);
+    // The config's id is derived too, so a retry sets the same config again rather than a second one.
+    if (pushConfig) await this.requirePush().create(caller, taskId, { id: ids.pushConfigId, ...pushConfig });
+    if (!result.replayed) this.deps.dispatch?.(result.events[0]!, result.events);
+    return {
+      request,
+      taskId,
+      revision: result.replayed ? result.nextExpectedRevision : 0,
+      state: result.state,
+      retried: result.replayed,
+    };
   }
 
   private requirePush(): PushConfigs {
@@ -261,9 +327,22 @@ export class A2AService {
     }
   }
 
+  /** For a retried message: the answer the first one got, when the task has given it already. */
+  private async answerSoFar(taskId: string): Promise<{ task: Task } | { message: Message } | null> {
+    const events = await this.deps.store.readStream(taskStream(taskId));
+    const reply = events.find((e) => e.type === 'TaskMessageAdded');
+    if (reply) return { message: (reply.data as { message: Message }).message };
+    const { task } = fold(taskDecider, events);
+    return task && settled(task) ? { task } : null;
+  }
+
   async sendMessage(caller: Caller, params: unknown): Promise<{ task: Task } | { message: Message }> {
-    const { request, taskId, revision, state } = await this.accept(caller, params);
+    const { request, taskId, revision, state, retried } = await this.accept(caller, params);
     const historyLength = request.configuration?.historyLength;
+    if (retried && !request.configuration?.returnImmediately) {
+      const answer = await this.answerSoFar(taskId);
+      if (answer) return 'task' in answer ? { task: trimHistory(answer.task, historyLength) } : answer;
+    }
     if (request.configuration?.returnImmediately) {
       await this.deps.tasksCaughtUp?.wait(taskId, revision, this.deps.readModelWaitMs ?? 2000);
       return { task: trimHistory(state.task!, historyLength) };
@@ -298,8 +377,15 @@ export class A2AService {
     signal: AbortSignal,
   ): Promise<AsyncIterable<StreamItem>> {
     this.requireStreaming();
-    const { taskId, revision, state } = await this.accept(caller, params);
-    return revision === 0
+    const { taskId, revision, state, retried } = await this.accept(caller, params);
+    if (retried) {
+      const answer = await this.answerSoFar(taskId);
+      if (answer && 'message' in answer)
+        return (async function* () {
+          yield { revision, response: answer };
+        })();
+    }
+    return revision === 0 && !retried
       ? this.replyOrTask(taskId, state, signal)
       : this.stream(taskId, state, revision, signal);
   }
