@@ -2,9 +2,11 @@ import { type Context, Hono } from 'hono';
 import type { AgentDirectory } from '../agents/directory.ts';
 import type { Discovery } from '../infra/discovery/port.ts';
 import type { EventStore } from '../infra/event-store/port.ts';
+import type { IdempotencyStore } from '../infra/idempotency/port.ts';
 import { type AdminDeps, adminRoutes } from '../read-api/admin.ts';
 import { agentRoutes } from '../read-api/agents.ts';
 import { eventRoutes } from '../read-api/events.ts';
+import { type IdempotencyOptions, idempotencyKeys } from '../read-api/idempotency.ts';
 import { type Authenticator, authenticate, type EdgeEnv } from './auth.ts';
 import { cacheableJson, hubCard } from './card.ts';
 import { jsonRpcHandler } from './jsonrpc.ts';
@@ -29,6 +31,8 @@ export interface EdgeOptions {
   bodyLimitBytes?: number;
   /** Agent discovery, for GET /api/agents (read API). */
   discovery: Discovery;
+  /** Answers kept by `Idempotency-Key` for the POSTs of /api (read-api/idempotency.ts). */
+  idempotency?: IdempotencyOptions & { store: IdempotencyStore };
   /** The agent registry's admin API under /api/admin (read-api/admin.ts); absent: not served. */
   admin?: AdminDeps;
 }
@@ -62,6 +66,7 @@ export const edgeApp = (o: EdgeOptions) => {
   app.route('/a2a/rest', restRoutes(o.service, bindings));
   app.route('/a2a/workflows', workflowRoutes({ ...o, bindings }));
   app.use('/api/*', authenticate(o.auth));
+  if (o.idempotency) app.use('/api/*', idempotencyKeys(o.idempotency.store, o.idempotency));
   app.route('/api', eventRoutes(o.store));
   app.route('/api', agentRoutes(o.discovery)); // GET /api/agents (read-api/agents.ts)
   if (o.admin) app.route('/api/admin', adminRoutes(o.admin)); // agent registry admin (read-api/admin.ts)

@@ -54,6 +54,8 @@ import { createPgliteEventStore } from './event-store/pglite.ts';
 import type { EventStore } from './event-store/port.ts';
 import { createPostgresEventStore } from './event-store/postgres.ts';
 import { channelFor } from './event-store/sql.ts';
+import { redisIdempotencyStore } from './idempotency/redis.ts';
+import { sqlIdempotencyStore } from './idempotency/sql.ts';
 import { type LeaderLock, postgresLeaderLock, soleLeader } from './leader.ts';
 import { observeAppends } from './observe.ts';
 import { runRelay } from './relay.ts';
@@ -393,8 +395,14 @@ export const createRuntime = async (config: Config, overrides: RuntimeOverrides 
           capabilities,
           ...(worker ? { dispatch: worker.dispatch } : {}),
         });
+        // Shared by every edge: Redis when the hub has it, else the read-model database.
+        const idempotency = config.redisUrl
+          ? redisIdempotencyStore(config.redisUrl, config.namespace)
+          : await sqlIdempotencyStore(db);
+        stops.push(() => idempotency.close());
         const app = edgeApp({
           service,
+          idempotency: { store: idempotency, ttlMs: config.idempotencyTtlMs },
           store,
           auth: apiKeyAuthenticator(db),
           agents,

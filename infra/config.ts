@@ -102,6 +102,12 @@ const Env = z.object({
     .enum(['true', 'false', '1', '0'])
     .default('false')
     .transform((v) => v === 'true' || v === '1'),
+  /** How long an `Idempotency-Key`'s answer is kept (read-api/idempotency.ts), in seconds. */
+  AGENTCORE_IDEMPOTENCY_TTL_S: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(24 * 60 * 60),
   /** Largest request body the edge accepts. */
   AGENTCORE_BODY_LIMIT_BYTES: z.coerce
     .number()
@@ -155,6 +161,8 @@ export interface Config {
   /** Redelivery of a workflow saga's event after its process died holding it. */
   sagaAckWaitMs: number;
   allowPrivateUrls: boolean;
+  /** How long an Idempotency-Key's answer is kept. */
+  idempotencyTtlMs: number;
   bodyLimitBytes: number;
   logLevel: string;
   embeddings: EmbeddingsConfig;
@@ -310,6 +318,7 @@ export const loadConfig = (env: Record<string, string | undefined> = process.env
     workerAckWaitMs: e.AGENTCORE_WORKER_ACK_WAIT_MS,
     sagaAckWaitMs: e.AGENTCORE_SAGA_ACK_WAIT_MS,
     allowPrivateUrls: e.AGENTCORE_ALLOW_PRIVATE_URLS,
+    idempotencyTtlMs: e.AGENTCORE_IDEMPOTENCY_TTL_S * 1000,
     bodyLimitBytes: e.AGENTCORE_BODY_LIMIT_BYTES,
     logLevel: e.LOG_LEVEL,
     embeddings: embeddingsConfig(e),
