@@ -13,6 +13,7 @@ import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import { Readable } from 'node:stream';
+import ipaddr from 'ipaddr.js';
 
 export class UnsafeUrlError extends Error {
   override readonly name = 'UnsafeUrlError';
@@ -36,99 +37,72 @@ export interface UrlGuardOptions {
 const defaultLookup: Lookup = (hostname) => dns.lookup(hostname, { all: true, verbatim: true });
 
 // ---- address classification ---------------------------------------------------------------------------
+// ipaddr.js names the range of an address (IANA's special-purpose registries); only its 'unicast', the
+// global unicast space, may be called. An IPv4-mapped IPv6 address (::ffff:a.b.c.d) is the IPv4 address
+// it maps, judged as such. The forms that carry an IPv4 address otherwise (IPv4-compatible, RFC 6145
+// translated, NAT64, 6to4, Teredo) are refused whatever they embed: a gateway on the way could turn them
+// into that IPv4 address, and a client with a public IPv4 target can give it as it is. Their message names
+// what they embed when that is not public, so the refusal reads as what it is ("loopback (NAT64)").
 
-const parseIPv4 = (s: string): number[] | null => {
-  const parts = s.split('.');
-  if (parts.length !== 4) return null;
-  const bytes = parts.map((p) => (/^\d{1,3}$/.test(p) ? Number(p) : Number.NaN));
-  return bytes.every((b) => b >= 0 && b <= 255) ? bytes : null;
+/** Readable names of ipaddr.js's ranges, for both families. */
+const RANGE_LABELS: Record<string, string> = {
+  unspecified: 'unspecified',
+  broadcast: 'broadcast',
+  multicast: 'multicast',
+  linkLocal: 'link-local',
+  loopback: 'loopback',
+  carrierGradeNat: 'shared address space (CGNAT)',
+  private: 'private',
+  reserved: 'reserved (documentation, benchmarking or future use)',
+  as112: 'reserved (AS112)',
+  amt: 'reserved (AMT)',
+  uniqueLocal: 'private (unique local)',
+  deprecatedSiteLocal: 'site-local',
+  discard: 'reserved (discard)',
+  benchmarking: 'reserved (benchmarking)',
+  as112v6: 'reserved (AS112)',
+  deprecatedOrchid: 'reserved (ORCHID)',
+  orchid2: 'reserved (ORCHIDv2)',
+  droneRemoteIdProtocolEntityTags: 'reserved (DRIP)',
+  segmentRouting: 'reserved (segment routing)',
 };
 
-/** 16 bytes, or null when `s` is not an IPv6 literal (a zone id is ignored). */
-const parseIPv6 = (input: string): number[] | null => {
-  let s = input.replace(/^\[|\]$/g, '');
-  const zone = s.indexOf('%');
-  if (zone >= 0) s = s.slice(0, zone);
-  if (net.isIPv6(s) === false) return null;
-  let tail: number[] = [];
-  const lastColon = s.lastIndexOf(':');
-  if (s.slice(lastColon + 1).includes('.')) {
-    const v4 = parseIPv4(s.slice(lastColon + 1));
-    if (!v4) return null;
-    tail = v4;
-    s = `${s.slice(0, lastColon + 1)}0:0`;
-  }
-  const [head, rest] = s.includes('::') ? s.split('::') : [s, undefined];
-  const groups = (x: string | undefined) => (x ? x.split(':').filter((g) => g !== '') : []);
-  const h = groups(head);
-  const r = groups(rest);
-  const fill = rest === undefined ? [] : Array(8 - h.length - r.length).fill('0');
-  const all = [...h, ...fill, ...r];
-  if (all.length !== 8) return null;
-  const bytes = all.flatMap((g) => {
-    const n = Number.parseInt(g, 16);
-    return [n >> 8, n & 0xff];
-  });
-  if (tail.length) bytes.splice(12, 4, ...tail);
-  return bytes;
-};
-
-const inV4 = (b: number[], base: [number, number, number, number], bits: number): boolean => {
-  const value = (x: number[]) => ((x[0]! << 24) | (x[1]! << 16) | (x[2]! << 8) | x[3]!) >>> 0;
-  const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
-  return (value(b) & mask) >>> 0 === (value(base) & mask) >>> 0;
-};
-
-const V4_BLOCKED: Array<[[number, number, number, number], number, string]> = [
-  [[0, 0, 0, 0], 32, 'unspecified'],
-  [[0, 0, 0, 0], 8, 'reserved ("this network")'],
-  [[10, 0, 0, 0], 8, 'private'],
-  [[100, 64, 0, 0], 10, 'shared address space (CGNAT)'],
-  [[127, 0, 0, 0], 8, 'loopback'],
-  [[169, 254, 0, 0], 16, 'link-local'],
-  [[172, 16, 0, 0], 12, 'private'],
-  [[192, 0, 0, 0], 24, 'reserved (IETF protocol assignments)'],
-  [[192, 168, 0, 0], 16, 'private'],
-  [[198, 18, 0, 0], 15, 'reserved (benchmarking)'],
-  [[224, 0, 0, 0], 4, 'multicast'],
-  [[255, 255, 255, 255], 32, 'broadcast'],
-  [[240, 0, 0, 0], 4, 'reserved'],
-];
-
-const classifyV4 = (b: number[]): string | null => {
-  for (const [base, bits, label] of V4_BLOCKED) if (inV4(b, base, bits)) return label;
+/** The IPv4 address embedded in an IPv6 one, by the form's name; null for other addresses. */
+const embeddedV4 = (v6: ipaddr.IPv6): { form: string; v4: ipaddr.IPv4 } | null => {
+  const b = v6.toByteArray();
+  const v4 = (bytes: number[]) => new ipaddr.IPv4(bytes);
+  const range = v6.range();
+  if (range === 'rfc6145') return { form: 'IPv4-translated', v4: v4(b.slice(12)) };
+  if (range === 'rfc6052') return { form: 'NAT64', v4: v4(b.slice(12)) };
+  if (range === '6to4') return { form: '6to4', v4: v4(b.slice(2, 6)) };
+  // Teredo carries the client's address with every bit flipped.
+  if (range === 'teredo') return { form: 'Teredo', v4: v4(b.slice(12).map((x) => x ^ 0xff)) };
+  if (b.slice(0, 12).every((x) => x === 0)) return { form: 'IPv4-compatible', v4: v4(b.slice(12)) };
   return null;
 };
 
-const classifyV6 = (b: number[]): string | null => {
-  const zeros = (from: number, to: number) => b.slice(from, to).every((x) => x === 0);
-  if (zeros(0, 16)) return 'unspecified';
-  if (zeros(0, 15) && b[15] === 1) return 'loopback';
-  const embedded = (at: number, kind: string) => {
-    const v4 = classifyV4(b.slice(at, at + 4));
-    return v4 ? `${v4} (${kind})` : null;
-  };
-  // IPv4-mapped ::ffff:a.b.c.d, IPv4-compatible ::a.b.c.d, NAT64 64:ff9b::a.b.c.d, 6to4 2002:a.b.c.d::
-  if (zeros(0, 10) && b[10] === 0xff && b[11] === 0xff) return embedded(12, 'IPv4-mapped');
-  if (zeros(0, 12)) return embedded(12, 'IPv4-compatible');
-  if (b[0] === 0x00 && b[1] === 0x64 && b[2] === 0xff && b[3] === 0x9b && zeros(4, 12))
-    return embedded(12, 'NAT64');
-  if (b[0] === 0x20 && b[1] === 0x02) return embedded(2, '6to4');
-  if ((b[0]! & 0xfe) === 0xfc) return 'private (unique local)';
-  if (b[0] === 0xfe && (b[1]! & 0xc0) === 0x80) return 'link-local';
-  if (b[0] === 0xfe && (b[1]! & 0xc0) === 0xc0) return 'site-local';
-  if (b[0] === 0xff) return 'multicast';
-  if (b[0] === 0x01 && zeros(1, 8)) return 'reserved (discard)';
-  return null;
-};
+const labelOf = (address: ipaddr.IPv4 | ipaddr.IPv6): string =>
+  RANGE_LABELS[address.range()] ?? `reserved (${address.range()})`;
 
 /** Why an IP address is not a public one ('loopback', 'private', ...), or null when it is public. */
-export const classifyAddress = (address: string): string | null => {
-  const v4 = parseIPv4(address);
-  if (v4) return classifyV4(v4);
-  const v6 = parseIPv6(address);
-  if (v6) return classifyV6(v6);
-  return 'not an IP address';
+export const classifyAddress = (input: string): string | null => {
+  const literal = input.replace(/^\[|\]$/g, '').replace(/%.*$/, ''); // brackets and an IPv6 zone id
+  if (!ipaddr.isValid(literal)) return 'not an IP address';
+  const address = ipaddr.parse(literal);
+  if (address.kind() === 'ipv6') {
+    const v6 = address as ipaddr.IPv6;
+    if (v6.isIPv4MappedAddress()) {
+      const v4 = v6.toIPv4Address();
+      return v4.range() === 'unicast' ? null : `${labelOf(v4)} (IPv4-mapped)`;
+    }
+    if (v6.range() === 'unspecified' || v6.range() === 'loopback') return labelOf(v6);
+    const embedded = embeddedV4(v6);
+    if (embedded) {
+      const inner = embedded.v4.range() === 'unicast' ? 'an IPv4 address in IPv6 form' : labelOf(embedded.v4);
+      return `${inner} (${embedded.form})`;
+    }
+  }
+  return address.range() === 'unicast' ? null : labelOf(address);
 };
 
 const isIpLiteral = (host: string) => net.isIP(host.replace(/^\[|\]$/g, '')) !== 0;

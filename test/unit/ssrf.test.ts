@@ -36,37 +36,137 @@ const fakeLookup =
     return addresses.map((address) => ({ address, family: address.includes(':') ? 6 : 4 }));
   };
 
-test('addresses: public ones pass, every non-public range is named', () => {
-  for (const ok of ['8.8.8.8', '1.1.1.1', '93.184.216.34', '172.32.0.1', '100.128.0.1', '2606:4700::1111'])
-    assert.is(classifyAddress(ok), null, ok);
-  const cases: Array<[string, RegExp]> = [
-    ['127.0.0.1', /loopback/],
-    ['127.255.255.254', /loopback/],
-    ['::1', /loopback/],
-    ['10.1.2.3', /private/],
-    ['172.16.0.1', /private/],
-    ['172.31.255.255', /private/],
-    ['192.168.1.1', /private/],
-    ['fc00::1', /private/],
-    ['fd12:3456::1', /private/],
-    ['169.254.169.254', /link-local/],
-    ['fe80::1', /link-local/],
-    ['100.64.0.1', /CGNAT/],
-    ['100.127.255.255', /CGNAT/],
-    ['0.0.0.0', /unspecified/],
-    ['::', /unspecified/],
-    ['224.0.0.1', /multicast/],
-    ['ff02::1', /multicast/],
-    ['255.255.255.255', /broadcast/],
-    ['::ffff:127.0.0.1', /loopback \(IPv4-mapped\)/],
-    ['::ffff:7f00:1', /loopback \(IPv4-mapped\)/],
-    ['::ffff:169.254.169.254', /link-local \(IPv4-mapped\)/],
-    ['::ffff:10.0.0.1', /private \(IPv4-mapped\)/],
-    ['64:ff9b::7f00:1', /loopback \(NAT64\)/],
-    ['2002:7f00:1::', /loopback \(6to4\)/],
+/**
+ * Every address class the guard must tell apart: [address, null when it may be called, or what the
+ * refusal must say]. IPv4, IPv6, IPv4 in IPv6 (mapped, compatible, translated, NAT64, 6to4, Teredo) and
+ * IANA's special-purpose ranges.
+ */
+const ADDRESSES: Array<[string, RegExp | null]> = [
+  // public IPv4 and IPv6
+  ['8.8.8.8', null],
+  ['1.1.1.1', null],
+  ['93.184.216.34', null],
+  ['172.32.0.1', null],
+  ['100.128.0.1', null],
+  ['198.20.0.1', null],
+  ['2606:4700::1111', null],
+  ['2a00:1450:4007:80e::200e', null],
+  ['::ffff:8.8.8.8', null], // IPv4-mapped: judged as the IPv4 address it is
+  // IPv4 special ranges
+  ['127.0.0.1', /loopback/],
+  ['127.255.255.254', /loopback/],
+  ['10.1.2.3', /private/],
+  ['172.16.0.1', /private/],
+  ['172.31.255.255', /private/],
+  ['192.168.1.1', /private/],
+  ['169.254.169.254', /link-local/],
+  ['100.64.0.1', /CGNAT/],
+  ['100.127.255.255', /CGNAT/],
+  ['0.0.0.0', /unspecified/],
+  ['0.1.2.3', /unspecified/],
+  ['224.0.0.1', /multicast/],
+  ['239.255.255.250', /multicast/],
+  ['255.255.255.255', /broadcast/],
+  ['192.0.0.8', /reserved/],
+  ['192.0.2.1', /reserved/],
+  ['198.51.100.7', /reserved/],
+  ['203.0.113.9', /reserved/],
+  ['198.18.0.1', /reserved/],
+  ['198.19.255.255', /reserved/],
+  ['240.0.0.1', /reserved/],
+  ['192.88.99.1', /reserved/],
+  // IPv6 special ranges
+  ['::1', /loopback/],
+  ['::', /unspecified/],
+  ['fc00::1', /private \(unique local\)/],
+  ['fd12:3456::1', /private \(unique local\)/],
+  ['fe80::1', /link-local/],
+  ['fe80::1%eth0', /link-local/],
+  ['fec0::1', /site-local/],
+  ['ff02::1', /multicast/],
+  ['2001:db8::1', /reserved/],
+  ['100::1', /reserved \(discard\)/],
+  ['2001:2::1', /reserved \(benchmarking\)/],
+  ['3fff::1', /reserved/],
+  // IPv4 addresses in IPv6 clothing
+  ['::ffff:127.0.0.1', /loopback \(IPv4-mapped\)/],
+  ['::ffff:7f00:1', /loopback \(IPv4-mapped\)/],
+  ['::ffff:169.254.169.254', /link-local \(IPv4-mapped\)/],
+  ['::ffff:10.0.0.1', /private \(IPv4-mapped\)/],
+  ['::ffff:192.0.2.1', /reserved .*\(IPv4-mapped\)/],
+  ['::ffff:0:7f00:1', /loopback \(IPv4-translated\)/],
+  ['::ffff:0:808:808', /IPv4 address in IPv6 form \(IPv4-translated\)/],
+  // ipaddr.js reads the dotted form ::a.b.c.d as IPv4-mapped; URL parsing writes it ::7f00:1 (compatible)
+  ['::127.0.0.1', /loopback \(IPv4-(mapped|compatible)\)/],
+  ['::7f00:1', /loopback \(IPv4-compatible\)/],
+  ['::10.0.0.1', /private \(IPv4-(mapped|compatible)\)/],
+  ['64:ff9b::7f00:1', /loopback \(NAT64\)/],
+  ['64:ff9b::a9fe:a9fe', /link-local \(NAT64\)/],
+  ['64:ff9b::808:808', /IPv4 address in IPv6 form \(NAT64\)/],
+  ['64:ff9b:1::a00:1', /NAT64/],
+  ['2002:7f00:1::', /loopback \(6to4\)/],
+  ['2002:a9fe:a9fe::1', /link-local \(6to4\)/],
+  ['2002:808:808::1', /IPv4 address in IPv6 form \(6to4\)/],
+  // Teredo: server 65.54.227.120, client 127.0.0.1 with every bit flipped (80ff:fffe)
+  ['2001:0:4136:e378:8000:63bf:80ff:fffe', /loopback \(Teredo\)/],
+  ['2001:0:4136:e378:8000:63bf:3fff:fdd2', /\(Teredo\)/],
+  // not addresses at all
+  ['example.com', /not an IP address/],
+  ['', /not an IP address/],
+];
+
+test(`addresses: ${ADDRESSES.length} of them, public ones pass, every other one is named`, () => {
+  assert.ok(ADDRESSES.length >= 40);
+  for (const [address, why] of ADDRESSES) {
+    const got = classifyAddress(address);
+    if (why === null) assert.is(got, null, `${address} is public`);
+    else assert.match(got ?? 'public', why, `${address}: ${got ?? 'public'}`);
+  }
+});
+
+test('URLs: every refused address is refused as a URL host, in every spelling URL parsing lets through', async () => {
+  for (const [address, why] of ADDRESSES) {
+    if (!why || /not an IP|%/.test(`${why} ${address}`)) continue;
+    const host = address.includes(':') ? `[${address}]` : address;
+    await refused(assertPublicUrl(`http://${host}:8080/hook`, deny), why);
+  }
+  // WHATWG URL parsing turns these IPv4 spellings into dotted decimal (and IPv6 into its short form)
+  // before the check sees them; each must still be refused.
+  const spellings: Array<[string, RegExp]> = [
+    ['http://2130706433/', /loopback/], // decimal
+    ['http://0x7f.1/', /loopback/], // hex
+    ['http://0x7f000001/', /loopback/],
+    ['http://0177.0.0.1/', /loopback/], // octal
+    ['http://017700000001/', /loopback/],
+    ['http://127.1/', /loopback/],
+    ['http://0/', /unspecified/],
+    ['http://0xa9.0xfe.0xa9.0xfe/', /link-local/],
+    ['http://[::ffff:0:7f00:1]/', /loopback \(IPv4-translated\)/],
+    ['http://[::ffff:127.0.0.1]/', /loopback \(IPv4-mapped\)/],
+    ['http://[::127.0.0.1]/', /loopback \(IPv4-compatible\)/],
+    ['http://[0:0:0:0:0:ffff:7f00:0001]/', /loopback \(IPv4-mapped\)/],
+    ['http://[64:ff9b::127.0.0.1]/', /loopback \(NAT64\)/],
   ];
-  for (const [address, why] of cases) assert.match(classifyAddress(address) ?? 'public', why, address);
-  assert.is(classifyAddress('::ffff:8.8.8.8'), null);
+  for (const [url, why] of spellings) {
+    await refused(assertPublicUrl(url, deny), why);
+    assert.ok(await assertPublicUrl(url, allow), `${url} passes with private URLs allowed`);
+  }
+});
+
+test('names: every resolved address is checked, IPv6 forms of private IPv4 included', async () => {
+  const lookup = fakeLookup({
+    'nat64.example': ['93.184.216.34', '64:ff9b::a00:1'],
+    'translated.example': ['::ffff:0:a9fe:a9fe'],
+    'sixtofour.example': ['2002:c0a8:101::1', '8.8.8.8'],
+    'doc.example': ['203.0.113.5'],
+  });
+  await refused(assertPublicUrl('https://nat64.example/', { ...deny, lookup }), /private \(NAT64\)/);
+  await refused(
+    assertPublicUrl('https://translated.example/', { ...deny, lookup }),
+    /link-local \(IPv4-translated\)/,
+  );
+  await refused(assertPublicUrl('https://sixtofour.example/', { ...deny, lookup }), /private \(6to4\)/);
+  await refused(assertPublicUrl('https://doc.example/', { ...deny, lookup }), /reserved/);
 });
 
 test('literal IPs in URLs: refused unless private targets are allowed', async () => {
@@ -180,6 +280,16 @@ test('safeFetch: every redirect hop is checked; a hop to a private address is re
   const t2 = scripted([redirect('http://evil.example:9000/')]);
   await refused(safeFetch('https://8.8.8.8/hook', {}, { ...deny, lookup, fetch: t2.fetch }), /loopback/);
   assert.is(t2.calls.length, 1);
+
+  for (const location of [
+    'http://[::ffff:0:7f00:1]/',
+    'http://[64:ff9b::a9fe:a9fe]/',
+    'http://100.64.0.1/',
+  ]) {
+    const hop = scripted([redirect(location, 308)]);
+    await refused(safeFetch('https://8.8.8.8/hook', {}, { ...deny, fetch: hop.fetch }));
+    assert.is(hop.calls.length, 1, `${location} is never asked`);
+  }
 
   const t3 = scripted([redirect('file:///etc/passwd')]);
   await refused(safeFetch('https://8.8.8.8/hook', {}, { ...allow, fetch: t3.fetch }), /use http or https/);
