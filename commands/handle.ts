@@ -2,7 +2,38 @@ import { randomUUID } from 'node:crypto';
 import type { EventMetadata, NewEvent, RecordedEvent } from '../events/envelope.ts';
 import type { EventSchemaRegistry } from '../events/upcasting.ts';
 import { ConcurrencyError, type EventStore, type ExpectedRevision } from '../infra/event-store/port.ts';
+import { formatBytes } from '../infra/log-safe.ts';
 import { CommandError } from './errors.ts';
+
+/** The largest event `data` a command may append, serialized (AGENTCORE_MAX_EVENT_BYTES, default 2 MiB). */
+export const DEFAULT_MAX_EVENT_BYTES = 2 * 1024 * 1024;
+let maxEventBytes = DEFAULT_MAX_EVENT_BYTES;
+
+/** Sets the event size limit of this process (the composition root, from the configuration). */
+export const configureMaxEventBytes = (bytes: number): void => {
+  maxEventBytes = bytes;
+};
+
+/**
+ * Refuses a decision any of whose events is larger than the limit, before anything is written: one tenant's
+ * oversized event would otherwise be read back by every consumer, and can exhaust an embedded store's
+ * memory. A `validation` CommandError whose details say which event and how large (`isEventTooLarge`).
+ */
+export const checkEventSizes = (stream: string, events: DomainEvent[], max = maxEventBytes): void => {
+  for (const event of events) {
+    const bytes = Buffer.byteLength(JSON.stringify(event.data) ?? '', 'utf8');
+    if (bytes <= max) continue;
+    throw new CommandError(
+      'validation',
+      `${event.type} on ${stream} would be ${formatBytes(bytes)}, over the ${formatBytes(max)} limit of an event (AGENTCORE_MAX_EVENT_BYTES): nothing was written`,
+      { reason: 'EVENT_TOO_LARGE', type: event.type, bytes, max },
+    );
+  }
+};
+
+export const isEventTooLarge = (error: unknown): error is CommandError =>
+  error instanceof CommandError &&
+  (error.details as { reason?: unknown } | undefined)?.reason === 'EVENT_TOO_LARGE';
 
 /** An event as a decider emits it: the domain part, without the envelope. */
 export interface DomainEvent<Type extends string = string, Data = unknown> {
@@ -120,6 +151,7 @@ export const handle = async <Command, State, Event extends DomainEvent>(
 
     const decided = decider.decide(command, state);
     if (decided.length === 0) return { state, events: [], nextExpectedRevision: revision, replayed: false };
+    checkEventSizes(stream, decided);
     const newEvents = enveloped(decided, { ...context, commandId }, options.schemas);
     try {
       const result = await store.append(stream, newEvents, { expectedRevision: expectedAfter(revision) });

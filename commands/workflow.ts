@@ -4,10 +4,10 @@
  * decision takes, compensations in reverse order, the end. Pure: task ids are derived from the run id, the
  * step and the attempt, so deciding twice yields the same ids and a resubmitted step is the same task.
  */
-import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { TaskState, TERMINAL_STATES } from '../events/a2a.ts';
-import type { WorkflowDefinitionEvent, WorkflowRunEvent } from '../events/workflow.ts';
+import { derivedUuid, type WorkflowDefinitionEvent, type WorkflowRunEvent } from '../events/workflow.ts';
+import { formatBytes, truncateText } from '../infra/log-safe.ts';
 import { AUTO_AGENT } from '../sagas/routing.ts';
 import {
   branchOwners,
@@ -17,14 +17,16 @@ import {
   hopInput,
   itemsOf,
   type MapNode,
+  own,
   type ParallelNode,
-  renderInput,
   type StepNode,
   type StepResult,
   type SwarmNode,
   type TaskNode,
   WorkflowDefinition,
 } from '../workflows/definition.ts';
+import { DEFAULT_WORKFLOW_LIMITS, jsonBytes, MAX_REASON_LENGTH } from '../workflows/limits.ts';
+import { renderWithin } from '../workflows/template.ts';
 import { canonicalJson } from './agent.ts';
 import { notFound, ruleViolated } from './errors.ts';
 import type { Decider } from './handle.ts';
@@ -75,6 +77,8 @@ export const WorkflowRunCommand = z.discriminatedUnion('type', [
     definition: WorkflowDefinition,
     input: z.string(),
     contextId: z.string().min(1),
+    /** The largest rendered step input of this run (workflows/limits.ts); recorded with the run. */
+    maxStepInputBytes: z.number().int().min(1).optional(),
     at,
   }),
   /** Stops the run: steps in flight are given up and the completed ones compensated. */
@@ -117,6 +121,8 @@ export interface WorkflowRun {
   definition: WorkflowDefinition | null;
   input: string;
   deadline: string | null;
+  /** A step's rendered input, and any step's output, larger than this fails the step. */
+  maxStepInputBytes: number;
   status: 'none' | 'running' | 'compensating' | 'completed' | 'failed';
   /** The steps whose tasks are in flight, by task id (several at once in parallel branches). */
   outstanding: Record<string, Outstanding>;
@@ -151,15 +157,10 @@ export const stepTaskId = (
   attempt: number,
   compensation: boolean,
   iteration = 1,
-) => {
-  const h = createHash('sha1')
-    .update(
-      `${runId}\0${stepId}\0${attempt}\0${compensation ? 'c' : 's'}${iteration > 1 ? `\0${iteration}` : ''}`,
-    )
-    .digest('hex');
-  const variant = ((Number.parseInt(h[16]!, 16) & 0x3) | 0x8).toString(16);
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`;
-};
+) =>
+  derivedUuid(
+    `${runId}\0${stepId}\0${attempt}\0${compensation ? 'c' : 's'}${iteration > 1 ? `\0${iteration}` : ''}`,
+  );
 
 type RunEvent = WorkflowRunEvent;
 
@@ -181,16 +182,52 @@ class Decision {
 
 const later = (at: string, ms: number) => new Date(Date.parse(at) + ms).toISOString();
 
-/** What the definition says a step's task is (a map's: for item `iteration`). */
-const callOf = (d: Decision, stepId: string, compensation: boolean, iteration: number): Call => {
-  const node = d.nodes[stepId] as StepNode;
+/** Why a text of `bytes` cannot be a step's input or output, or null when it can. */
+const oversize = (d: Decision, stepId: string, what: string, bytes: number): string | null =>
+  bytes <= d.run.maxStepInputBytes
+    ? null
+    : `step '${stepId}': ${what} is ${formatBytes(bytes)}, over the ${formatBytes(d.run.maxStepInputBytes)} limit (AGENTCORE_MAX_STEP_INPUT_BYTES)`;
+
+/** The bytes texts take side by side in an event (each with a separator), counted without joining them. */
+const totalBytes = (texts: string[]): number => texts.reduce((sum, t) => sum + jsonBytes(t) + 1, 0);
+
+/** What the definition says a step's task is (a map's: for item `iteration`), or why it cannot be sent. */
+const callOf = (
+  d: Decision,
+  stepId: string,
+  compensation: boolean,
+  iteration: number,
+): { call: Call } | { refused: string } => {
+  const node = own(d.nodes, stepId) as StepNode;
   const spec = compensation && node.kind === 'task' ? node.compensate! : node;
-  const item = node.kind === 'map' ? (d.run.maps[stepId]?.items[iteration - 1] ?? '') : '';
+  const item = node.kind === 'map' ? (own(d.run.maps, stepId)?.items[iteration - 1] ?? '') : '';
+  const values = { input: d.run.input, results: d.run.results, item };
+  const rendered = renderWithin(spec.input, values, d.run.maxStepInputBytes);
+  if (!rendered.ok) return { refused: oversize(d, stepId, 'rendered input', rendered.bytes)! };
   return {
-    agent: spec.agent ?? AUTO_AGENT,
-    ...(spec.capability ? { capability: spec.capability } : {}),
-    input: renderInput(spec.input, d.run.input, d.run.results, item),
+    call: {
+      agent: spec.agent ?? AUTO_AGENT,
+      ...(spec.capability ? { capability: spec.capability } : {}),
+      input: rendered.text,
+    },
   };
+};
+
+/**
+ * A step that fails before its task is sent (its input is over the limit, a map's items are): failed for
+ * good, as if its task had failed, so compensation runs and the run ends rather than waiting for nothing.
+ */
+const failUnsent = (d: Decision, stepId: string, compensation: boolean, iteration: number, error: string) => {
+  const taskId = stepTaskId(d.run.runId!, stepId, 1, compensation, iteration);
+  d.emit({
+    type: 'WorkflowStepFailed',
+    data: {
+      ...{ stepId, attempt: 1, iteration, compensation, taskId },
+      ...{ state: 'TASK_STATE_FAILED', error, willRetry: false, timedOut: false, at: d.now },
+    },
+  });
+  if (compensation) nextCompensation(d);
+  else compensateWhenSettled(d);
 };
 
 const schedule = (
@@ -199,10 +236,15 @@ const schedule = (
   attempt: number,
   compensation: boolean,
   iteration = 1,
-  call?: Call,
-) => {
-  const node = d.nodes[stepId] as StepNode;
-  const { agent, capability, input } = call ?? callOf(d, stepId, compensation, iteration);
+  given?: Call,
+): boolean => {
+  const node = own(d.nodes, stepId) as StepNode;
+  const made = given ? { call: given } : callOf(d, stepId, compensation, iteration);
+  if ('refused' in made) {
+    failUnsent(d, stepId, compensation, iteration, made.refused);
+    return false;
+  }
+  const { agent, capability, input } = made.call;
   const backoff =
     attempt > 1 && node.retry
       ? Math.min(node.retry.backoffMs * 2 ** (attempt - 2), node.retry.maxBackoffMs)
@@ -224,6 +266,7 @@ const schedule = (
       at: d.now,
     },
   });
+  return true;
 };
 
 /** Walks from `target` (reached from `from`) through decisions and fan-outs to the steps to schedule. */
@@ -232,24 +275,30 @@ const walk = (d: Decision, from: string, target: string | null, lastOutput: stri
     endOfPath(d, from, lastOutput);
     return;
   }
-  const node = d.nodes[target]!;
+  const node = own(d.nodes, target)!;
   if (node.kind === 'task' || node.kind === 'swarm') {
     schedule(d, target, 1, false);
     return;
   }
   if (node.kind === 'map') {
-    const items = itemsOf(d.run.results[node.over]?.output ?? '', node.maxItems);
+    const items = itemsOf(own(d.run.results, node.over)?.output ?? '', node.maxItems);
+    const tooMany = oversize(d, target, `the list of ${items.length} items`, totalBytes(items));
+    if (tooMany) {
+      failUnsent(d, target, false, 1, tooMany);
+      return;
+    }
     d.emit({ type: 'WorkflowMapStarted', data: { nodeId: target, items, at: d.now } });
     if (items.length === 0) joinMap(d, target);
-    for (let i = 1; i <= items.length; i++) schedule(d, target, 1, false, i);
+    for (let i = 1; i <= items.length; i++) if (!schedule(d, target, 1, false, i)) return;
     return;
   }
   if (node.kind === 'parallel') {
     d.emit({ type: 'WorkflowBranchesStarted', data: { nodeId: target, branches: node.branches, at: d.now } });
-    for (const b of node.branches) walk(d, target, b, lastOutput);
+    // A branch that failed at once (an input over the limit) stops the others from starting.
+    for (const b of node.branches) if (!d.run.failure) walk(d, target, b, lastOutput);
     return;
   }
-  const index = node.cases.findIndex((c) => conditionHolds(c.when, d.run.results[c.when.step]));
+  const index = node.cases.findIndex((c) => conditionHolds(c.when, own(d.run.results, c.when.step)));
   const next = index >= 0 ? node.cases[index]!.next : (node.otherwise ?? null);
   d.emit({
     type: 'WorkflowBranchTaken',
@@ -260,10 +309,16 @@ const walk = (d: Decision, from: string, target: string | null, lastOutput: stri
 
 /** Every item of map `nodeId` is done: the map's output is theirs, and the run goes on after it. */
 const joinMap = (d: Decision, nodeId: string): void => {
-  const { items, outputs } = d.run.maps[nodeId]!;
-  const output = items.map((_, i) => outputs[i + 1] ?? '').join('\n');
+  const { items, outputs } = own(d.run.maps, nodeId)!;
+  const parts = items.map((_, i) => outputs[i + 1] ?? '');
+  const tooLarge = oversize(d, nodeId, 'the joined output', totalBytes(parts));
+  if (tooLarge) {
+    failUnsent(d, nodeId, false, 1, tooLarge);
+    return;
+  }
+  const output = parts.join('\n');
   d.emit({ type: 'WorkflowMapJoined', data: { nodeId, output, at: d.now } });
-  walk(d, nodeId, (d.nodes[nodeId] as MapNode).next ?? null, output);
+  walk(d, nodeId, (own(d.nodes, nodeId) as MapNode).next ?? null, output);
 };
 
 /** A path ended at `nodeId`: its branch ends (the last one joins), or the run completes. */
@@ -274,9 +329,9 @@ const endOfPath = (d: Decision, nodeId: string, lastOutput: string): void => {
     return;
   }
   d.emit({ type: 'WorkflowBranchEnded', data: { nodeId: owner, at: d.now } });
-  if ((d.run.barriers[owner] ?? 0) > 0) return;
+  if ((own(d.run.barriers, owner) ?? 0) > 0) return;
   d.emit({ type: 'WorkflowBranchesJoined', data: { nodeId: owner, at: d.now } });
-  walk(d, owner, (d.nodes[owner] as ParallelNode).next ?? null, lastOutput);
+  walk(d, owner, (own(d.nodes, owner) as ParallelNode).next ?? null, lastOutput);
 };
 
 const nextCompensation = (d: Decision) => {
@@ -297,9 +352,10 @@ const nextCompensation = (d: Decision) => {
 /** Once a step has failed for good and nothing else runs forward: compensate the completed steps, latest first. */
 const compensateWhenSettled = (d: Decision) => {
   if (Object.values(d.run.outstanding).some((o) => !o.compensation)) return;
-  const steps = [...d.run.completed]
-    .reverse()
-    .filter((s) => d.nodes[s]?.kind === 'task' && d.nodes[s].compensate !== undefined);
+  const steps = [...d.run.completed].reverse().filter((s) => {
+    const node = own(d.nodes, s);
+    return node?.kind === 'task' && node.compensate !== undefined;
+  });
   const { step, reason } = d.run.failure!;
   d.emit({ type: 'WorkflowCompensationStarted', data: { failedStep: step, reason, steps, at: d.now } });
   nextCompensation(d);
@@ -314,16 +370,29 @@ const handOn = (
   handoff: { capability: string; note: string },
 ) => {
   const ids = stepIds(o);
-  if (o.iteration >= node.maxHops) {
-    const error = `no agent answered within ${node.maxHops} hops (the last one handed off to ${handoff.capability})`;
+  const fail = (error: string) => {
     d.emit({
       type: 'WorkflowStepFailed',
       data: { ...ids, state: 'TASK_STATE_FAILED', error, willRetry: false, timedOut: false, at: d.now },
     });
-    return compensateWhenSettled(d);
-  }
+    compensateWhenSettled(d);
+  };
+  if (o.iteration >= node.maxHops)
+    return fail(
+      `no agent answered within ${node.maxHops} hops (the last one handed off to ${handoff.capability})`,
+    );
+  const before = own(d.run.swarms, o.stepId) ?? { input: o.call.input, handoffs: [] };
+  const notes = [...before.handoffs, handoff].flatMap((h) => [h.capability, h.note]);
+  // The next hop's input: the first one's, the notes, and a line of words per hop.
+  const tooLarge = oversize(
+    d,
+    o.stepId,
+    "the next hop's input",
+    totalBytes([before.input, ...notes]) + 200 * o.iteration,
+  );
+  if (tooLarge) return fail(tooLarge);
   d.emit({ type: 'WorkflowHandoff', data: { ...ids, output, ...handoff, at: d.now } });
-  const swarm = d.run.swarms[o.stepId]!;
+  const swarm = own(d.run.swarms, o.stepId)!;
   const { capability } = handoff;
   schedule(d, o.stepId, 1, false, o.iteration + 1, {
     agent: AUTO_AGENT,
@@ -343,39 +412,52 @@ const stepIds = (o: Outstanding) => ({
 });
 
 const onOutcome = (d: Decision, o: Outstanding, state: TaskState, output: string, timedOut = false) => {
-  const node = d.nodes[o.stepId] as StepNode;
-  const ids = stepIds(o);
   if (state === 'TASK_STATE_INPUT_REQUIRED' || state === 'TASK_STATE_AUTH_REQUIRED') {
     if (!o.waiting)
       d.emit({ type: 'WorkflowStepWaiting', data: { stepId: o.stepId, taskId: o.taskId, state, at: d.now } });
     return;
   }
   if (!TERMINAL_STATES.has(state)) return;
-  if (state === 'TASK_STATE_COMPLETED') {
-    const handoff = node.kind === 'swarm' && !o.compensation ? handoffOf(output) : null;
-    if (handoff && !d.run.failure) return handOn(d, o, node as SwarmNode, output, handoff);
-    d.emit({ type: 'WorkflowStepCompleted', data: { ...ids, output, at: d.now } });
-    if (o.compensation) return nextCompensation(d);
-    if (d.run.failure) return compensateWhenSettled(d); // a sibling branch failed: no further steps
-    if (node.kind === 'map') {
-      const map = d.run.maps[o.stepId]!;
-      if (Object.keys(map.outputs).length === map.items.length) joinMap(d, o.stepId);
-      return;
-    }
-    const repeat = node.kind === 'task' ? node.repeat : undefined;
-    if (
-      repeat &&
-      o.iteration < repeat.maxIterations &&
-      !conditionHolds({ step: o.stepId, ...repeat.until }, { state, output })
-    )
-      return schedule(d, o.stepId, 1, false, o.iteration + 1);
-    return walk(d, o.stepId, node.next ?? null, output);
+  if (state !== 'TASK_STATE_COMPLETED') return onFailed(d, o, state, output, timedOut);
+  // An output over the limit would be a later step's input, and the run's events would carry it.
+  const tooLarge = oversize(d, o.stepId, 'its output', jsonBytes(output));
+  if (tooLarge) return onFailed(d, o, 'TASK_STATE_FAILED', tooLarge, timedOut);
+  return onCompleted(d, o, output);
+};
+
+const onCompleted = (d: Decision, o: Outstanding, output: string) => {
+  const node = own(d.nodes, o.stepId) as StepNode;
+  const ids = stepIds(o);
+  const handoff = node.kind === 'swarm' && !o.compensation ? handoffOf(output) : null;
+  if (handoff && !d.run.failure) return handOn(d, o, node as SwarmNode, output, handoff);
+  d.emit({ type: 'WorkflowStepCompleted', data: { ...ids, output, at: d.now } });
+  if (o.compensation) return nextCompensation(d);
+  if (d.run.failure) return compensateWhenSettled(d); // a sibling branch failed: no further steps
+  if (node.kind === 'map') {
+    const map = own(d.run.maps, o.stepId)!;
+    if (Object.keys(map.outputs).length === map.items.length) joinMap(d, o.stepId);
+    return;
   }
+  const repeat = node.kind === 'task' ? node.repeat : undefined;
+  const result = { state: 'TASK_STATE_COMPLETED', output };
+  if (
+    repeat &&
+    o.iteration < repeat.maxIterations &&
+    !conditionHolds({ step: o.stepId, ...repeat.until }, result)
+  )
+    return schedule(d, o.stepId, 1, false, o.iteration + 1);
+  return walk(d, o.stepId, node.next ?? null, output);
+};
+
+const onFailed = (d: Decision, o: Outstanding, state: TaskState, output: string, timedOut: boolean) => {
+  const node = own(d.nodes, o.stepId) as StepNode;
+  const ids = stepIds(o);
   const maxAttempts = o.compensation
     ? ((node as TaskNode).retry?.maxAttempts ?? DEFAULT_COMPENSATION_ATTEMPTS)
     : (node.retry?.maxAttempts ?? 1);
   const willRetry = o.attempt < maxAttempts && (o.compensation || !d.run.failure);
-  const reason = output || state.replace('TASK_STATE_', '').toLowerCase();
+  // A failed task's whole output is no reason to keep in every later event of the run.
+  const reason = truncateText(output || state.replace('TASK_STATE_', '').toLowerCase(), MAX_REASON_LENGTH);
   d.emit({
     type: 'WorkflowStepFailed',
     data: { ...ids, state, error: reason, willRetry, timedOut, at: d.now },
@@ -399,6 +481,7 @@ export const workflowRunDecider: Decider<WorkflowRunCommand, WorkflowRun, RunEve
     definition: null,
     input: '',
     deadline: null,
+    maxStepInputBytes: DEFAULT_WORKFLOW_LIMITS.maxStepInputBytes,
     status: 'none',
     outstanding: {},
     barriers: {},
@@ -429,6 +512,7 @@ export const workflowRunDecider: Decider<WorkflowRunCommand, WorkflowRun, RunEve
             definition: command.definition,
             input: command.input,
             contextId: command.contextId,
+            ...(command.maxStepInputBytes ? { maxStepInputBytes: command.maxStepInputBytes } : {}),
             ...(command.definition.timeoutMs
               ? { deadline: later(command.at, command.definition.timeoutMs) }
               : {}),
@@ -463,9 +547,9 @@ export const workflowRunDecider: Decider<WorkflowRunCommand, WorkflowRun, RunEve
       }
       case 'TimeOutStep': {
         if (run.status === 'none') throw notFound('workflow run');
-        const o = run.outstanding[command.taskId];
+        const o = own(run.outstanding, command.taskId);
         if (!o) return []; // it ended in time
-        const node = run.definition!.nodes[o.stepId] as StepNode;
+        const node = own(run.definition!.nodes, o.stepId) as StepNode;
         const d = new Decision(run, command.at);
         onOutcome(d, o, 'TASK_STATE_CANCELED', `timed out after ${node.timeoutMs} ms`, true);
         return d.events;
@@ -473,7 +557,7 @@ export const workflowRunDecider: Decider<WorkflowRunCommand, WorkflowRun, RunEve
       case 'RecordStepOutcome': {
         if (run.status === 'none') throw notFound('workflow run');
         // A late or repeated report (another attempt's task, a step already recorded): nothing to do.
-        const o = run.outstanding[command.taskId];
+        const o = own(run.outstanding, command.taskId);
         if (!o) return [];
         const d = new Decision(run, command.at);
         onOutcome(d, o, command.state, command.output);
@@ -494,6 +578,7 @@ export const workflowRunDecider: Decider<WorkflowRunCommand, WorkflowRun, RunEve
           definition: event.data.definition,
           input: event.data.input,
           deadline: event.data.deadline ?? null,
+          maxStepInputBytes: event.data.maxStepInputBytes ?? DEFAULT_WORKFLOW_LIMITS.maxStepInputBytes,
           status: 'running',
         };
       case 'WorkflowStepScheduled': {
@@ -508,7 +593,7 @@ export const workflowRunDecider: Decider<WorkflowRunCommand, WorkflowRun, RunEve
         };
       }
       case 'WorkflowStepWaiting': {
-        const o = run.outstanding[event.data.taskId];
+        const o = own(run.outstanding, event.data.taskId);
         return o ? { ...run, outstanding: { ...run.outstanding, [o.taskId]: { ...o, waiting: true } } } : run;
       }
       case 'WorkflowStepCompleted': {
@@ -520,7 +605,7 @@ export const workflowRunDecider: Decider<WorkflowRunCommand, WorkflowRun, RunEve
             toCompensate: run.toCompensate.filter((s) => s !== stepId),
             compensated: [...run.compensated, stepId],
           };
-        const map = run.maps[stepId];
+        const map = own(run.maps, stepId);
         if (map)
           return {
             ...run,
@@ -556,8 +641,8 @@ export const workflowRunDecider: Decider<WorkflowRunCommand, WorkflowRun, RunEve
       }
       case 'WorkflowHandoff': {
         const { stepId, taskId, capability, note } = event.data;
-        const swarm = run.swarms[stepId] ?? {
-          input: run.outstanding[taskId]?.call.input ?? '',
+        const swarm = own(run.swarms, stepId) ?? {
+          input: own(run.outstanding, taskId)?.call.input ?? '',
           handoffs: [],
         };
         return {
@@ -575,7 +660,7 @@ export const workflowRunDecider: Decider<WorkflowRunCommand, WorkflowRun, RunEve
         return { ...run, barriers: { ...run.barriers, [event.data.nodeId]: event.data.branches.length } };
       case 'WorkflowBranchEnded': {
         const id = event.data.nodeId;
-        return { ...run, barriers: { ...run.barriers, [id]: (run.barriers[id] ?? 1) - 1 } };
+        return { ...run, barriers: { ...run.barriers, [id]: (own(run.barriers, id) ?? 1) - 1 } };
       }
       case 'WorkflowBranchesJoined': {
         const { [event.data.nodeId]: _, ...barriers } = run.barriers;

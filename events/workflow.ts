@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { Capability, WorkflowDefinition } from '../workflows/definition.ts';
 import { TaskState } from './a2a.ts';
@@ -7,6 +8,18 @@ export const workflowStream = (tenant: string, name: string) => `workflow-${tena
 /** One run: `wfrun-<run id>`. */
 export const runStream = (runId: string) => `wfrun-${runId}`;
 export const runIdOfStream = (stream: string) => stream.slice('wfrun-'.length);
+/** A UUID (v5 layout) derived from `text`: the same text always gives the same id. */
+export const derivedUuid = (text: string): string => {
+  const h = createHash('sha1').update(text).digest('hex');
+  const variant = ((Number.parseInt(h[16]!, 16) & 0x3) | 0x8).toString(16);
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+};
+/**
+ * The run a start under an `Idempotency-Key` makes: the same tenant, workflow and key always name the same
+ * run, so retries of the request (at once, or on two edges) find it rather than making another.
+ */
+export const runIdForKey = (tenant: string, workflow: string, key: string): string =>
+  derivedUuid(`wf-run-key\0${tenant}\0${workflow}\0${key}`);
 /** Correlation id of every task a run schedules: the saga finds the run from a task event alone. */
 export const runCorrelation = (runId: string) => `wfrun:${runId}`;
 export const runIdOfCorrelation = (correlationId: string): string | null =>
@@ -30,6 +43,8 @@ export const WorkflowRunStarted = z.object({
     contextId: z.string(),
     /** The run's time limit (the definition's `timeoutMs` from the start): past it, the run is given up. */
     deadline: z.string().optional(),
+    /** The largest step input (and output) of this run, from AGENTCORE_MAX_STEP_INPUT_BYTES at its start. */
+    maxStepInputBytes: z.number().int().min(1).optional(),
     at: z.string(),
   }),
 });

@@ -19,6 +19,7 @@ import { remoteAgentWorker } from '../agents/remote.ts';
 import { agentWorker } from '../agents/worker.ts';
 import { registerInProcessAgents } from '../commands/agent-registry.ts';
 import { bootstrapDefaultTenant } from '../commands/bootstrap.ts';
+import { configureMaxEventBytes } from '../commands/handle.ts';
 import type { RecordedEvent } from '../events/envelope.ts';
 import { agentsProjection } from '../projections/agents.ts';
 import { discoveryProjection } from '../projections/discovery.ts';
@@ -40,6 +41,7 @@ import { exactlyOnce, PROCESSED_EVENTS_DDL, type TransactionalConsumer } from '.
 import { pushDeliveryConsumers } from '../sagas/push-delivery.ts';
 import { ROUTE_DEFAULT_AGENT, routingSaga } from '../sagas/routing.ts';
 import { workflowSaga } from '../sagas/workflow.ts';
+import { configureWorkflowLimits } from '../workflows/limits.ts';
 import { createInProcessBus } from './bus/in-process.ts';
 import { createJetStreamBus } from './bus/jetstream.ts';
 import type { Bus, Consumer, ConsumerOptions } from './bus/port.ts';
@@ -120,6 +122,10 @@ const BUS_DURABLES_DDL = `CREATE TABLE IF NOT EXISTS bus_durables (name text PRI
 
 export const createRuntime = async (config: Config, overrides: RuntimeOverrides = {}): Promise<Runtime> => {
   const log = overrides.log ?? pino({ level: config.logLevel, base: { mode: config.mode } });
+  // Process-wide, as the command handler and the workflow service are plain functions.
+  configureMaxEventBytes(config.limits.maxEventBytes);
+  const { maxStepInputBytes, maxRunInputBytes } = config.limits;
+  configureWorkflowLimits({ maxStepInputBytes, maxRunInputBytes });
   let db: SqlDatabase;
   let baseStore: EventStore;
   let bus: Bus;
@@ -410,6 +416,8 @@ export const createRuntime = async (config: Config, overrides: RuntimeOverrides 
           version,
           capabilities,
           bodyLimitBytes: config.bodyLimitBytes,
+          maxMessageBytes: config.maxMessageBytes,
+          log,
           discovery,
           admin: { store, readModels: db, allowPrivateUrls: config.allowPrivateUrls, log },
           checks: [

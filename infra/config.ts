@@ -114,6 +114,15 @@ const Env = z.object({
     .int()
     .min(1024)
     .default(10 * 1024 * 1024),
+  /**
+   * Largest message a client may send (its JSON, plus the request's metadata). The default keeps the event
+   * that carries it under NATS's default max_payload (1 MiB).
+   */
+  AGENTCORE_MAX_MESSAGE_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(512 * 1024),
   /** Embeddings (skill discovery): an OpenAI-compatible endpoint; unset = the offline model (512-d). */
   AGENTCORE_EMBEDDINGS_URL: z.string().url().optional(),
   AGENTCORE_EMBEDDINGS_MODEL: z.string().min(1).optional(),
@@ -141,6 +150,25 @@ const Env = z.object({
   AGENTCORE_REMOTE_AGENT_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(8),
   AGENTCORE_CIRCUIT_FAILURE_THRESHOLD: z.coerce.number().int().min(1).default(3),
   AGENTCORE_CIRCUIT_COOLDOWN_MS: z.coerce.number().int().min(0).default(30_000),
+  // ---- size limits (commands/handle.ts, workflows/limits.ts)
+  /** Largest serialized `data` of one event a command may append. */
+  AGENTCORE_MAX_EVENT_BYTES: z.coerce
+    .number()
+    .int()
+    .min(64 * 1024)
+    .default(2 * 1024 * 1024),
+  /** Largest rendered input (and output) of a workflow step: over it, the step fails. */
+  AGENTCORE_MAX_STEP_INPUT_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(1024 * 1024),
+  /** Largest input a workflow run starts with (400 at the API). */
+  AGENTCORE_MAX_RUN_INPUT_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(256 * 1024),
   PORT: z.coerce.number().int().min(0).max(65535).default(7700),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -164,13 +192,40 @@ export interface Config {
   /** How long an Idempotency-Key's answer is kept. */
   idempotencyTtlMs: number;
   bodyLimitBytes: number;
+  maxMessageBytes: number;
   logLevel: string;
   embeddings: EmbeddingsConfig;
   routing: RoutingConfig;
   llm: LlmConfig;
   eventStreams: EventStreamLimits;
   push: PushLimits;
+  limits: SizeLimits;
 }
+
+/** Sizes past which a command, a workflow step or a run's start is refused (AGENTCORE_MAX_*_BYTES). */
+export interface SizeLimits {
+  maxEventBytes: number;
+  maxStepInputBytes: number;
+  maxRunInputBytes: number;
+}
+
+/** A step's input and a run's input (with the definition it is copied with) fit in one event. */
+const sizeLimits = (e: z.infer<typeof Env>): SizeLimits => {
+  const limits = {
+    maxEventBytes: e.AGENTCORE_MAX_EVENT_BYTES,
+    maxStepInputBytes: e.AGENTCORE_MAX_STEP_INPUT_BYTES,
+    maxRunInputBytes: e.AGENTCORE_MAX_RUN_INPUT_BYTES,
+  };
+  if (limits.maxStepInputBytes > limits.maxEventBytes - 64 * 1024)
+    throw new Error(
+      'invalid configuration: AGENTCORE_MAX_STEP_INPUT_BYTES must be at least 64 KiB below AGENTCORE_MAX_EVENT_BYTES (a step input travels in one event)',
+    );
+  if (limits.maxRunInputBytes > limits.maxEventBytes - 128 * 1024)
+    throw new Error(
+      "invalid configuration: AGENTCORE_MAX_RUN_INPUT_BYTES must be at least 128 KiB below AGENTCORE_MAX_EVENT_BYTES (a run's input and its definition travel in one event)",
+    );
+  return limits;
+};
 
 export interface LlmConfig {
   baseURL?: string;
@@ -320,9 +375,11 @@ export const loadConfig = (env: Record<string, string | undefined> = process.env
     allowPrivateUrls: e.AGENTCORE_ALLOW_PRIVATE_URLS,
     idempotencyTtlMs: e.AGENTCORE_IDEMPOTENCY_TTL_S * 1000,
     bodyLimitBytes: e.AGENTCORE_BODY_LIMIT_BYTES,
+    maxMessageBytes: e.AGENTCORE_MAX_MESSAGE_BYTES,
     logLevel: e.LOG_LEVEL,
     embeddings: embeddingsConfig(e),
     llm: llmConfig(e),
+    limits: sizeLimits(e),
     eventStreams: toEventStreamLimits(e),
     push: toPushLimits(e),
     routing: {

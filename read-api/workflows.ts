@@ -3,20 +3,27 @@
  *
  *   POST /workflows                {definition}        → 201 {name, version} (the same definition again: 200)
  *   GET  /workflows/:name          → {name, version, definition}
- *   POST /workflows/:name/runs     {input, runId?}     → 202 {runId, version} (Location: the run)
+ *   POST /workflows/:name/runs     {input, runId?}     → 202 {runId, version} (Location: the run); 409 when
+ *                                                        the run id is another run's (another tenant's,
+ *                                                        workflow's or input's)
  *   GET  /workflow-runs/:id        → the run: status, steps in flight, results, compensations, output
  *
  * Every route is the caller's tenant's: another tenant's workflows and runs do not exist for it.
+ * A start is idempotent: a retry with the same `runId`, or without one under the same `Idempotency-Key`
+ * header (the run id is then derived from the tenant, the workflow and the key), answers as the first
+ * did and starts nothing, however many arrive at once and at whichever edge.
  */
 import type { Context, Hono } from 'hono';
 import { z } from 'zod';
 import type { EdgeEnv } from '../a2a-edge/auth.ts';
 import { notFound, parseCommand } from '../commands/errors.ts';
+import { runIdForKey } from '../events/workflow.ts';
 import type { EventStore } from '../infra/event-store/port.ts';
 import { defineWorkflow, latestWorkflow, readWorkflowRun, startWorkflowRun } from '../workflows/service.ts';
 
 const StartRunInput = z.object({
-  input: z.string().max(100_000),
+  /** At most AGENTCORE_MAX_RUN_INPUT_BYTES (workflows/service.ts). */
+  input: z.string(),
   /** A retried request with the same run id starts nothing new. */
   runId: z.string().uuid().optional(),
 });
@@ -39,8 +46,12 @@ export const mountWorkflowRoutes = (
   });
   app.post('/workflows/:name/runs', async (c) => {
     const caller = callerFrom(c);
+    const name = c.req.param('name');
     const { input, runId } = parseCommand(StartRunInput, await jsonBody(c));
-    const started = await startWorkflowRun(store, caller, c.req.param('name'), input, runId ? { runId } : {});
+    // callerFrom has checked the key's form (read-api/admin.ts).
+    const key = c.req.header('idempotency-key');
+    const id = runId ?? (key ? runIdForKey(caller.tenant, name, key) : undefined);
+    const started = await startWorkflowRun(store, caller, name, input, id ? { runId: id } : {});
     c.header('Location', `/api/admin/workflow-runs/${started.runId}`);
     return c.json(started, 202);
   });

@@ -16,12 +16,17 @@
  * A definition may bound the whole run's time (`timeoutMs`).
  */
 import { z } from 'zod';
+import { describeZodIssues } from '../commands/errors.ts';
 import { TaskState } from '../events/a2a.ts';
 import { AgentSkillInfo } from '../events/agent.ts';
+import { patternMatches, patternProblem } from './pattern.ts';
+import type { StepResult } from './template.ts';
 
-const nodeId = z
-  .string()
-  .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'node ids are 1-63 chars of a-z, 0-9, "_" or "-"');
+export { renderInput, type StepResult } from './template.ts';
+
+const NODE_ID = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+const NODE_ID_RULE = 'node ids are 1-63 chars of a-z, 0-9, "_" or "-"';
+const nodeId = z.string().regex(NODE_ID, NODE_ID_RULE);
 export const workflowName = z
   .string()
   .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'workflow names are 1-63 chars of a-z, 0-9, "_" or "-"');
@@ -62,22 +67,26 @@ const tests = {
   state: TaskState.optional(),
   contains: z.string().optional(),
   equals: z.string().optional(),
-  /** A regular expression (JavaScript syntax, no flags) tested against the step's output. */
+  /**
+   * A regular expression in RE2 syntax (workflows/pattern.ts: matched in linear time, so no backreferences
+   * or lookarounds; at most 1,000 characters), found anywhere in the step's output.
+   */
   matches: z.string().optional(),
 };
 type Tests = { state?: string; contains?: string; equals?: string; matches?: string };
 const testsSomething = (c: Tests) => (c.state ?? c.contains ?? c.equals ?? c.matches) !== undefined;
-const validMatches = (c: Tests) => c.matches === undefined || validRegExp(c.matches);
+/** A pattern RE2 cannot run is refused with the definition, at its field (`nodes.<id>.cases.0.when.matches`). */
+const checkMatches = (c: Tests, ctx: z.RefinementCtx) => {
+  const problem = c.matches === undefined ? null : patternProblem(c.matches);
+  if (problem) ctx.addIssue({ code: 'custom', path: ['matches'], message: problem });
+};
 export const Condition = z
   .object({ step: nodeId, ...tests })
   .refine(testsSomething, 'a condition tests something')
-  .refine(validMatches, 'matches is not a valid regex');
+  .superRefine(checkMatches);
 export const Repeat = z.object({
   /** Tested on each iteration's own result; when it holds, the step is done. */
-  until: z
-    .object(tests)
-    .refine(testsSomething, 'a condition tests something')
-    .refine(validMatches, 'matches is not a valid regex'),
+  until: z.object(tests).refine(testsSomething, 'a condition tests something').superRefine(checkMatches),
   maxIterations: z.number().int().min(1).max(100),
 });
 export const TaskNode = StepCall.extend({
@@ -146,7 +155,7 @@ export const WorkflowDefinition = z
     /** What the workflow offers as an A2A agent (its card's skills); one skill named after it if empty. */
     skills: z.array(AgentSkillInfo).default([]),
     start: nodeId,
-    nodes: z.record(nodeId, WorkflowNode),
+    nodes: z.preprocess(refuseInheritedKeys, z.record(nodeId, WorkflowNode)),
     /**
      * The whole run's time limit: past it, the steps in flight are canceled and the completed ones
      * compensated (compensations are not cut short), and the run fails.
@@ -173,13 +182,22 @@ export type StepNode = TaskNode | MapNode | SwarmNode;
 export const isStepNode = (node: WorkflowNode | undefined): node is StepNode =>
   node?.kind === 'task' || node?.kind === 'map' || node?.kind === 'swarm';
 
-function validRegExp(source: string): boolean {
-  try {
-    new RegExp(source);
-    return true;
-  } catch {
-    return false;
-  }
+/**
+ * A node map's own property, never one it inherits: a node id such as `constructor` is a valid id, and a
+ * lookup of a missing one must not find `Object.prototype.constructor`.
+ */
+export const own = <T>(record: Readonly<Record<string, T>>, key: string): T | undefined =>
+  Object.hasOwn(record, key) ? record[key] : undefined;
+
+/**
+ * `__proto__` (which JSON.parse makes an own key) is dropped by a zod record without a word, and would set
+ * the parsed object's prototype: refused by name, as any other invalid node id.
+ */
+function refuseInheritedKeys(raw: unknown, ctx: z.core.$RefinementCtx): unknown {
+  if (raw === null || typeof raw !== 'object') return raw;
+  if (Object.hasOwn(raw, '__proto__'))
+    ctx.addIssue({ code: 'custom', path: ['__proto__'], message: `node id "__proto__": ${NODE_ID_RULE}` });
+  return raw;
 }
 
 /** Where a node leads: a parallel node to its branches and to its join continuation. */
@@ -208,7 +226,7 @@ export const branchOwners = (nodes: Record<string, WorkflowNode>) => {
       const stack = [branch];
       while (stack.length) {
         const n = stack.pop()!;
-        if (seen.has(n) || !nodes[n]) continue;
+        if (seen.has(n) || !own(nodes, n)) continue;
         seen.add(n);
         // A branch leading to its own join (or back to its parallel node) is open: reported by the caller.
         if (n === node.next || n === id) continue;
@@ -217,7 +235,7 @@ export const branchOwners = (nodes: Record<string, WorkflowNode>) => {
           shared.add(n);
         inBranch.set(n, branch);
         owner.set(n, id);
-        stack.push(...within(nodes[n]!));
+        stack.push(...within(own(nodes, n)!));
       }
     }
   }
@@ -228,10 +246,10 @@ export const branchOwners = (nodes: Record<string, WorkflowNode>) => {
 function graphProblems(d: { start: string; nodes: Record<string, WorkflowNode> }): string[] {
   const problems: string[] = [];
   const { nodes } = d;
-  if (!nodes[d.start]) return [`start node "${d.start}" is not defined`];
+  if (!own(nodes, d.start)) return [`start node "${d.start}" is not defined`];
   for (const [id, node] of Object.entries(nodes)) {
     for (const next of successors(node))
-      if (!nodes[next]) problems.push(`node "${id}" leads to "${next}", which is not defined`);
+      if (!own(nodes, next)) problems.push(`node "${id}" leads to "${next}", which is not defined`);
     if (isStepNode(node)) {
       const calls: Array<[string, StepCall]> = [[`node "${id}"`, node]];
       if (node.kind === 'task' && node.compensate)
@@ -251,7 +269,7 @@ function graphProblems(d: { start: string; nodes: Record<string, WorkflowNode> }
     }
     if (state.get(id) === 'done') return;
     state.set(id, 'open');
-    for (const next of successors(nodes[id]!)) visit(next, [...path, id]);
+    for (const next of successors(own(nodes, id)!)) visit(next, [...path, id]);
     state.set(id, 'done');
     postorder.push(id);
   };
@@ -276,7 +294,7 @@ function graphProblems(d: { start: string; nodes: Record<string, WorkflowNode> }
   const definite = (id: string): Set<string> => {
     const known = memo.get(id);
     if (known) return known;
-    const node = nodes[id]!;
+    const node = own(nodes, id)!;
     let out: Set<string>;
     if (isStepNode(node)) out = new Set([id, ...(node.next ? definite(node.next) : [])]);
     else if (node.kind === 'parallel')
@@ -301,7 +319,7 @@ function graphProblems(d: { start: string; nodes: Record<string, WorkflowNode> }
     before.set(target, known ? new Set([...known].filter((t) => ran.has(t))) : new Set(ran));
   };
   for (const id of postorder.reverse()) {
-    const node = nodes[id]!;
+    const node = own(nodes, id)!;
     const here = before.get(id) ?? new Set<string>();
     if (isStepNode(node)) {
       if (node.next) meet(node.next, new Set([...here, id]));
@@ -312,7 +330,7 @@ function graphProblems(d: { start: string; nodes: Record<string, WorkflowNode> }
       if (node.next) meet(node.next, new Set([...here, ...node.branches.flatMap((b) => [...definite(b)])]));
     }
   }
-  const isStep = (n: string) => isStepNode(nodes[n]);
+  const isStep = (n: string) => isStepNode(own(nodes, n));
   for (const [id, node] of Object.entries(nodes)) {
     if (node.kind === 'map') {
       if (!isStep(node.over))
@@ -331,33 +349,14 @@ function graphProblems(d: { start: string; nodes: Record<string, WorkflowNode> }
   return problems;
 }
 
-/** A step's result as conditions and templates see it. */
-export interface StepResult {
-  state: string;
-  output: string;
-}
-
 export const conditionHolds = (c: Condition, result: StepResult | undefined): boolean => {
   if (!result) return false;
   if (c.state !== undefined && result.state !== c.state) return false;
   if (c.equals !== undefined && result.output !== c.equals) return false;
   if (c.contains !== undefined && !result.output.includes(c.contains)) return false;
-  if (c.matches !== undefined && !new RegExp(c.matches).test(result.output)) return false;
+  if (c.matches !== undefined && !patternMatches(c.matches, result.output)) return false;
   return true;
 };
-
-/** Fills `{{input}}`, `{{steps.<id>.output}}` and (in a map) `{{item}}`; what did not run is empty. */
-export const renderInput = (
-  template: string,
-  input: string,
-  results: Readonly<Record<string, StepResult>>,
-  item = '',
-): string =>
-  template.replace(
-    /\{\{\s*(input|item|steps\.([a-z0-9_-]+)\.output)\s*\}\}/g,
-    (_, whole: string, step?: string) =>
-      whole === 'input' ? input : whole === 'item' ? item : (results[step!]?.output ?? ''),
-  );
 
 /** A map's items: the output as a JSON array (each element as text), else its non-empty lines; at most `max`. */
 export const itemsOf = (output: string, max: number): string[] => {
@@ -461,7 +460,7 @@ export class WorkflowBuilder {
       ...(this.timeoutMs !== undefined ? { timeoutMs: this.timeoutMs } : {}),
     });
     if (!parsed.success)
-      throw new Error(`workflow "${this.name}": ${parsed.error.issues.map((i) => i.message).join('; ')}`);
+      throw new Error(`workflow "${this.name}": ${describeZodIssues(parsed.error.issues)}`);
     return parsed.data;
   }
 
@@ -477,7 +476,7 @@ export class WorkflowBuilder {
   }
 
   private add(id: string, node: z.input<typeof WorkflowNode>) {
-    if (this.nodes[id]) throw new Error(`workflow "${this.name}": node "${id}" is defined twice`);
+    if (own(this.nodes, id)) throw new Error(`workflow "${this.name}": node "${id}" is defined twice`);
     this.order.push(id);
     this.nodes[id] = node;
   }
