@@ -1,0 +1,202 @@
+/**
+ * Isolation benchmark: tenant B runs a steady SendMessage load while tenant A runs each attack of issue 15
+ * part A in turn (bench/isolation/attacks.ts), on each runtime. Prints B's p50/p99 and errors per attack
+ * beside a quiet baseline of the same run, A's outcomes, the hub's peak RSS per phase and whether the hub
+ * still answers. Targets: B's p99 <= 2x quiet, 0 errors, peak RSS <= 1.5x the quiet peak, the hub alive.
+ *
+ * Run: npm run bench:isolation. Environment: BENCH_TARGETS (embedded,distributed), BENCH_PHASE_MS (10000),
+ * BENCH_B_CONCURRENCY (4), DATABASE_URL, NATS_URL.
+ */
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { createInterface } from 'node:readline';
+import { peakRssKb, resetPeak, rssKb } from './a2a/proc.ts';
+import { attacks, type Outcomes, startBlackHole } from './isolation/attacks.ts';
+
+const TARGETS = (process.env.BENCH_TARGETS ?? 'embedded,distributed').split(',');
+const PHASE_MS = Number(process.env.BENCH_PHASE_MS ?? 10_000);
+const B_CONCURRENCY = Number(process.env.BENCH_B_CONCURRENCY ?? 4);
+
+interface Hub {
+  url: string;
+  pid: number;
+  keys: { a: string; b: string };
+  stop(): Promise<void>;
+}
+
+const startHubProcess = (runtime: string) =>
+  new Promise<Hub>((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/isolation/hub.ts'], {
+      env: { ...process.env, BENCH_RUNTIME: runtime },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const exited = new Promise<void>((r) => child.once('exit', () => r()));
+    child.once('exit', (code) =>
+      reject(new Error(`the ${runtime} hub exited (${code}) before it was ready`)),
+    );
+    createInterface({ input: child.stdout }).once('line', (line) => {
+      const ready = JSON.parse(line) as Omit<Hub, 'stop'>;
+      resolve({
+        ...ready,
+        stop: async () => {
+          child.kill('SIGTERM');
+          await Promise.race([exited, new Promise((r) => setTimeout(r, 20_000))]);
+          child.kill('SIGKILL');
+        },
+      });
+    });
+  });
+
+const pct = (xs: number[], p: number) => {
+  if (xs.length === 0) return Number.NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+};
+
+/** B's closed-loop SendMessage load: every answer checked (a completed task), latencies in ms. */
+const tenantB = async (hub: Hub, signal: AbortSignal) => {
+  const latencies: number[] = [];
+  const errors: string[] = [];
+  await Promise.all(
+    Array.from({ length: B_CONCURRENCY }, async () => {
+      while (!signal.aborted) {
+        const started = performance.now();
+        try {
+          const res = await fetch(`${hub.url}/a2a/jsonrpc`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', 'a2a-version': '1.0', 'x-api-key': hub.keys.b },
+            body: JSON.stringify({
+              jsonrpc: '2.0',
+              id: 1,
+              method: 'SendMessage',
+              params: {
+                message: {
+                  messageId: `tck-complete-task-${randomUUID()}`,
+                  role: 'ROLE_USER',
+                  parts: [{ text: 'b' }],
+                },
+              },
+            }),
+            signal: AbortSignal.timeout(60_000),
+          });
+          const body = (await res.json()) as { result?: { task?: { status: { state: string } } } };
+          if (body.result?.task?.status.state !== 'TASK_STATE_COMPLETED') {
+            errors.push(`${res.status} ${JSON.stringify(body).slice(0, 120)}`);
+          } else latencies.push(performance.now() - started);
+        } catch (error) {
+          errors.push((error as Error).message);
+        }
+      }
+    }),
+  );
+  return { latencies, errors };
+};
+
+const alive = async (hub: Hub) => {
+  try {
+    return (await fetch(`${hub.url}/healthz`, { signal: AbortSignal.timeout(5000) })).ok;
+  } catch {
+    return false;
+  }
+};
+
+interface Row {
+  phase: string;
+  p50: number;
+  p99: number;
+  sent: number;
+  errors: number;
+  peakMb: number;
+  alive: boolean;
+  outcomes: string;
+  firstError?: string;
+}
+
+/** One phase: B's load for PHASE_MS, with an attack by A alongside (or none: the quiet baseline). */
+const phase = async (
+  hub: Hub,
+  name: string,
+  attack?: (signal: AbortSignal, out: Outcomes) => Promise<void>,
+) => {
+  resetPeak(hub.pid);
+  const stop = new AbortController();
+  const timer = setTimeout(() => stop.abort(), PHASE_MS);
+  let peak = 0;
+  const sampler = setInterval(() => (peak = Math.max(peak, rssKb(hub.pid))), 100);
+  const outcomes: Outcomes = new Map();
+  const [b] = await Promise.all([tenantB(hub, stop.signal), attack?.(stop.signal, outcomes)]);
+  clearTimeout(timer);
+  clearInterval(sampler);
+  peak = Math.max(peak, peakRssKb(hub.pid));
+  const row: Row = {
+    phase: name,
+    p50: pct(b.latencies, 50),
+    p99: pct(b.latencies, 99),
+    sent: b.latencies.length + b.errors.length,
+    errors: b.errors.length,
+    peakMb: peak / 1024,
+    alive: await alive(hub),
+    outcomes: [...outcomes].map(([k, v]) => `${k}:${v}`).join(' '),
+    ...(b.errors[0] ? { firstError: b.errors[0] } : {}),
+  };
+  // Let the hub settle (queues drain, runs end) so one attack's tail is not the next one's baseline.
+  await new Promise((r) => setTimeout(r, 2000));
+  return row;
+};
+
+const f = (n: number, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : '-');
+
+const blackHole = await startBlackHole();
+const results: Array<{ runtime: string; rows: Row[] }> = [];
+for (const runtime of TARGETS) {
+  const hub = await startHubProcess(runtime);
+  console.log(
+    `\n${runtime} hub ready at ${hub.url} (pid ${hub.pid}); phases of ${PHASE_MS} ms, B at c=${B_CONCURRENCY}`,
+  );
+  const rows: Row[] = [];
+  try {
+    await phase(hub, 'warm-up');
+    rows.push(await phase(hub, 'quiet'));
+    for (const attack of attacks) {
+      const attacker = { url: hub.url, key: hub.keys.a, blackHole: blackHole.url };
+      const row = await phase(hub, `${attack.item} ${attack.name}`, (signal, out) =>
+        attack.run(attacker, signal, out),
+      );
+      rows.push(row);
+      console.log(
+        `  ${row.phase}: B p50 ${f(row.p50)} ms p99 ${f(row.p99)} ms, ${row.errors} errors, peak ${f(row.peakMb, 0)} MB${row.alive ? '' : ', HUB DOWN'}`,
+      );
+      if (!row.alive) break;
+    }
+    rows.push(await phase(hub, 'quiet again'));
+  } finally {
+    await hub.stop();
+  }
+  results.push({ runtime, rows });
+}
+blackHole.server.closeAllConnections();
+blackHole.server.close();
+
+let failed = 0;
+for (const { runtime, rows } of results) {
+  const quiet = rows.find((r) => r.phase === 'quiet')!;
+  console.log(`\n### ${runtime}: tenant B (SendMessage, c=${B_CONCURRENCY}) while tenant A attacks`);
+  console.log(
+    '| phase | B p50 ms | B p99 ms | p99 / quiet | B sent | B errors | hub peak RSS MB | RSS / quiet | alive | A got |',
+  );
+  console.log('|---|---|---|---|---|---|---|---|---|---|');
+  for (const r of rows) {
+    const p99Ratio = r.p99 / quiet.p99;
+    const rssRatio = r.peakMb / quiet.peakMb;
+    const ok = r.errors === 0 && r.alive && p99Ratio <= 2 && rssRatio <= 1.5;
+    if (!ok) failed++;
+    console.log(
+      `| ${r.phase} | ${f(r.p50)} | ${f(r.p99)} | ${f(p99Ratio, 2)}${ok ? '' : ' ✗'} | ${r.sent} | ${r.errors} | ${f(r.peakMb, 0)} | ${f(rssRatio, 2)} | ${r.alive ? 'yes' : 'NO'} | ${r.outcomes} |`,
+    );
+    if (r.firstError) console.log(`|  | first error: ${r.firstError.replaceAll('|', '/')} |`);
+  }
+}
+console.log(
+  `\n${failed === 0 ? 'every phase within the targets' : `${failed} phase(s) outside the targets (✗)`}`,
+);
+process.exit(0);
