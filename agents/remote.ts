@@ -56,6 +56,7 @@ import type { RecordedEvent } from '../events/envelope.ts';
 import { RemoteCallCompleted, type RemoteCallOutcome, type TaskEvent } from '../events/task.ts';
 import { type ConsumerOptions, type Delivery, heartbeatMs, perEventType } from '../infra/bus/port.ts';
 import type { EventStore } from '../infra/event-store/port.ts';
+import { forLog, safeErr } from '../infra/log-safe.ts';
 import { type Lookup, type SafeFetchOptions, safeFetch } from '../infra/ssrf.ts';
 import { type AgentView, foldAgentView } from '../projections/agents.ts';
 import { admitCall } from '../sagas/circuit-breaker.ts';
@@ -502,7 +503,7 @@ export const remoteAgentWorker = (deps: RemoteWorkerDeps): ConsumerOptions[] => 
     } catch (error) {
       if (isRuleViolation(error)) {
         // Canceled meanwhile, or another copy recorded this attempt first: nothing for this one to do.
-        deps.log.info({ err: error, taskId, callId }, 'remote call: not made');
+        deps.log.info({ err: safeErr(error), taskId, callId }, 'remote call: not made');
         return;
       }
       throw error;
@@ -600,11 +601,11 @@ export const remoteAgentWorker = (deps: RemoteWorkerDeps): ConsumerOptions[] => 
         .cancelTask(CancelTaskRequest.fromJSON({ id: remoteTask.remoteTaskId }), {
           signal: AbortSignal.timeout(10_000),
         })
-        .catch((err) => deps.log.debug({ err, taskId }, 'remote cancel failed'));
+        .catch((err) => deps.log.debug({ err: safeErr(err), taskId }, 'remote cancel failed'));
     }
     if (!result.ok)
       deps.log.info(
-        { taskId, agentKey: target.agentKey, outcome: result.outcome, error: result.error },
+        { taskId, agentKey: target.agentKey, outcome: result.outcome, error: forLog(result.error) },
         'remote call failed',
       );
     await command(
@@ -669,7 +670,7 @@ export const remoteAgentWorker = (deps: RemoteWorkerDeps): ConsumerOptions[] => 
       });
     } catch (err) {
       // Already terminal over there (not cancelable), or unreachable: nothing more to do from here.
-      deps.log.debug({ err, stream: event.stream }, 'remote cancel not applied');
+      deps.log.debug({ err: safeErr(err), stream: event.stream }, 'remote cancel not applied');
     }
   };
 

@@ -8,6 +8,7 @@ import type { RecordedEvent } from '../events/envelope.ts';
 import type { TaskEvent } from '../events/task.ts';
 import { type ConsumerOptions, heartbeatMs, perEventType } from '../infra/bus/port.ts';
 import type { EventStore } from '../infra/event-store/port.ts';
+import { safeErr } from '../infra/log-safe.ts';
 import { oncePerKey } from '../infra/once-per-key.ts';
 import { foldAgentView } from '../projections/agents.ts';
 import { needsRouting } from '../sagas/routing.ts';
@@ -88,7 +89,10 @@ export const agentWorker = (deps: WorkerDeps): AgentWorker => {
     dispatch(trigger, history) {
       if (!TRIGGERS.has(trigger.type) || !runsHereAtOnce(deps, trigger, history)) return;
       runOnce(trigger, history).catch((err) =>
-        deps.log.warn({ err, stream: trigger.stream }, 'local run failed; the bus delivery will retry it'),
+        deps.log.warn(
+          { err: safeErr(err), stream: trigger.stream },
+          'local run failed; the bus delivery will retry it',
+        ),
       );
     },
   };
@@ -210,7 +214,7 @@ const run = async (deps: WorkerDeps, trigger: RecordedEvent, now: () => string, 
     await recorder.flush();
   } catch (error) {
     if (!isRuleViolation(error)) {
-      deps.log.warn({ err: error, stream }, 'agent run failed');
+      deps.log.warn({ err: safeErr(error), stream }, 'agent run failed');
       const text = `Agent ${agent.id} failed: ${error instanceof Error ? error.message : String(error)}`;
       try {
         // Whatever the agent said before failing is kept, then the failure.

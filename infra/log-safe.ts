@@ -15,7 +15,7 @@ export const formatBytes = (bytes: number): string => {
   for (const [size, unit] of units) {
     if (bytes < size) continue;
     const n = bytes / size;
-    return `${Number.isInteger(n) ? n : n.toFixed(1)} ${unit}`;
+    return `${Number(n.toFixed(1))} ${unit}`;
   }
   return `${bytes} bytes`;
 };

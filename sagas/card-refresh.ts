@@ -16,6 +16,7 @@ import { AgentCardError } from '../agents/cards.ts';
 import { type RegistryDeps, refreshAgentCard } from '../commands/agent-registry.ts';
 import { CommandError } from '../commands/errors.ts';
 import type { EventStore } from '../infra/event-store/port.ts';
+import { forLog, safeErr } from '../infra/log-safe.ts';
 import type { SqlExecutor } from '../infra/sql/port.ts';
 import type { Lookup, SafeFetchOptions } from '../infra/ssrf.ts';
 
@@ -118,21 +119,22 @@ export const startCardRefresh = (o: CardRefreshOptions): CardRefresher => {
           });
           report.failed.push({ agent: key, error: message });
           o.log[error instanceof AgentCardError ? 'warn' : 'error'](
-            { err: error, agent: key, retryInSeconds: waitSeconds },
+            { err: safeErr(error), agent: key, retryInSeconds: waitSeconds },
             'agent card refresh failed; the agent keeps its last card',
           );
         }
       }
     };
     await Promise.all(Array.from({ length: Math.min(concurrency, due.length) }, worker));
-    if (report.refreshed.length || report.failed.length) o.log.info({ ...report }, 'agent cards refreshed');
+    if (report.refreshed.length || report.failed.length)
+      o.log.info({ report: forLog(report) }, 'agent cards refreshed');
     return report;
   };
 
   const loop = () => {
     if (stopped) return;
     current = tick()
-      .catch((err) => o.log.error({ err }, 'card refresh pass failed; will retry'))
+      .catch((err) => o.log.error({ err: safeErr(err) }, 'card refresh pass failed; will retry'))
       .finally(() => {
         if (!stopped) timer = setTimeout(loop, tickMs);
       });

@@ -26,6 +26,7 @@ import type { RecordedEvent } from '../events/envelope.ts';
 import { RemoteCallCompleted } from '../events/task.ts';
 import type { ConsumerOptions } from '../infra/bus/port.ts';
 import type { EventStore } from '../infra/event-store/port.ts';
+import { safeErr } from '../infra/log-safe.ts';
 import type { SqlExecutor } from '../infra/sql/port.ts';
 import { tenantOfAgentKey } from './routing.ts';
 
@@ -175,7 +176,7 @@ export const startCircuitTimer = (deps: CircuitSagaDeps & { tickMs?: number }): 
         );
         if (result.events.length > 0) done.push(row.agent_key);
       } catch (err) {
-        deps.log.warn({ err, agentKey: row.agent_key }, 'circuit timer: could not half-open');
+        deps.log.warn({ err: safeErr(err), agentKey: row.agent_key }, 'circuit timer: could not half-open');
       }
     }
     return done;
@@ -183,7 +184,7 @@ export const startCircuitTimer = (deps: CircuitSagaDeps & { tickMs?: number }): 
   const loop = () => {
     if (stopped) return;
     current = tick()
-      .catch((err) => deps.log.warn({ err }, 'circuit timer: tick failed'))
+      .catch((err) => deps.log.warn({ err: safeErr(err) }, 'circuit timer: tick failed'))
       .finally(() => {
         if (!stopped) timer = setTimeout(loop, tickMs);
       });

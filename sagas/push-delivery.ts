@@ -17,6 +17,7 @@ import { type TaskEvent, taskStream } from '../events/task.ts';
 import type { ConsumerOptions, Delivery } from '../infra/bus/port.ts';
 import { coalescedStreamReader } from '../infra/event-store/coalesce.ts';
 import type { EventStore } from '../infra/event-store/port.ts';
+import { safeErr } from '../infra/log-safe.ts';
 import { type Lookup, type SafeFetchOptions, safeFetch } from '../infra/ssrf.ts';
 
 export interface PushDeliveryDeps {
@@ -270,7 +271,7 @@ const consumer = (
         const final = deliveryCount >= maxDeliver;
         // A receiver failing is its business and is recorded in the push stream: worth a warning only at the end.
         deps.log[final ? 'warn' : err instanceof DeliveryBusy ? 'debug' : 'info'](
-          { err, stream: event.stream, deliveryCount },
+          { err: safeErr(err), stream: event.stream, deliveryCount },
           final ? 'push delivery: giving up on this event' : 'push delivery: will retry',
         );
         throw err;

@@ -31,6 +31,7 @@ import type { RoutingCandidate, RoutingLimits, RoutingWeights, TaskEvent } from 
 import type { ConsumerOptions } from '../infra/bus/port.ts';
 import type { Candidate, Discovery } from '../infra/discovery/port.ts';
 import type { EventStore } from '../infra/event-store/port.ts';
+import { safeErr } from '../infra/log-safe.ts';
 
 export type { RoutingCandidate, RoutingLimits, RoutingWeights };
 
@@ -474,11 +475,17 @@ export const routingSaga = (deps: RoutingDeps): ConsumerOptions => {
         await routeTask(deps, event);
       } catch (error) {
         if (deliveryCount < maxDeliver) {
-          deps.log.info({ err: error, stream: event.stream, deliveryCount }, 'routing failed; will retry');
+          deps.log.info(
+            { err: safeErr(error), stream: event.stream, deliveryCount },
+            'routing failed; will retry',
+          );
           throw error;
         }
         // Last delivery: the task must not stay submitted forever.
-        deps.log.warn({ err: error, stream: event.stream }, 'routing failed for good: rejecting the task');
+        deps.log.warn(
+          { err: safeErr(error), stream: event.stream },
+          'routing failed for good: rejecting the task',
+        );
         const text = `Routing failed: ${error instanceof Error ? error.message : String(error)}`;
         await handle(
           deps.store,

@@ -26,11 +26,19 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import type { z } from 'zod';
+import { z } from 'zod';
 import { textOf } from '../agents/agent.ts';
 import { WORKFLOW_AGENT_PREFIX } from '../agents/workflow-agent.ts';
 import { CommandError, ignoreRuleViolation } from '../commands/errors.ts';
-import { enveloped, expectedAfter, fold, handle, recorded } from '../commands/handle.ts';
+import {
+  checkEventSizes,
+  enveloped,
+  expectedAfter,
+  fold,
+  handle,
+  isEventTooLarge,
+  recorded,
+} from '../commands/handle.ts';
 import { type TaskAggregate, type TaskCommand, taskDecider } from '../commands/task.ts';
 import { type WorkflowRunCommand, workflowRunDecider } from '../commands/workflow.ts';
 import { INTERRUPTED_STATES, type Task, type TaskState, TERMINAL_STATES } from '../events/a2a.ts';
@@ -41,11 +49,11 @@ import {
   runIdOfCorrelation,
   runIdOfStream,
   runStream,
-  WorkflowRunStarted,
   WorkflowStepScheduled,
 } from '../events/workflow.ts';
 import { type ConsumerOptions, heartbeatMs, perEventType } from '../infra/bus/port.ts';
 import { type AppendResult, ConcurrencyError, type EventStore } from '../infra/event-store/port.ts';
+import { safeErr } from '../infra/log-safe.ts';
 import { oncePerKey } from '../infra/once-per-key.ts';
 
 export interface WorkflowSagaDeps {
@@ -66,6 +74,7 @@ export interface WorkflowSagaDeps {
 }
 
 const PRINCIPAL = 'saga:workflow';
+const RunContext = z.object({ contextId: z.string() });
 const nowOf = (deps: WorkflowSagaDeps) => (deps.now ? deps.now() : new Date().toISOString());
 /** The command id comes from the triggering event: a redelivery is recognised and adds nothing. */
 const sagaContext = (event: RecordedEvent, runId: string, commandId: string) => ({
@@ -121,7 +130,8 @@ const submitStep = async (deps: WorkflowSagaDeps, event: RecordedEvent, knownCon
   let contextId = knownContextId;
   if (!contextId) {
     const [first] = await deps.store.readStream(event.stream, { maxCount: 1 });
-    contextId = WorkflowRunStarted.parse({ type: first!.type, data: first!.data }).data.contextId;
+    // Only the context: the definition in it is not parsed again (one stored before a rule was added may fail).
+    contextId = RunContext.parse(first!.data).contextId;
   }
   const result = await handle(
     deps.store,
@@ -155,6 +165,7 @@ const decideWithSteps = async (
   if (!appendLinked || runEvents.some((e) => e.metadata.causationId === commandId)) return null;
   const decided = workflowRunDecider.decide(command, fold(workflowRunDecider, runEvents));
   if (decided.length === 0) return { replayed: false, events: [] };
+  checkEventSizes(runStream(runId), decided);
   const runNew = enveloped(decided, sagaContext(trigger, runId, commandId));
   const due = dueNow(runNew);
   const tasks = due.map((e) => {
@@ -164,6 +175,7 @@ const decideWithSteps = async (
       taskDecider.initialState(),
     );
     const stream = taskStream(step.taskId);
+    checkEventSizes(stream, submitted);
     return { stream, events: enveloped(submitted, sagaContext(trigger, runId, `wf-submit:${e.id}`)) };
   });
   const revision = runEvents.length - 1;
@@ -222,17 +234,26 @@ const reportOutcome = async (deps: WorkflowSagaDeps, event: RecordedEvent, once:
     at: nowOf(deps),
   };
   const commandId = `wf-outcome:${event.id}`;
-  const result =
+  const record = async (outcome: WorkflowRunCommand) =>
     (runEvents &&
-      (await decideWithSteps(deps, event, runId, runEvents, command, commandId, task.contextId, once))) ??
+      (await decideWithSteps(deps, event, runId, runEvents, outcome, commandId, task.contextId, once))) ??
     (await handle(
       deps.store,
       runStream(runId),
-      command,
+      outcome,
       workflowRunDecider,
       sagaContext(event, runId, commandId),
       runEvents ? { assume: runEvents } : {},
     ));
+  let result: Awaited<ReturnType<typeof record>>;
+  try {
+    result = await record(command);
+  } catch (error) {
+    // What the outcome would write is over the event size limit: redelivering it would fail the same way
+    // forever and leave the run stuck, so the step fails instead, saying why.
+    if (!isEventTooLarge(error)) throw error;
+    result = await record({ ...command, state: 'TASK_STATE_FAILED', output: error.message });
+  }
   await afterDecision(deps, result, once, task.contextId);
 };
 
@@ -391,7 +412,10 @@ export const workflowSaga = (deps: WorkflowSagaDeps): ConsumerOptions[] => {
     for (const event of events) {
       if (event.type !== 'TaskStatusUpdated' || !runIdOfCorrelation(event.metadata.correlationId)) continue;
       outcome(event).catch((err) =>
-        deps.log.debug({ err, stream: event.stream }, 'workflow outcome: left to the bus delivery'),
+        deps.log.debug(
+          { err: safeErr(err), stream: event.stream },
+          'workflow outcome: left to the bus delivery',
+        ),
       );
     }
   });
@@ -442,7 +466,10 @@ export const workflowSaga = (deps: WorkflowSagaDeps): ConsumerOptions[] => {
         try {
           await outcome(event);
         } catch (err) {
-          deps.log.info({ err, stream: event.stream }, 'workflow step outcome not recorded yet; will retry');
+          deps.log.info(
+            { err: safeErr(err), stream: event.stream },
+            'workflow step outcome not recorded yet; will retry',
+          );
           throw err;
         }
       },
