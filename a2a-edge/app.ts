@@ -1,4 +1,8 @@
-import { type Context, Hono } from 'hono';
+/** The hub's HTTP surface: agent card, A2A over JSON-RPC and HTTP+JSON, health, the read and admin APIs. */
+import { type Context, Hono, type MiddlewareHandler } from 'hono';
+import { requestId } from 'hono/request-id';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import pino, { type Logger } from 'pino';
 import type { AgentDirectory } from '../agents/directory.ts';
 import type { Discovery } from '../infra/discovery/port.ts';
 import type { EventStore } from '../infra/event-store/port.ts';
@@ -8,12 +12,15 @@ import { agentRoutes } from '../read-api/agents.ts';
 import { eventRoutes } from '../read-api/events.ts';
 import { type IdempotencyOptions, idempotencyKeys } from '../read-api/idempotency.ts';
 import { type Authenticator, authenticate, type EdgeEnv } from './auth.ts';
-import { cacheableJson, hubCard } from './card.ts';
+import { type CardDialect, cacheableJson, cardDialect, hubCard } from './card.ts';
+import { toReportedA2AError } from './errors.ts';
 import { jsonRpcHandler } from './jsonrpc.ts';
-import { restRoutes } from './rest.ts';
+import { respondError, restRoutes } from './rest.ts';
+import { DEFAULT_MAX_MESSAGE_BYTES } from './schemas.ts';
 import type { HealthCheck } from './server.ts';
 import { healthRoutes } from './server.ts';
 import type { A2AService } from './service.ts';
+import { DEFAULT_BODY_LIMIT_BYTES } from './sse.ts';
 import { workflowRoutes } from './workflow-endpoint.ts';
 
 export interface EdgeOptions {
@@ -27,8 +34,12 @@ export interface EdgeOptions {
   checks: HealthCheck[];
   /** The log, for integrators' event subscriptions (read API). */
   store: EventStore;
-  /** Largest request body accepted, in bytes. */
+  /** Largest request body accepted, in bytes (AGENTCORE_BODY_LIMIT_BYTES; default 10 MiB). */
   bodyLimitBytes?: number;
+  /** Largest message accepted, as the bytes of its parts (AGENTCORE_MAX_MESSAGE_BYTES; default 1 MiB). */
+  maxMessageBytes?: number;
+  /** Where unexpected failures are logged, with their request id. */
+  log?: Logger;
   /** Agent discovery, for GET /api/agents (read API). */
   discovery: Discovery;
   /** Answers kept by `Idempotency-Key` for the POSTs of /api (read-api/idempotency.ts). */
@@ -40,12 +51,54 @@ export interface EdgeOptions {
 /** What the bindings need besides the service. */
 export interface BindingOptions {
   bodyLimitBytes: number;
-  extendedCard: (c: Context) => unknown;
+  maxMessageBytes: number;
+  log: Logger;
+  extendedCard: (c: Context, dialect: CardDialect) => unknown;
 }
+
+/**
+ * hono/request-id sets the header through the context, which responses the bindings build themselves
+ * (`new Response`) do not pass through: set it on whatever response leaves.
+ */
+const echoRequestId: MiddlewareHandler = async (c, next) => {
+  await next();
+  const id = c.get('requestId');
+  if (c.res.headers.get('X-Request-Id') === id) return;
+  try {
+    c.res.headers.set('X-Request-Id', id);
+  } catch {
+    c.res = new Response(c.res.body, c.res); // immutable headers (a fetched response): copy
+    c.res.headers.set('X-Request-Id', id);
+  }
+};
+
+/** JSON-RPC endpoints: the hub's and each workflow's (workflow-endpoint.ts). */
+const isJsonRpcPath = (path: string) => /^\/a2a\/(?:workflows\/[^/]+\/)?jsonrpc\/?$/.test(path);
+
+/**
+ * The last resort for anything a handler did not turn into an answer: a generic 500 in the shape of the
+ * binding asked (JSON-RPC -32603, else google.rpc.Status INTERNAL), carrying the request id and no detail;
+ * the error itself is logged with that id.
+ */
+const internalError = (log: Logger) => (error: Error, c: Context) => {
+  const report = { log, requestId: c.get('requestId') };
+  if (!isJsonRpcPath(c.req.path)) return respondError(error, report);
+  const e = toReportedA2AError(error, 'JSON-RPC', report);
+  const body = {
+    jsonrpc: '2.0',
+    id: null,
+    error: { code: e.code, message: e.message, data: [e.errorInfo()] },
+  };
+  return c.json(body, e.http as ContentfulStatusCode);
+};
 
 /** The hub's HTTP surface: agent card, A2A over JSON-RPC and HTTP+JSON, health. */
 export const edgeApp = (o: EdgeOptions) => {
   const app = new Hono<EdgeEnv>();
+  const log = o.log ?? pino({ name: 'a2a-edge', level: process.env.LOG_LEVEL ?? 'info' });
+  // Every answer names its request (X-Request-Id: the client's when sane, else a new UUID).
+  app.use('*', requestId(), echoRequestId);
+  app.onError(internalError(log));
   const started = new Date();
   const cardOptions = (url: string) => ({
     baseUrl: o.publicUrl ?? new URL(url).origin,
@@ -53,16 +106,22 @@ export const edgeApp = (o: EdgeOptions) => {
     version: o.version,
     ...o.capabilities,
   });
-  const serveCard = (c: Context) => cacheableJson(hubCard(cardOptions(c.req.url)), started)(c);
+  const serveCard = (c: Context) =>
+    cacheableJson(hubCard(cardOptions(c.req.url), cardDialect(c)), started)(c);
   app.get('/.well-known/agent-card.json', serveCard);
   app.get('/.well-known/agent.json', serveCard); // v0.2/v0.3 location
   app.route('/', healthRoutes(o.checks));
   const bindings: BindingOptions = {
-    bodyLimitBytes: o.bodyLimitBytes ?? 10 * 1024 * 1024,
-    extendedCard: (c) => hubCard(cardOptions(c.req.url), true),
+    bodyLimitBytes: o.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES,
+    maxMessageBytes: o.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
+    log,
+    extendedCard: (c, dialect) => hubCard(cardOptions(c.req.url), dialect, true),
   };
   app.use('/a2a/*', authenticate(o.auth));
-  app.post('/a2a/jsonrpc', jsonRpcHandler(o.service, bindings));
+  // The card's URL, and the same with a trailing slash (some clients append one).
+  const jsonRpc = jsonRpcHandler(o.service, bindings);
+  app.post('/a2a/jsonrpc', jsonRpc);
+  app.post('/a2a/jsonrpc/', jsonRpc);
   app.route('/a2a/rest', restRoutes(o.service, bindings));
   app.route('/a2a/workflows', workflowRoutes({ ...o, bindings }));
   app.use('/api/*', authenticate(o.auth));

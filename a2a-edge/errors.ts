@@ -1,7 +1,7 @@
-import pino from 'pino';
+/** A2A v1.0.1 errors (A2A.md §1.6) and the JSON-RPC standard ones, with their REST mapping. */
+import pino, { type Logger } from 'pino';
 import { CommandError } from '../commands/errors.ts';
 
-/** A2A v1.0.1 errors (A2A.md §1.6) and the JSON-RPC standard ones, with their REST mapping. */
 export const A2A_ERRORS = {
   TASK_NOT_FOUND: { code: -32001, http: 404, status: 'NOT_FOUND' },
   TASK_NOT_CANCELABLE: { code: -32002, http: 400, status: 'FAILED_PRECONDITION' },
@@ -21,6 +21,8 @@ export const A2A_ERRORS = {
   UNAUTHENTICATED: { code: -32000, http: 401, status: 'UNAUTHENTICATED' },
   PERMISSION_DENIED: { code: -32000, http: 403, status: 'PERMISSION_DENIED' },
   PAYLOAD_TOO_LARGE: { code: -32600, http: 413, status: 'INVALID_ARGUMENT' },
+  // A message whose parts exceed the maximum message size: invalid params, with REST's 413.
+  MESSAGE_TOO_LARGE: { code: -32602, http: 413, status: 'INVALID_ARGUMENT' },
   // Something other than a task that the caller may not see or that does not exist (a workflow's card).
   NOT_FOUND: { code: -32000, http: 404, status: 'NOT_FOUND' },
 } as const;
@@ -78,16 +80,29 @@ export const toA2AError = (error: unknown): A2AError => {
   return new A2AError('INTERNAL', 'Internal error');
 };
 
-const log = pino({ name: 'a2a-edge', level: process.env.LOG_LEVEL ?? 'info' });
+const fallbackLog = pino({ name: 'a2a-edge', level: process.env.LOG_LEVEL ?? 'info' });
+
+/** Where an unexpected failure is logged, and the request id that ties the log line to the answer. */
+export interface ErrorReport {
+  log?: Logger;
+  requestId?: string;
+}
 
 /**
- * toA2AError for the bindings: an unexpected failure becomes -32603 / 500 without its details on the wire,
- * and is logged with its stack (never the request, which may carry credentials).
+ * toA2AError for the bindings: an unexpected failure becomes -32603 / 500 without its details on the wire
+ * (no message, no stack: only the request id), and is logged with its stack and that request id (never the
+ * request, which may carry credentials).
  */
-export const toReportedA2AError = (error: unknown, binding: 'JSON-RPC' | 'REST'): A2AError => {
+export const toReportedA2AError = (
+  error: unknown,
+  binding: 'JSON-RPC' | 'REST',
+  report: ErrorReport = {},
+): A2AError => {
   const mapped = toA2AError(error);
-  if (mapped.reason === 'INTERNAL' && !(error instanceof A2AError)) {
-    log.error({ err: error, binding }, 'internal error in an A2A call');
-  }
-  return mapped;
+  if (mapped.reason !== 'INTERNAL' || error instanceof A2AError) return mapped;
+  const { requestId } = report;
+  (report.log ?? fallbackLog).error({ err: error, binding, requestId }, 'internal error in an A2A call');
+  return requestId
+    ? new A2AError('INTERNAL', `Internal error (request id ${requestId})`, { requestId })
+    : mapped;
 };

@@ -9,15 +9,21 @@
  *
  * Transport errors keep HTTP statuses (413 too large, 401 unauthenticated, 403 acting for a tenant the key
  * may not); every other answer, errors included, is HTTP 200 with the JSON-RPC error in the body.
+ *
+ * Params are checked before anything reads them (schemas.ts): hostile strings, nesting and id lengths are
+ * refused naming the field, proto field names (`task_id`) are read as lowerCamelCase, and a message must be
+ * a client's (ROLE_USER) and within the maximum message size.
  */
 import type { Context } from 'hono';
 import type { BindingOptions } from './app.ts';
 import { callerOf, type EdgeEnv } from './auth.ts';
 import { A2AError, type A2AReason, toReportedA2AError } from './errors.ts';
+import { checkClientMessage, checkRequestJson, protoJsonKeys } from './schemas.ts';
 import type { A2AService, Caller, StreamItem } from './service.ts';
 import {
   BodyNotUtf8,
   BodyTooLarge,
+  isJsonContentType,
   lastEventId,
   majorMinor,
   readBody,
@@ -39,23 +45,28 @@ interface Ctx {
   options: BindingOptions;
   c: Context<EdgeEnv>;
   caller: Caller;
+  dialect: Dialect;
 }
 
 interface Unary {
   kind: 'unary';
   run: (x: Ctx, params: Params) => Promise<unknown>;
+  /** Its params carry a client's message (checkClientMessage). */
+  sendsMessage?: boolean;
 }
 interface Streaming {
   kind: 'stream';
   run: (x: Ctx, params: Params, signal: AbortSignal) => Promise<AsyncIterable<StreamItem>>;
+  sendsMessage?: boolean;
 }
 type Operation = Unary | Streaming;
 
 /** The v1.0 operations, by their v1.0 method name. */
 const V1: Record<string, Operation> = {
-  SendMessage: { kind: 'unary', run: (x, p) => x.service.sendMessage(x.caller, p) },
+  SendMessage: { kind: 'unary', sendsMessage: true, run: (x, p) => x.service.sendMessage(x.caller, p) },
   SendStreamingMessage: {
     kind: 'stream',
+    sendsMessage: true,
     run: (x, p, signal) => x.service.sendStreamingMessage(x.caller, p, signal),
   },
   GetTask: { kind: 'unary', run: (x, p) => x.service.getTask(x.caller, p) },
@@ -69,7 +80,10 @@ const V1: Record<string, Operation> = {
   GetTaskPushNotificationConfig: { kind: 'unary', run: (x, p) => x.service.getPushConfig(x.caller, p) },
   ListTaskPushNotificationConfigs: { kind: 'unary', run: (x, p) => x.service.listPushConfigs(x.caller, p) },
   DeleteTaskPushNotificationConfig: { kind: 'unary', run: (x, p) => x.service.deletePushConfig(x.caller, p) },
-  GetExtendedAgentCard: { kind: 'unary', run: async (x) => x.options.extendedCard(x.c) },
+  GetExtendedAgentCard: {
+    kind: 'unary',
+    run: async (x) => x.options.extendedCard(x.c, x.dialect === 'v1' ? '1.0' : '0.3'),
+  },
 };
 
 /** A v0.3 method: the v1.0 operation it is, and how its params and results are translated. */
@@ -165,9 +179,15 @@ const respondError = (id: JsonRpcId, error: A2AError, dialect: Dialect): Respons
   });
 };
 
-const asA2AError = (error: unknown) => toReportedA2AError(error, 'JSON-RPC');
-
 const invalidRequest = (message: string) => new A2AError('INVALID_REQUEST', message);
+
+/** The params as the service reads them: checked, lowerCamelCase, translated from v0.3, a client's message. */
+const prepareParams = (resolved: Resolved, params: Params, options: BindingOptions): Params => {
+  checkRequestJson(params);
+  const v1Params = resolved.params(protoJsonKeys(params) as Params) as Params;
+  if (resolved.operation.sendsMessage) checkClientMessage(v1Params, options.maxMessageBytes);
+  return v1Params;
+};
 
 export const jsonRpcHandler =
   (service: A2AService, options: BindingOptions) =>
@@ -178,6 +198,18 @@ export const jsonRpcHandler =
     // Until the method is known, errors are framed as the requested version frames them.
     let dialect: Dialect = version === '0.3' ? 'v03' : 'v1';
     let id: JsonRpcId = null;
+    const asA2AError = (error: unknown) =>
+      toReportedA2AError(error, 'JSON-RPC', { log: options.log, requestId: c.get('requestId') });
+
+    const contentType = c.req.header('content-type');
+    if (!isJsonContentType(contentType)) {
+      const error = new A2AError(
+        'CONTENT_TYPE_NOT_SUPPORTED',
+        `Content-Type ${contentType} is not supported: send application/json or application/a2a+json`,
+        { contentType: contentType ?? '' },
+      );
+      return respondError(null, error, dialect);
+    }
 
     let request: unknown;
     try {
@@ -247,13 +279,18 @@ export const jsonRpcHandler =
     } catch (error) {
       return respondError(id, asA2AError(error), dialect);
     }
-    const x: Ctx = { service, options, c, caller };
-    const v1Params = resolved.params(params);
+    const x: Ctx = { service, options, c, caller, dialect };
+    let v1Params: Params;
+    try {
+      v1Params = prepareParams(resolved, params, options);
+    } catch (error) {
+      return respondError(id, asA2AError(error), dialect);
+    }
     const { operation } = resolved;
 
     if (operation.kind === 'unary') {
       try {
-        const result = resolved.result(await operation.run(x, v1Params as Params));
+        const result = resolved.result(await operation.run(x, v1Params));
         return c.json({ jsonrpc: '2.0', id, result: result ?? null });
       } catch (error) {
         return respondError(id, asA2AError(error), dialect);
@@ -264,7 +301,7 @@ export const jsonRpcHandler =
     const abort = streamAbort(c);
     let items: AsyncIterable<StreamItem>;
     try {
-      items = await operation.run(x, v1Params as Params, abort.signal);
+      items = await operation.run(x, v1Params, abort.signal);
     } catch (error) {
       abort.abort();
       return respondError(id, asA2AError(error), dialect);

@@ -7,18 +7,23 @@
  * (percent-decoded), and a verb is split off the last `:` only when it is one this binding knows.
  *
  * Answers are `application/a2a+json`; errors are google.rpc.Status JSON with the HTTP status of §1.6.
- * Streams are SSE with one bare StreamResponse per `data:` line; the service ends them at terminal and
- * interrupted states, as REST requires.
+ * Streams are SSE with one bare StreamResponse per `data:` line, ended as the JSON-RPC binding ends them:
+ * SendStreamingMessage at a terminal or interrupted state, SubscribeToTask only at a terminal one.
+ *
+ * The body, query and path are checked as JSON-RPC params are (schemas.ts): hostile input refused naming
+ * the field, proto field names (`page_size`, `context_id`) read as lowerCamelCase.
  */
 import { type Context, Hono } from 'hono';
 import { basePath } from 'hono/route';
 import type { BindingOptions } from './app.ts';
 import { callerOf, type EdgeEnv } from './auth.ts';
-import { A2AError, toReportedA2AError } from './errors.ts';
+import { A2AError, type ErrorReport, toReportedA2AError } from './errors.ts';
+import { checkClientMessage, checkRequestJson, protoJsonKeys } from './schemas.ts';
 import type { A2AService, Caller, StreamItem } from './service.ts';
 import {
   BodyNotUtf8,
   BodyTooLarge,
+  isJsonContentType,
   lastEventId,
   majorMinor,
   readBody,
@@ -37,13 +42,10 @@ const statusBody = (error: A2AError) => ({
   error: { code: error.http, status: error.status, message: error.message, details: [error.errorInfo()] },
 });
 
-const asA2AError = (error: unknown) => toReportedA2AError(error, 'REST');
-
-/** A REST error response (google.rpc.Status shape) for anything thrown. */
-export const respondError = (error: unknown, headers: Record<string, string> = {}) => {
-  const e = asA2AError(error);
-  const extra = e.reason === 'UNAUTHENTICATED' ? { 'WWW-Authenticate': 'Bearer', ...headers } : headers;
-  return json(statusBody(e), e.http, extra);
+/** A REST error response (google.rpc.Status shape) for anything thrown; `report` logs unexpected ones. */
+export const respondError = (error: unknown, report: ErrorReport = {}) => {
+  const e = toReportedA2AError(error, 'REST', report);
+  return json(statusBody(e), e.http, e.reason === 'UNAUTHENTICATED' ? { 'WWW-Authenticate': 'Bearer' } : {});
 };
 
 interface Call {
@@ -64,15 +66,23 @@ interface Route {
   /** Literal segments, `{name}` captures a segment, `{name}:verb` a segment ending in `:verb`. */
   pattern: string[];
   stream?: boolean;
+  /** Its body carries a client's message (checkClientMessage). */
+  sendsMessage?: boolean;
   run: (call: Call, signal: AbortSignal) => Promise<unknown>;
 }
 
 const ROUTES: Route[] = [
-  { method: 'POST', pattern: ['message:send'], run: (x) => x.service.sendMessage(x.caller, x.body) },
+  {
+    method: 'POST',
+    pattern: ['message:send'],
+    sendsMessage: true,
+    run: (x) => x.service.sendMessage(x.caller, x.body),
+  },
   {
     method: 'POST',
     pattern: ['message:stream'],
     stream: true,
+    sendsMessage: true,
     run: (x, signal) => x.service.sendStreamingMessage(x.caller, x.body, signal),
   },
   { method: 'GET', pattern: ['tasks'], run: (x) => x.service.listTasks(x.caller, x.query) },
@@ -91,7 +101,9 @@ const ROUTES: Route[] = [
       method,
       pattern: ['tasks', '{id}:subscribe'],
       stream: true,
-      run: (x, signal) => x.service.subscribeToTask(x.caller, { id: x.path.id }, signal, lastEventId(x.c)),
+      // As on JSON-RPC: a subscriber sees an input-required task go on to its end.
+      run: (x, signal) =>
+        x.service.subscribeToTask(x.caller, { id: x.path.id }, signal, lastEventId(x.c), false),
     }),
   ),
   {
@@ -114,7 +126,7 @@ const ROUTES: Route[] = [
     pattern: ['tasks', '{taskId}', 'pushNotificationConfigs', '{id}'],
     run: (x) => x.service.deletePushConfig(x.caller, { taskId: x.path.taskId, id: x.path.id }),
   },
-  { method: 'GET', pattern: ['extendedAgentCard'], run: async (x) => x.options.extendedCard(x.c) },
+  { method: 'GET', pattern: ['extendedAgentCard'], run: async (x) => x.options.extendedCard(x.c, '1.0') },
 ];
 
 /** The captures when `segments` match `pattern`, else null. */
@@ -162,9 +174,27 @@ const lookup = (segments: string[]) => {
 const queryParams = (c: Context): Params =>
   Object.fromEntries(Object.entries(c.req.query()).filter(([, v]) => v !== ''));
 
+/** Body, query and path captures as the service reads them (see the file comment). */
+const prepareCall = (
+  route: Route,
+  body: Params,
+  query: Params,
+  path: Record<string, string>,
+  max: number,
+) => {
+  checkRequestJson(path);
+  checkRequestJson(query);
+  checkRequestJson(body);
+  const prepared = { body: protoJsonKeys(body) as Params, query: protoJsonKeys(query) as Params };
+  if (route.sendsMessage) checkClientMessage(prepared.body, max);
+  return prepared;
+};
+
 export const restRoutes = (service: A2AService, options: BindingOptions) => {
   const app = new Hono<EdgeEnv>();
   app.all('*', async (c) => {
+    const report = { log: options.log, requestId: c.get('requestId') };
+    const fail = (error: unknown) => respondError(error, report);
     const base = basePath(c);
     const pathname = new URL(c.req.url).pathname;
     const relative = pathname.startsWith(base) ? pathname.slice(base.length) : pathname;
@@ -175,14 +205,12 @@ export const restRoutes = (service: A2AService, options: BindingOptions) => {
         .filter((s, i) => i > 0 || s !== '')
         .map(decodeURIComponent);
     } catch {
-      return respondError(new A2AError('INVALID_REQUEST', 'The path is not valid percent-encoding'));
+      return fail(new A2AError('INVALID_REQUEST', 'The path is not valid percent-encoding'));
     }
     if (segments.at(-1) === '') segments.pop(); // a trailing slash
     const hit = lookup(segments);
     if (!hit)
-      return respondError(
-        new A2AError('METHOD_NOT_FOUND', `No A2A operation at ${c.req.method} ${relative}`),
-      );
+      return fail(new A2AError('METHOD_NOT_FOUND', `No A2A operation at ${c.req.method} ${relative}`));
     const method = c.req.method === 'HEAD' ? 'GET' : c.req.method;
     const chosen = hit.found.find((f) => f.route.method === method);
     if (!chosen) {
@@ -203,7 +231,7 @@ export const restRoutes = (service: A2AService, options: BindingOptions) => {
 
     const requested = requestedVersion(c);
     if (requested !== '' && majorMinor(requested) !== '1.0') {
-      return respondError(
+      return fail(
         new A2AError(
           'VERSION_NOT_SUPPORTED',
           `The requested A2A protocol version '${requested}' is not supported. Supported versions: 1.0`,
@@ -214,13 +242,22 @@ export const restRoutes = (service: A2AService, options: BindingOptions) => {
 
     let body: Params = {};
     if (method === 'POST') {
+      const contentType = c.req.header('content-type');
+      if (!isJsonContentType(contentType)) {
+        return fail(
+          new A2AError(
+            'CONTENT_TYPE_NOT_SUPPORTED',
+            `Content-Type ${contentType} is not supported: send application/a2a+json or application/json`,
+            { contentType: contentType ?? '' },
+          ),
+        );
+      }
       let text: string;
       try {
         text = await readBody(c.req.raw, options.bodyLimitBytes);
       } catch (error) {
-        if (error instanceof BodyTooLarge)
-          return respondError(new A2AError('PAYLOAD_TOO_LARGE', error.message));
-        if (error instanceof BodyNotUtf8) return respondError(new A2AError('PARSE_ERROR', error.message));
+        if (error instanceof BodyTooLarge) return fail(new A2AError('PAYLOAD_TOO_LARGE', error.message));
+        if (error instanceof BodyNotUtf8) return fail(new A2AError('PARSE_ERROR', error.message));
         throw error;
       }
       if (text.trim() !== '') {
@@ -228,32 +265,36 @@ export const restRoutes = (service: A2AService, options: BindingOptions) => {
         try {
           parsed = JSON.parse(text);
         } catch {
-          return respondError(new A2AError('PARSE_ERROR', 'The body is not valid JSON'));
+          return fail(new A2AError('PARSE_ERROR', 'The body is not valid JSON'));
         }
         if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-          return respondError(new A2AError('INVALID_REQUEST', 'The body must be a JSON object'));
+          return fail(new A2AError('INVALID_REQUEST', 'The body must be a JSON object'));
         }
         body = parsed as Params;
       }
     }
 
     let caller: Caller;
-    const query = queryParams(c);
+    let prepared: { body: Params; query: Params };
     try {
+      prepared = prepareCall(chosen.route, body, queryParams(c), chosen.path, options.maxMessageBytes);
+      const { query } = prepared;
       // The tenant a call acts for: the path prefix, else the request's `tenant` field (body or query).
-      const named = [body.tenant, query.tenant].find((t): t is string => typeof t === 'string' && t !== '');
+      const named = [prepared.body.tenant, query.tenant].find(
+        (t): t is string => typeof t === 'string' && t !== '',
+      );
       caller = callerOf(c, hit.tenant ?? named);
     } catch (error) {
-      return respondError(error);
+      return fail(error);
     }
-    const call: Call = { c, service, options, caller, body, query, path: chosen.path };
+    const call: Call = { c, service, options, caller, ...prepared, path: chosen.path };
 
     if (!chosen.route.stream) {
       try {
         const result = await chosen.route.run(call, new AbortController().signal);
         return json(result ?? {});
       } catch (error) {
-        return respondError(error);
+        return fail(error);
       }
     }
     // Streams: errors before the first event are plain error responses.
@@ -263,13 +304,13 @@ export const restRoutes = (service: A2AService, options: BindingOptions) => {
       items = (await chosen.route.run(call, abort.signal)) as AsyncIterable<StreamItem>;
     } catch (error) {
       abort.abort();
-      return respondError(error);
+      return fail(error);
     }
     return sseResponse({
       items,
       abort,
       frame: (item) => item.response,
-      frameError: (error) => statusBody(asA2AError(error)),
+      frameError: (error) => statusBody(toReportedA2AError(error, 'REST', report)),
     });
   });
   return app;

@@ -1,7 +1,30 @@
+/**
+ * Request shapes of A2A v1.0 (ProtoJSON), and the checks every request passes before them: proto field
+ * names turned into lowerCamelCase, and the limits that keep hostile input from reaching the store.
+ * Unknown fields are ignored, as the spec asks.
+ */
 import { z } from 'zod';
 import { Message, TaskState } from '../events/a2a.ts';
+import { A2AError } from './errors.ts';
 
-/** Request shapes of A2A v1.0 (ProtoJSON). Unknown fields are ignored, as the spec asks. */
+/** Longest id accepted (task, context, message, artifact, push config, tenant): longer ones are refused. */
+export const MAX_ID_LENGTH = 256;
+/** Deepest nesting of arrays and objects accepted anywhere in a request (metadata, a Part's data, ...). */
+export const MAX_JSON_DEPTH = 64;
+/**
+ * Largest message accepted by default (AGENTCORE_MAX_MESSAGE_BYTES), as the JSON of the message and the
+ * request's metadata. 512 KiB keeps the event that carries it (with its envelope) under NATS's default
+ * max_payload of 1 MiB: a bigger event cannot be relayed at all and holds up the relay for everyone.
+ */
+export const DEFAULT_MAX_MESSAGE_BYTES = 512 * 1024;
+
+/** PostgreSQL's timestamptz starts at 4713 BC but ISO-8601 year 0000 is refused by it: only 0001-9999. */
+const storableTimestamp = (v: string) => !v.startsWith('0000') && !Number.isNaN(Date.parse(v));
+export const Timestamp = z
+  .string()
+  .datetime({ offset: true, message: 'must be an ISO-8601 timestamp such as 2025-10-28T10:30:00.000Z' })
+  .refine(storableTimestamp, 'must be a timestamp between the years 0001 and 9999');
+
 export const PushConfigInput = z.object({
   id: z.string().min(1).optional(),
   taskId: z.string().optional(),
@@ -50,7 +73,7 @@ export const ListTasksRequest = z.object({
     .optional(),
   pageToken: z.string().optional(),
   historyLength: z.coerce.number().int().min(0, 'historyLength must not be negative').optional(),
-  statusTimestampAfter: z.string().datetime({ offset: true }).optional(),
+  statusTimestampAfter: Timestamp.optional(),
   includeArtifacts: z
     .union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')])
     .optional(),
@@ -69,3 +92,131 @@ export const ListPushConfigsRequest = z.object({
   pageToken: z.string().optional(),
   tenant: z.string().optional(),
 });
+
+// ---------------------------------------------------------------------------------------------------------
+// ProtoJSON field names
+
+/** Values under these keys are free-form (google.protobuf.Struct/Value): their keys are the client's. */
+const FREE_FORM = new Set(['metadata', 'data', 'params', 'header']);
+
+const camel = (key: string) => key.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+
+/**
+ * Proto field names (`task_id`, `history_length`) as lowerCamelCase (`taskId`, `historyLength`), recursively,
+ * as every ProtoJSON parser accepts both. Free-form maps keep their keys; when both spellings are sent, the
+ * lowerCamelCase one wins. Runs after `checkRequestJson`, so the nesting is bounded.
+ */
+export const protoJsonKeys = (value: unknown): unknown => {
+  if (Array.isArray(value)) return value.map(protoJsonKeys);
+  if (typeof value !== 'object' || value === null) return value;
+  const out: Record<string, unknown> = {};
+  const entries = Object.entries(value);
+  for (const [key, v] of entries) {
+    const name = camel(key);
+    if (name !== key && Object.hasOwn(value, name)) continue;
+    out[name] = FREE_FORM.has(name) ? v : protoJsonKeys(v);
+  }
+  return out;
+};
+
+// ---------------------------------------------------------------------------------------------------------
+// Hostile input: what PostgreSQL, the log or the stack would choke on gets a 400 naming the field
+
+/** Keys whose string values (or list items) are ids, bounded by MAX_ID_LENGTH. */
+const ID_KEYS = new Set([
+  'id',
+  'taskId',
+  'task_id',
+  'contextId',
+  'context_id',
+  'messageId',
+  'message_id',
+  'artifactId',
+  'artifact_id',
+  'tenant',
+  'referenceTaskIds',
+  'reference_task_ids',
+]);
+
+const invalid = (path: string, problem: string) =>
+  new A2AError('INVALID_PARAMS', `Invalid params: ${path || 'the request'}: ${problem}`);
+
+/** A JSON path for messages, cut short when a hostile one is very deep. */
+const pathOf = (segments: Array<string | number>) => {
+  const shown = segments.length > 12 ? [...segments.slice(0, 12), '…'] : segments;
+  return shown.map((s, i) => (typeof s === 'number' ? `[${s}]` : i === 0 ? s : `.${s}`)).join('');
+};
+
+/** A high surrogate not followed by a low one, or a low one not preceded by a high one. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+const stringProblem = (s: string): string | null => {
+  if (s.includes('\u0000')) return 'must not contain NUL characters';
+  if (LONE_SURROGATE.test(s)) return 'must be well-formed Unicode (it holds a lone UTF-16 surrogate)';
+  return null;
+};
+
+interface Frame {
+  value: unknown;
+  path: Array<string | number>;
+  depth: number;
+  /** The id key this value sits under, when it is one (its items are ids too). */
+  idKey: boolean;
+  /** Inside a free-form map (metadata, a Part's data): its keys are the client's, not ids. */
+  free: boolean;
+}
+
+/**
+ * Refuses (INVALID_PARAMS, naming the field) NUL characters and lone surrogates in any string or key,
+ * nesting deeper than MAX_JSON_DEPTH, and ids longer than MAX_ID_LENGTH. Iterative: a 10,000-level document
+ * costs a loop, not a stack.
+ */
+export const checkRequestJson = (value: unknown, root: Array<string | number> = []): void => {
+  const stack: Frame[] = [{ value, path: root, depth: 0, idKey: false, free: false }];
+  while (stack.length) {
+    const { value: v, path, depth, idKey, free } = stack.pop()!;
+    if (typeof v === 'string') {
+      const problem = stringProblem(v);
+      if (problem) throw invalid(pathOf(path), problem);
+      if (idKey && v.length > MAX_ID_LENGTH)
+        throw invalid(pathOf(path), `must be at most ${MAX_ID_LENGTH} characters (got ${v.length})`);
+      continue;
+    }
+    if (typeof v !== 'object' || v === null) continue;
+    if (depth >= MAX_JSON_DEPTH) throw invalid(pathOf(path), `nested deeper than ${MAX_JSON_DEPTH} levels`);
+    if (Array.isArray(v)) {
+      for (let i = v.length - 1; i >= 0; i--)
+        stack.push({ value: v[i], path: [...path, i], depth: depth + 1, idKey, free });
+      continue;
+    }
+    for (const [key, item] of Object.entries(v)) {
+      const problem = stringProblem(key);
+      if (problem) throw invalid(pathOf([...path, key]), `its name ${problem}`);
+      const child = { value: item, path: [...path, key], depth: depth + 1 };
+      stack.push({ ...child, idKey: !free && ID_KEYS.has(key), free: free || FREE_FORM.has(camel(key)) });
+    }
+  }
+};
+
+const jsonBytes = (value: unknown) => (value === undefined ? 0 : Buffer.byteLength(JSON.stringify(value)));
+
+/**
+ * What a client may send in SendMessage beyond its shape: only ROLE_USER messages (ROLE_AGENT ones are the
+ * agent's to write), and at most `maxMessageBytes` of message, counted as the JSON the log will hold (its
+ * parts, raw ones in base64, its metadata and ids) plus the request's metadata.
+ */
+export const checkClientMessage = (params: unknown, maxMessageBytes: number): void => {
+  const request = (params ?? {}) as { message?: unknown; metadata?: unknown };
+  const { message } = request;
+  if (typeof message !== 'object' || message === null) return; // the schema says what is missing
+  if ((message as { role?: unknown }).role === 'ROLE_AGENT')
+    throw invalid('message.role', 'a client sends ROLE_USER messages; ROLE_AGENT is for the agent');
+  const bytes = jsonBytes(message) + jsonBytes(request.metadata);
+  if (bytes > maxMessageBytes) {
+    throw new A2AError(
+      'MESSAGE_TOO_LARGE',
+      `Invalid params: message: ${bytes} bytes exceed the maximum message size of ${maxMessageBytes} bytes`,
+      { maxMessageBytes: String(maxMessageBytes) },
+    );
+  }
+};

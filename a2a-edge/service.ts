@@ -9,12 +9,14 @@ import type { RecordedEvent } from '../events/envelope.ts';
 import { type TaskEvent, taskStream } from '../events/task.ts';
 import type { EventStore } from '../infra/event-store/port.ts';
 import type { SqlExecutor } from '../infra/sql/port.ts';
+import { listTaskRows, type TaskListQuery, taskTenant } from '../projections/tasks.ts';
 import { A2AError, taskNotFound, toA2AError } from './errors.ts';
 import { followUpCommandId, submissionIds } from './message-ids.ts';
 import {
   GetTaskRequest,
   ListPushConfigsRequest,
   ListTasksRequest,
+  MAX_ID_LENGTH,
   PushConfigInput,
   PushConfigRef,
   SendMessageRequest,
@@ -198,6 +200,10 @@ export class A2AService {
     caller: Caller,
     taskId: string,
   ): Promise<{ state: TaskAggregate; events: RecordedEvent[] }> {
+    // Another tenant's task is refused from its row alone, before its stream is read: it answers as fast as
+    // an unknown id. No row yet (a store that keeps the read model apart): the stream says.
+    const owner = await taskTenant(this.deps.readModels, taskId);
+    if (owner !== null && owner !== caller.tenant) throw taskNotFound(taskId);
     const events = await this.deps.store.readStream(taskStream(taskId));
     if (events.length === 0 || events[0]!.metadata.tenant !== caller.tenant) throw taskNotFound(taskId);
     return { state: fold(taskDecider, events), events };
@@ -421,9 +427,9 @@ export class A2AService {
   }
 
   /**
-   * REST streams close on an interrupted state as on a terminal one; a JSON-RPC subscription stays open
-   * through INPUT_REQUIRED/AUTH_REQUIRED until the task ends (A2A.md §1.5), so a subscriber sees the task go
-   * on after someone else answers it. `closeOnInterrupted` says which binding is asking.
+   * Both bindings keep a subscription open through INPUT_REQUIRED/AUTH_REQUIRED until the task ends, as the
+   * reference SDK does, so a subscriber sees the task go on after someone else answers it; they pass
+   * `closeOnInterrupted: false`. The default (close there too) is the rule of SendStreamingMessage's streams.
    */
   async subscribeToTask(
     caller: Caller,
@@ -496,48 +502,34 @@ export class A2AService {
   async listTasks(caller: Caller, params: unknown) {
     const request = parseParams(ListTasksRequest, params);
     const pageSize = request.pageSize ?? 50;
-    const where = ['tenant = $1'];
-    const args: unknown[] = [caller.tenant];
-    const arg = (v: unknown) => `$${args.push(v)}`;
-    if (request.contextId) where.push(`context_id = ${arg(request.contextId)}`);
-    if (request.status) where.push(`state = ${arg(request.status)}`);
-    if (request.statusTimestampAfter) where.push(`status_at > ${arg(request.statusTimestampAfter)}`);
-    let cursor = 'true';
-    if (request.pageToken) {
-      const { at, id } = decodeCursor(request.pageToken);
-      cursor = `(status_at, id) < (${arg(at)}::timestamptz, ${arg(id)})`;
-    }
-    // One statement, one snapshot: the page and totalSize never disagree while the projection moves on.
-    const rows = await this.deps.readModels.query<{
-      id: string;
-      status_at: string | Date;
-      task: Task;
-      total: string | number;
-    }>(
-      `WITH filtered AS (SELECT id, status_at, task FROM rm_tasks WHERE ${where.join(' AND ')})
-       SELECT id, status_at, task, (SELECT count(*) FROM filtered) AS total FROM filtered
-       WHERE ${cursor} ORDER BY status_at DESC, id DESC LIMIT ${pageSize + 1}`,
-      args,
-    );
+    const query: TaskListQuery = {
+      tenant: caller.tenant,
+      contextId: request.contextId,
+      state: request.status,
+      statusAfter: request.statusTimestampAfter,
+      ...(request.pageToken ? { after: decodeCursor(request.pageToken) } : {}),
+      limit: pageSize + 1,
+      historyLength: request.historyLength,
+      includeArtifacts: request.includeArtifacts ?? false,
+    };
+    const rows = await listTaskRows(this.deps.readModels, query);
     let totalSize = Number(rows[0]?.total ?? 0);
     if (rows.length === 0 && request.pageToken) {
       // An empty page past the end still reports the total.
-      const [count] = await this.deps.readModels.query<{ n: string | number }>(
-        `SELECT count(*) AS n FROM rm_tasks WHERE ${where.join(' AND ')}`,
-        args.slice(0, args.length - 2),
-      );
-      totalSize = Number(count?.n ?? 0);
+      const [first] = await listTaskRows(this.deps.readModels, {
+        ...query,
+        after: undefined,
+        limit: 1,
+        historyLength: 0,
+      });
+      totalSize = Number(first?.total ?? 0);
     }
     const page = rows.slice(0, pageSize);
     const last = page[page.length - 1];
     const nextPageToken =
       rows.length > pageSize && last ? encodeCursor(new Date(last.status_at).toISOString(), last.id) : '';
-    const tasks = page.map((r) => {
-      const task = trimHistory(r.task, request.historyLength);
-      if (request.includeArtifacts) return task;
-      const { artifacts: _omitted, ...rest } = task;
-      return rest;
-    });
+    // The rows are cut down already (listTaskRows); this only shapes `history` as trimHistory always does.
+    const tasks = page.map((r) => trimHistory(r.task, request.historyLength));
     return { tasks, nextPageToken, pageSize, totalSize };
   }
 
@@ -573,10 +565,14 @@ export class A2AService {
 }
 
 const encodeCursor = (at: string, id: string) => Buffer.from(JSON.stringify([at, id])).toString('base64url');
+/** A token this server issued: a base64url JSON pair of an ISO timestamp (as encodeCursor wrote it) and an id. */
 const decodeCursor = (token: string): { at: string; id: string } => {
   try {
+    if (token.length > 1024 || !/^[A-Za-z0-9_-]+$/.test(token)) throw new Error();
     const [at, id] = JSON.parse(Buffer.from(token, 'base64url').toString()) as [string, string];
-    if (typeof at !== 'string' || typeof id !== 'string' || Number.isNaN(Date.parse(at))) throw new Error();
+    if (typeof at !== 'string' || typeof id !== 'string' || id.length > MAX_ID_LENGTH) throw new Error();
+    if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/.test(at) || at.startsWith('0000')) throw new Error();
+    if (new Date(at).toISOString() !== at) throw new Error();
     return { at, id };
   } catch {
     throw new A2AError('INVALID_PARAMS', 'pageToken is not a token this server issued');

@@ -98,6 +98,9 @@ export const sseResponse = (o: SseOptions): Response => {
   });
 };
 
+/** Largest request body accepted by default (AGENTCORE_BODY_LIMIT_BYTES). */
+export const DEFAULT_BODY_LIMIT_BYTES = 10 * 1024 * 1024;
+
 export class BodyTooLarge extends Error {
   override readonly name = 'BodyTooLarge';
   constructor(readonly limit: number) {
@@ -144,6 +147,17 @@ const utf8 = (bytes: Uint8Array): string => {
   } catch {
     throw new BodyNotUtf8('Request body is not valid UTF-8');
   }
+};
+
+/**
+ * Whether a request body declared as `header` is read as JSON: `application/json` and `application/a2a+json`,
+ * with any parameters (`; charset=utf-8`), or no Content-Type at all. The body is decoded as strict UTF-8
+ * whatever charset it names.
+ */
+export const isJsonContentType = (header: string | undefined): boolean => {
+  if (header === undefined || header.trim() === '') return true;
+  const type = header.split(';')[0]!.trim().toLowerCase();
+  return type === 'application/json' || type === 'application/a2a+json';
 };
 
 /** `A2A-Version` from the header or the `?A2A-Version=` query parameter; '' when absent. */

@@ -1,9 +1,9 @@
 /**
  * Each workflow of a tenant is an A2A agent of its own: `GET /a2a/workflows/{name}/agent-card.json` is its
  * card (the caller's tenant's workflow; authenticated, since workflows are a tenant's) and
- * `POST /a2a/workflows/{name}/jsonrpc` its JSON-RPC endpoint, where every new task starts a run of the
+ * `POST /a2a/workflows/{name}/jsonrpc` (with or without a trailing slash) its JSON-RPC endpoint, where every new task starts a run of the
  * workflow (agents/workflow-agent.ts) and streams its progress. Reads and cancels of the task work there and
- * at the hub's own endpoint alike.
+ * at the hub's own endpoint alike. Asked with `A2A-Version: 1.0`, the card is a strict v1.0 AgentCard.
  */
 import { Hono } from 'hono';
 import { WORKFLOW_AGENT_PREFIX } from '../agents/workflow-agent.ts';
@@ -11,7 +11,7 @@ import type { EventStore } from '../infra/event-store/port.ts';
 import { latestWorkflow } from '../workflows/service.ts';
 import type { BindingOptions } from './app.ts';
 import { callerOf, type EdgeEnv } from './auth.ts';
-import { cacheableJson, securityRequirements, securitySchemes } from './card.ts';
+import { cacheableJson, cardDialect, securityRequirements, securitySchemes, skillV1 } from './card.ts';
 import { A2AError } from './errors.ts';
 import { jsonRpcHandler } from './jsonrpc.ts';
 import { respondError } from './rest.ts';
@@ -29,6 +29,7 @@ export const workflowRoutes = (o: WorkflowEndpointOptions) => {
   const app = new Hono<EdgeEnv>();
   app.get('/:name/agent-card.json', async (c) => {
     const name = c.req.param('name');
+    const report = { log: o.bindings.log, requestId: c.get('requestId') };
     try {
       const caller = callerOf(c);
       const latest = await latestWorkflow(o.store, caller.tenant, name);
@@ -36,7 +37,7 @@ export const workflowRoutes = (o: WorkflowEndpointOptions) => {
       const base = o.publicUrl ?? new URL(c.req.url).origin;
       const { definition, version } = latest;
       const skills = definition.skills.length
-        ? definition.skills
+        ? definition.skills.map(skillV1)
         : [
             {
               id: name,
@@ -62,12 +63,12 @@ export const workflowRoutes = (o: WorkflowEndpointOptions) => {
         defaultInputModes: ['text/plain'],
         defaultOutputModes: ['text/plain'],
         skills,
-        securitySchemes,
+        securitySchemes: securitySchemes(cardDialect(c)),
         securityRequirements,
       };
       return cacheableJson(card, new Date(0), 60, 'private')(c);
     } catch (error) {
-      return respondError(error);
+      return respondError(error, report);
     }
   });
   // Its card declares no extended card, so the endpoint has none either (A2A §3.3.4).
@@ -77,8 +78,10 @@ export const workflowRoutes = (o: WorkflowEndpointOptions) => {
       throw new A2AError('UNSUPPORTED_OPERATION', 'A workflow has no extended agent card');
     },
   };
-  app.post('/:name/jsonrpc', (c) =>
-    jsonRpcHandler(o.service.boundTo(`${WORKFLOW_AGENT_PREFIX}${c.req.param('name')}`), bindings)(c),
-  );
+  for (const path of ['/:name/jsonrpc', '/:name/jsonrpc/']) {
+    app.post(path, (c) =>
+      jsonRpcHandler(o.service.boundTo(`${WORKFLOW_AGENT_PREFIX}${c.req.param('name')}`), bindings)(c),
+    );
+  }
   return app;
 };

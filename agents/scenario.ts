@@ -16,10 +16,19 @@ const STREAM_PREFIXES = [
 ];
 const PNG_1x1 =
   'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=';
+/** The bytes `tck` of the conformance kit's file artifact, base64. */
+const TCK_BYTES = Buffer.from('tck').toString('base64');
+/**
+ * `tck-delayed-complete` stays WORKING this long: "one streaming timeout" of the conformance kit, whose
+ * generated reference agent waits 2 s. Long enough that a returnImmediately send answers while the task
+ * still works and a blocking one only once it completed; short enough to keep a conformance run quick.
+ */
+export const DELAYED_COMPLETE_MS = 2_000;
 
 /**
  * The deterministic scenario agent of the conformance-kit convention (A2A.md §2): the messageId prefix of
  * the task's first user message picks the behaviour, so every lifecycle path can be driven from outside.
+ * The texts, names and media types are those of the kit's scenarios/core_operations.feature.
  */
 export const scenarioAgent: Agent = {
   id: 'scenario',
@@ -74,20 +83,27 @@ export const scenarioAgent: Agent = {
       return;
     }
     if (is('tck-reject-task')) {
-      yield { kind: 'status', state: 'TASK_STATE_REJECTED', parts: [{ text: 'Task rejected' }] };
+      yield { kind: 'status', state: 'TASK_STATE_REJECTED', parts: [{ text: 'rejected' }] };
+      return;
+    }
+    if (is('tck-delayed-complete')) {
+      yield { kind: 'status', state: 'TASK_STATE_WORKING' };
+      await sleep(DELAYED_COMPLETE_MS, signal);
+      if (signal.aborted) return;
+      yield { kind: 'status', state: 'TASK_STATE_COMPLETED', parts: [{ text: 'Done after delay' }] };
       return;
     }
     const artifacts: Record<string, () => AgentUpdate> = {
       'tck-artifact-text': () => ({
         kind: 'artifact',
-        artifact: { artifactId, name: 'text', parts: [{ text: 'Artifact text' }] },
+        artifact: { artifactId, name: 'text', parts: [{ text: 'Generated text content' }] },
       }),
       'tck-artifact-file-url': () => ({
         kind: 'artifact',
         artifact: {
           artifactId,
           name: 'file-url',
-          parts: [{ url: 'https://example.com/file.txt', mediaType: 'text/plain', filename: 'file.txt' }],
+          parts: [{ url: 'https://example.com/output.txt', mediaType: 'text/plain', filename: 'output.txt' }],
         },
       }),
       'tck-artifact-file': () => ({
@@ -95,7 +111,7 @@ export const scenarioAgent: Agent = {
         artifact: {
           artifactId,
           name: 'file',
-          parts: [{ raw: PNG_1x1, mediaType: 'image/png', filename: 'pixel.png' }],
+          parts: [{ raw: TCK_BYTES, mediaType: 'text/plain', filename: 'output.txt' }],
         },
       }),
       'tck-artifact-data': () => ({

@@ -94,3 +94,68 @@ const applyTaskEvents = async (
     [JSON.stringify(upserts)],
   );
 };
+
+/** The tenant a task belongs to, from its row (kept with the append): no payload is read. */
+export const taskTenant = async (db: SqlExecutor, id: string): Promise<string | null> => {
+  const [row] = await db.query<{ tenant: string }>('SELECT tenant FROM rm_tasks WHERE id = $1', [id]);
+  return row?.tenant ?? null;
+};
+
+export interface TaskListQuery {
+  tenant: string;
+  contextId?: string;
+  state?: string;
+  /** Only tasks whose status changed after this instant. */
+  statusAfter?: string;
+  /** Keyset cursor: the page starts after this (status time, id), newest first. */
+  after?: { at: string; id: string };
+  limit: number;
+  /** Unset: the whole history; 0: none; N: the N most recent messages. */
+  historyLength?: number;
+  includeArtifacts: boolean;
+}
+
+export interface TaskListRow {
+  id: string;
+  status_at: string | Date;
+  task: Task;
+  total: string | number;
+}
+
+/**
+ * The task JSON a page returns, cut down in SQL: without artifacts unless asked, with at most
+ * `historyLength` messages. What is cut never leaves the database, so a page costs what it returns.
+ */
+const pageTask = (q: TaskListQuery, arg: (v: unknown) => string) => {
+  let task = q.includeArtifacts ? 'task' : `(task - 'artifacts')`;
+  if (q.historyLength === 0) return `(${task} - 'history')`;
+  if (q.historyLength !== undefined) {
+    const recent = `(SELECT COALESCE(jsonb_agg(h.m ORDER BY h.i), '[]'::jsonb)
+        FROM jsonb_array_elements(task->'history') WITH ORDINALITY AS h(m, i)
+        WHERE h.i > jsonb_array_length(task->'history') - ${arg(q.historyLength)}::int)`;
+    task = `CASE WHEN jsonb_typeof(task->'history') = 'array' THEN jsonb_set(${task}, '{history}', ${recent}) ELSE ${task} END`;
+  }
+  return task;
+};
+
+/**
+ * One page of a tenant's tasks, newest first, with the total of the filter: one statement, one snapshot, so
+ * the page and the total never disagree while the projection moves on.
+ */
+export const listTaskRows = async (db: SqlExecutor, q: TaskListQuery): Promise<TaskListRow[]> => {
+  const args: unknown[] = [];
+  const arg = (v: unknown) => `$${args.push(v)}`;
+  const where = [`tenant = ${arg(q.tenant)}`];
+  if (q.contextId) where.push(`context_id = ${arg(q.contextId)}`);
+  if (q.state) where.push(`state = ${arg(q.state)}`);
+  if (q.statusAfter) where.push(`status_at > ${arg(q.statusAfter)}::timestamptz`);
+  const filter = where.join(' AND ');
+  const cursor = q.after ? `(status_at, id) < (${arg(q.after.at)}::timestamptz, ${arg(q.after.id)})` : 'true';
+  const rows = await db.query<TaskListRow>(
+    `SELECT id, status_at, ${pageTask(q, arg)} AS task, (SELECT count(*) FROM rm_tasks WHERE ${filter}) AS total
+       FROM rm_tasks WHERE ${filter} AND ${cursor}
+      ORDER BY status_at DESC, id DESC LIMIT ${arg(q.limit)}::int`,
+    args,
+  );
+  return rows;
+};

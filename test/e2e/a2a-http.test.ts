@@ -981,12 +981,15 @@ const defineSuite = (kind: RuntimeKind, available: boolean) => {
   it('artifacts of every part kind, the echo agent, and a direct message reply', async () => {
     for (const b of bindings) {
       const kinds: Array<[string, (p: Json) => boolean]> = [
-        ['tck-artifact-text', (p) => p.text === 'Artifact text'],
+        ['tck-artifact-text', (p) => p.text === 'Generated text content'],
         [
           'tck-artifact-file-url',
-          (p) => p.url === 'https://example.com/file.txt' && p.filename === 'file.txt',
+          (p) => p.url === 'https://example.com/output.txt' && p.filename === 'output.txt',
         ],
-        ['tck-artifact-file', (p) => typeof p.raw === 'string' && p.mediaType === 'image/png'],
+        [
+          'tck-artifact-file',
+          (p) => p.raw === 'dGNr' && p.mediaType === 'text/plain' && p.filename === 'output.txt',
+        ],
         ['tck-artifact-data', (p) => p.data?.count === 42],
       ];
       for (const [prefix, check] of kinds) {
@@ -1124,7 +1127,7 @@ const defineSuite = (kind: RuntimeKind, available: boolean) => {
       assert.is(full.nextPageToken, '');
       assert.is(full.pageSize, 50, 'the default page size');
       const withArtifacts = full.tasks.find((t: Task) => t.id === created[2]);
-      assert.is(textOf(withArtifacts.artifacts[0]), 'Artifact text');
+      assert.is(textOf(withArtifacts.artifacts[0]), 'Generated text content');
       const timestamps = full.tasks.map((t: Task) => Date.parse(t.status.timestamp));
       assert.equal(
         timestamps,
@@ -1212,25 +1215,19 @@ const defineSuite = (kind: RuntimeKind, available: boolean) => {
     }
   });
 
-  it('SubscribeToTask on an input-required task: JSON-RPC stays open through the follow-up, REST closes', async () => {
-    const [rpc, rest] = bindings as [Binding, Binding];
-    const task = (await rpc.send({ message: msg('tck-input-required') })).task as Task;
-    assert.is(task.status.state, 'TASK_STATE_INPUT_REQUIRED');
-    const restAbort = new AbortController();
-    const restEvents = await readSse(await rest.subscribe(task.id, undefined, restAbort.signal), restAbort);
-    assert.equal(
-      restEvents.map((e) => stateOf(rest.unwrap(e.data))),
-      ['TASK_STATE_INPUT_REQUIRED'],
-      'REST: the task, then the stream closes',
-    );
-    const abort = new AbortController();
-    const opened = await rpc.subscribe(task.id, undefined, abort.signal);
-    const reading = readSse(opened, abort);
-    // The answer comes from another request; the subscriber sees the task go on to its end.
-    await rpc.send({ message: msg('follow-up', { taskId: task.id, parts: [{ text: 'more input' }] }) });
-    const states = (await reading).map((e) => stateOf(rpc.unwrap(e.data)));
-    assert.is(states[0], 'TASK_STATE_INPUT_REQUIRED', 'the current task first');
-    assert.is(states.at(-1), 'TASK_STATE_COMPLETED', 'then events until the task ends');
+  it('SubscribeToTask on an input-required task: both bindings stay open through the follow-up', async () => {
+    for (const b of bindings) {
+      const task = (await bindings[0]!.send({ message: msg('tck-input-required') })).task as Task;
+      assert.is(task.status.state, 'TASK_STATE_INPUT_REQUIRED');
+      const abort = new AbortController();
+      const opened = await b.subscribe(task.id, undefined, abort.signal);
+      const reading = readSse(opened, abort);
+      // The answer comes from another request; the subscriber sees the task go on to its end.
+      await b.send({ message: msg('follow-up', { taskId: task.id, parts: [{ text: 'more input' }] }) });
+      const states = (await reading).map((e) => stateOf(b.unwrap(e.data)));
+      assert.is(states[0], 'TASK_STATE_INPUT_REQUIRED', `${b.name}: the current task first`);
+      assert.is(states.at(-1), 'TASK_STATE_COMPLETED', `${b.name}: then events until the task ends`);
+    }
   });
 
   it('Last-Event-ID resumes with exactly the events after that id', async () => {

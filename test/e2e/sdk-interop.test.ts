@@ -293,18 +293,18 @@ const v1Suite = (kind: RuntimeKind, binding: Binding, skip: boolean) => {
       return artifact.parts[0]!;
     };
     const text = await run('tck-artifact-text');
-    assert.equal(text.content, { $case: 'text', value: 'Artifact text' });
+    assert.equal(text.content, { $case: 'text', value: 'Generated text content' });
 
     const file = await run('tck-artifact-file');
     assert.is(file.content?.$case, 'raw');
-    assert.is(Buffer.from(file.content?.value as Buffer).toString('base64'), PNG_1x1, 'raw bytes round-trip');
-    assert.is(file.mediaType, 'image/png');
-    assert.is(file.filename, 'pixel.png');
+    assert.is(Buffer.from(file.content?.value as Buffer).toString(), 'tck', 'raw bytes round-trip');
+    assert.is(file.mediaType, 'text/plain');
+    assert.is(file.filename, 'output.txt');
 
     const url = await run('tck-artifact-file-url');
-    assert.equal(url.content, { $case: 'url', value: 'https://example.com/file.txt' });
+    assert.equal(url.content, { $case: 'url', value: 'https://example.com/output.txt' });
     assert.is(url.mediaType, 'text/plain');
-    assert.is(url.filename, 'file.txt');
+    assert.is(url.filename, 'output.txt');
 
     const data = await run('tck-artifact-data');
     assert.equal(data.content, { $case: 'data', value: { key: 'value', count: 42 } });
@@ -385,7 +385,7 @@ const v1Suite = (kind: RuntimeKind, binding: Binding, skip: boolean) => {
   it('tck-reject-task: REJECTED', async ({ peer }) => {
     const task = asTask(await peer.client.sendMessage(send(mid('tck-reject-task'), 'reject me')), 'reject');
     assertState(task, TASK_STATE_REJECTED, 'tck-reject-task');
-    assert.is(textOf(task.status?.message?.parts), 'Task rejected');
+    assert.is(textOf(task.status?.message?.parts), 'rejected');
   });
 
   it('a message to a task in a terminal state fails with UnsupportedOperationError', async ({ peer }) => {
@@ -973,14 +973,17 @@ const v03Suite = (kind: RuntimeKind, skip: boolean) => {
       assertState(task, TASK_STATE_COMPLETED, prefix);
       return task.artifacts[0]?.parts[0];
     };
-    assert.equal((await part('tck-artifact-text'))?.content, { $case: 'text', value: 'Artifact text' });
+    assert.equal((await part('tck-artifact-text'))?.content, {
+      $case: 'text',
+      value: 'Generated text content',
+    });
     const file = await part('tck-artifact-file');
     assert.is(file?.content?.$case, 'raw');
-    assert.is(Buffer.from(file?.content?.value as Buffer).toString('base64'), PNG_1x1);
-    assert.is(file?.mediaType, 'image/png');
+    assert.is(Buffer.from(file?.content?.value as Buffer).toString(), 'tck');
+    assert.is(file?.mediaType, 'text/plain');
     assert.equal((await part('tck-artifact-file-url'))?.content, {
       $case: 'url',
-      value: 'https://example.com/file.txt',
+      value: 'https://example.com/output.txt',
     });
     assert.equal((await part('tck-artifact-data'))?.content, {
       $case: 'data',
