@@ -25,14 +25,28 @@ export const Timestamp = z
   .datetime({ offset: true, message: 'must be an ISO-8601 timestamp such as 2025-10-28T10:30:00.000Z' })
   .refine(storableTimestamp, 'must be a timestamp between the years 0001 and 9999');
 
-export const PushConfigInput = z.object({
-  id: z.string().min(1).optional(),
-  taskId: z.string().optional(),
-  url: z.string().url('url must be an absolute URL'),
-  token: z.string().optional(),
-  authentication: z.object({ scheme: z.string().min(1), credentials: z.string().optional() }).optional(),
-  tenant: z.string().optional(),
-});
+/**
+ * A config nested the way v1.0.0 drafts and v0.3 nested it (`{taskId, pushNotificationConfig: {url, ...}}`,
+ * or `config`) is read flat, as v1.0.1's TaskPushNotificationConfig is.
+ */
+const flattenPushConfig = (input: unknown) => {
+  if (typeof input !== 'object' || input === null || 'url' in input) return input;
+  const { pushNotificationConfig, config, ...rest } = input as Record<string, unknown>;
+  const nested = pushNotificationConfig ?? config;
+  return typeof nested === 'object' && nested !== null ? { ...rest, ...nested } : input;
+};
+
+export const PushConfigInput = z.preprocess(
+  flattenPushConfig,
+  z.object({
+    id: z.string().min(1).optional(),
+    taskId: z.string().optional(),
+    url: z.string().url('url must be an absolute URL'),
+    token: z.string().optional(),
+    authentication: z.object({ scheme: z.string().min(1), credentials: z.string().optional() }).optional(),
+    tenant: z.string().optional(),
+  }),
+);
 export type PushConfigInput = z.infer<typeof PushConfigInput>;
 
 export const SendMessageRequest = z.object({
@@ -41,9 +55,15 @@ export const SendMessageRequest = z.object({
     .object({
       acceptedOutputModes: z.array(z.string()).optional(),
       taskPushNotificationConfig: PushConfigInput.optional(),
+      /** The v1.0.0 draft's and v0.3's name of taskPushNotificationConfig. */
+      pushNotificationConfig: PushConfigInput.optional(),
       historyLength: z.number().int().min(0, 'historyLength must not be negative').optional(),
       returnImmediately: z.boolean().optional(),
     })
+    .transform(({ pushNotificationConfig, ...c }) => ({
+      ...c,
+      taskPushNotificationConfig: c.taskPushNotificationConfig ?? pushNotificationConfig,
+    }))
     .optional(),
   metadata: z.record(z.string(), z.unknown()).optional(),
   tenant: z.string().optional(),

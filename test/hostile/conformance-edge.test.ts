@@ -4,6 +4,8 @@
  * proto field names in params and queries, and SubscribeToTask alike on both bindings.
  */
 import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { runtimesFor, startHub, type TestHub } from '../support/hub.ts';
@@ -189,6 +191,43 @@ for (const kind of await runtimesFor('conformance at the edge')) {
       }
     },
   );
+
+  s('B4: push configs in proto spelling, flat or nested as v1.0.0 drafts sent them', async () => {
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => res.writeHead(204).end());
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+    try {
+      const sent = await client.result('SendMessage', {
+        message: userMessage('tck-input-required'),
+        configuration: { push_notification_config: { url, token: 'a' } },
+      });
+      const taskId = sent.task.id as string;
+      const listed = await client.result('ListTaskPushNotificationConfigs', { task_id: taskId });
+      assert.equal(
+        listed.configs.map((c: Json) => c.url),
+        [url],
+        'configuration.push_notification_config was read',
+      );
+      const created = await client.result('CreateTaskPushNotificationConfig', {
+        task_id: taskId,
+        id: 'snake',
+        url,
+      });
+      assert.is(created.taskId, taskId);
+      const nested = await client.rest('POST', `/tasks/${taskId}/pushNotificationConfigs`, {
+        push_notification_config: { id: 'nested', url },
+      });
+      assert.is(nested.status, 200, nested.text.slice(0, 200));
+      const all = await client.result('ListTaskPushNotificationConfigs', { task_id: taskId, page_size: 10 });
+      assert.is(all.configs.length, 3);
+      await client.result('CancelTask', { id: taskId });
+    } finally {
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
 
   s(
     'B5: REST SubscribeToTask as JSON-RPC: the task first, open through input-required, refused on a terminal task',
