@@ -16,7 +16,6 @@
  * A definition may bound the whole run's time (`timeoutMs`).
  */
 import { z } from 'zod';
-import { describeZodIssues } from '../commands/errors.ts';
 import { TaskState } from '../events/a2a.ts';
 import { AgentSkillInfo } from '../events/agent.ts';
 import { patternMatches, patternProblem } from './pattern.ts';
@@ -181,6 +180,10 @@ export type SwarmNode = z.output<typeof SwarmNode>;
 export type StepNode = TaskNode | MapNode | SwarmNode;
 export const isStepNode = (node: WorkflowNode | undefined): node is StepNode =>
   node?.kind === 'task' || node?.kind === 'map' || node?.kind === 'swarm';
+
+/** `nodes.check.cases.0.when.matches: <message>`: where in the definition, and what is wrong there. */
+const describeIssue = (issue: z.core.$ZodIssue): string =>
+  `${issue.path.length ? `${issue.path.map(String).join('.')}: ` : ''}${issue.message}`;
 
 /**
  * A node map's own property, never one it inherits: a node id such as `constructor` is a valid id, and a
@@ -460,7 +463,7 @@ export class WorkflowBuilder {
       ...(this.timeoutMs !== undefined ? { timeoutMs: this.timeoutMs } : {}),
     });
     if (!parsed.success)
-      throw new Error(`workflow "${this.name}": ${describeZodIssues(parsed.error.issues)}`);
+      throw new Error(`workflow "${this.name}": ${parsed.error.issues.map(describeIssue).join('; ')}`);
     return parsed.data;
   }
 
