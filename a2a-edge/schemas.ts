@@ -168,53 +168,80 @@ const pathOf = (segments: Array<string | number>) => {
 };
 
 /** A high surrogate not followed by a low one, or a low one not preceded by a high one. */
+const ANY_SURROGATE = /[\uD800-\uDFFF]/;
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 const stringProblem = (s: string): string | null => {
   if (s.includes('\u0000')) return 'must not contain NUL characters';
-  if (LONE_SURROGATE.test(s)) return 'must be well-formed Unicode (it holds a lone UTF-16 surrogate)';
+  // Most text holds no surrogate at all: the cheap scan first, the lookaround only when one is there.
+  if (ANY_SURROGATE.test(s) && LONE_SURROGATE.test(s))
+    return 'must be well-formed Unicode (it holds a lone UTF-16 surrogate)';
   return null;
 };
 
-interface Frame {
-  value: unknown;
-  path: Array<string | number>;
-  depth: number;
-  /** The id key this value sits under, when it is one (its items are ids too). */
+/** A container being walked: its keys (arrays: null), where the walk is, and what it sits under. */
+interface Level {
+  container: unknown[] | Record<string, unknown>;
+  keys: string[] | null;
+  next: number;
+  /** Its key in its parent (the root: none). */
+  key: string | number | null;
+  /** Under an id key: its items are ids too. */
   idKey: boolean;
   /** Inside a free-form map (metadata, a Part's data): its keys are the client's, not ids. */
   free: boolean;
 }
 
+const isContainer = (v: unknown): v is unknown[] | Record<string, unknown> =>
+  typeof v === 'object' && v !== null;
+
 /**
  * Refuses (INVALID_PARAMS, naming the field) NUL characters and lone surrogates in any string or key,
- * nesting deeper than MAX_JSON_DEPTH, and ids longer than MAX_ID_LENGTH. Iterative: a 10,000-level document
- * costs a loop, not a stack.
+ * nesting deeper than MAX_JSON_DEPTH, and ids longer than MAX_ID_LENGTH. Iterative, with one cursor per
+ * level: a 10,000-level document costs a loop, not a stack, and a wide one no more than its depth.
  */
 export const checkRequestJson = (value: unknown, root: Array<string | number> = []): void => {
-  const stack: Frame[] = [{ value, path: root, depth: 0, idKey: false, free: false }];
-  while (stack.length) {
-    const { value: v, path, depth, idKey, free } = stack.pop()!;
-    if (typeof v === 'string') {
+  const levels: Level[] = [];
+  const where = (key?: string | number) =>
+    pathOf([
+      ...root,
+      ...levels.flatMap((l) => (l.key === null ? [] : [l.key])),
+      ...(key === undefined ? [] : [key]),
+    ]);
+  const enter = (v: unknown, key: string | number | null, idKey: boolean, free: boolean) => {
+    if (!isContainer(v)) {
+      if (typeof v !== 'string') return;
       const problem = stringProblem(v);
-      if (problem) throw invalid(pathOf(path), problem);
+      if (problem) throw invalid(where(key ?? undefined), problem);
       if (idKey && v.length > MAX_ID_LENGTH)
-        throw invalid(pathOf(path), `must be at most ${MAX_ID_LENGTH} characters (got ${v.length})`);
+        throw invalid(
+          where(key ?? undefined),
+          `must be at most ${MAX_ID_LENGTH} characters (got ${v.length})`,
+        );
+      return;
+    }
+    if (levels.length >= MAX_JSON_DEPTH)
+      throw invalid(where(key ?? undefined), `nested deeper than ${MAX_JSON_DEPTH} levels`);
+    levels.push({ container: v, keys: Array.isArray(v) ? null : Object.keys(v), next: 0, key, idKey, free });
+  };
+  enter(value, null, false, false);
+  while (levels.length) {
+    const level = levels.at(-1)!;
+    const size = level.keys ? level.keys.length : (level.container as unknown[]).length;
+    if (level.next >= size) {
+      levels.pop();
       continue;
     }
-    if (typeof v !== 'object' || v === null) continue;
-    if (depth >= MAX_JSON_DEPTH) throw invalid(pathOf(path), `nested deeper than ${MAX_JSON_DEPTH} levels`);
-    if (Array.isArray(v)) {
-      for (let i = v.length - 1; i >= 0; i--)
-        stack.push({ value: v[i], path: [...path, i], depth: depth + 1, idKey, free });
+    const i = level.next++;
+    if (!level.keys) {
+      enter((level.container as unknown[])[i], i, level.idKey, level.free);
       continue;
     }
-    for (const [key, item] of Object.entries(v)) {
-      const problem = stringProblem(key);
-      if (problem) throw invalid(pathOf([...path, key]), `its name ${problem}`);
-      const child = { value: item, path: [...path, key], depth: depth + 1 };
-      stack.push({ ...child, idKey: !free && ID_KEYS.has(key), free: free || FREE_FORM.has(camel(key)) });
-    }
+    const key = level.keys[i]!;
+    const problem = stringProblem(key);
+    if (problem) throw invalid(where(key), `its name ${problem}`);
+    const child = (level.container as Record<string, unknown>)[key];
+    enter(child, key, !level.free && ID_KEYS.has(key), level.free || FREE_FORM.has(camel(key)));
   }
 };
 
