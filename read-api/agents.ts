@@ -10,7 +10,8 @@
  * `description` and `tags`. Scoped to the caller's tenant (or `tenant`, when the key may act for it) and
  * the system agents. `routable=true` leaves out disabled agents and agents whose circuit is not closed;
  * by default every registered agent is listed, with its status and circuit.
- * 401 without a valid key, 403 for a tenant the key may not act for, 400 with readable messages, 503 when
+ * 401 without a valid key, 403 for a tenant the key may not act for, 400 with readable messages naming the
+ * parameter (also for a NUL character or a lone surrogate in any of them), 503 when
  * the embeddings service (a configured OpenAI-compatible endpoint) fails.
  */
 import { Hono } from 'hono';
@@ -21,13 +22,13 @@ import { describeZodIssues } from '../commands/errors.ts';
 import type { Discovery } from '../infra/discovery/port.ts';
 import { MAX_LIMIT } from '../infra/discovery/postgres.ts';
 import { EmbeddingsError } from '../infra/embeddings/port.ts';
+import { queryText } from './query-text.ts';
 
 const Query = z
   .object({
-    q: z.string().trim().max(1000, 'at most 1000 characters').optional(),
-    skill: z.string().trim().max(200, 'at most 200 characters').optional(),
-    tags: z
-      .string()
+    q: queryText(1000).trim().optional(),
+    skill: queryText(200).trim().optional(),
+    tags: queryText(2200)
       .optional()
       .transform((v) =>
         (v ?? '')
@@ -43,7 +44,7 @@ const Query = z
       .max(MAX_LIMIT, `must be at most ${MAX_LIMIT}`)
       .default(10),
     routable: z.enum(['true', 'false'], { message: 'must be true or false' }).default('false'),
-    tenant: z.string().optional(),
+    tenant: queryText(63).optional(),
   })
   .refine((v) => Boolean(v.q || v.skill || v.tags.length), {
     message: 'give at least one of q (a capability in words), skill (a skill id) or tags (comma-separated)',
@@ -54,14 +55,15 @@ const error = (code: number, status: string, message: string) => ({ error: { cod
 export const agentRoutes = (discovery: Discovery) => {
   const app = new Hono<EdgeEnv>();
   app.get('/agents', async (c) => {
+    const parsed = Query.safeParse(c.req.query());
     let tenant: string;
     try {
-      tenant = callerOf(c, c.req.query('tenant')).tenant;
+      // 401 before 400: an anonymous caller learns nothing; 403 only for a well-formed tenant.
+      tenant = callerOf(c, parsed.success ? parsed.data.tenant : undefined).tenant;
     } catch (err) {
       if (!(err instanceof A2AError)) throw err;
       return c.json(error(err.http, err.status, err.message), err.http as 401 | 403);
     }
-    const parsed = Query.safeParse(c.req.query());
     if (!parsed.success) {
       return c.json(error(400, 'INVALID_ARGUMENT', describeZodIssues(parsed.error.issues)), 400);
     }

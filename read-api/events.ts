@@ -1,53 +1,200 @@
+/**
+ * Event subscriptions for integrators, GET /api/events: the caller's tenant's events as SSE, catch-up from
+ * any position then live, each event's global position as the SSE id (so `Last-Event-ID` resumes where a
+ * client left off).
+ *
+ * One tenant must not be able to exhaust the hub for the others, so:
+ * - the store reads only the tenant's events (a tenant filter in the query, over an index), a page of
+ *   `pageSize` events at a time, and the next page only once the last event was written;
+ * - a write completes only when the socket has taken it (Hono's streamSSE writes into a TransformStream
+ *   whose reader, @hono/node-server, stops reading while the socket's write() answers false, until
+ *   'drain'): a reader that does not read stops the store reads, and one that has taken nothing for
+ *   `stallMs` is dropped (its subscription closed, its connection destroyed);
+ * - at most `perKey` streams per API key and `perTenant` per tenant are open at once in this process;
+ *   one more is answered 429.
+ * Secrets in events (an API key's hash, a webhook's token or credentials) are served redacted: the event
+ * stays (a gapless log, and the audit trail that a key was issued), the secret never leaves the hub.
+ */
+import { ServerResponse } from 'node:http';
 import { Hono } from 'hono';
-import { streamSSE } from 'hono/streaming';
+import { type SSEStreamingApi, streamSSE } from 'hono/streaming';
 import { z } from 'zod';
-import type { EdgeEnv } from '../a2a-edge/auth.ts';
+import type { EdgeEnv, KeyHolder } from '../a2a-edge/auth.ts';
 import { describeZodIssues } from '../commands/errors.ts';
+import type { RecordedEvent } from '../events/envelope.ts';
+import { type EventStreamLimits, eventStreamLimits } from '../infra/config.ts';
 import type { EventStore } from '../infra/event-store/port.ts';
+import { queryText } from './query-text.ts';
+
+/** A global position as a client may send it: digits only, within what a JS number holds exactly. */
+const position = z
+  .string()
+  .regex(/^\d+$/, 'must be a non-negative whole number (an event position)')
+  .transform(Number)
+  .refine(Number.isSafeInteger, `must be at most ${Number.MAX_SAFE_INTEGER}`);
 
 const Query = z.object({
   /** Resume after this global position (the `id` of the last SSE event received); 0 = from the start. */
-  after: z.coerce.number().int().min(0).default(0),
+  after: position.default(0),
   /** Only these event types (comma-separated). */
-  types: z
-    .string()
+  types: queryText(2000)
     .optional()
-    .transform((v) => (v ? v.split(',').filter(Boolean) : undefined)),
+    .transform((v) => (v ? v.split(',').filter(Boolean) : undefined))
+    .pipe(
+      z
+        .array(z.string().max(200, 'a type has at most 200 characters'))
+        .max(50, 'at most 50 types')
+        .optional(),
+    ),
   /** Only streams whose name starts with this (e.g. `task-`). */
-  streamPrefix: z.string().optional(),
+  streamPrefix: queryText(500).optional(),
 });
 
+/** Data fields that hold secrets: an API key's hash, a push webhook's token and credentials. */
+const SECRET_FIELDS = new Set(['keyHash', 'token', 'credentials']);
+export const REDACTED = '[redacted]';
+
+/** A copy of `value` with every secret field's value replaced by REDACTED, however deep. */
+export const redactSecrets = (value: unknown): unknown => {
+  if (Array.isArray(value)) return value.map(redactSecrets);
+  if (value === null || typeof value !== 'object') return value;
+  return Object.fromEntries(
+    Object.entries(value).map(([k, v]) => [k, SECRET_FIELDS.has(k) ? REDACTED : redactSecrets(v)]),
+  );
+};
+
+const status = (code: number, name: string, message: string) => ({ error: { code, status: name, message } });
+
+/** Open streams per key and per tenant in this process; `open` answers why not, or a release function. */
+const streamCounter = (limits: EventStreamLimits) => {
+  const perKey = new Map<string, number>();
+  const perTenant = new Map<string, number>();
+  const bump = (m: Map<string, number>, k: string, by: number) => {
+    const n = (m.get(k) ?? 0) + by;
+    if (n > 0) m.set(k, n);
+    else m.delete(k);
+  };
+  return {
+    open(holder: KeyHolder): { refused: string } | { release: () => void } {
+      if ((perKey.get(holder.principal) ?? 0) >= limits.perKey) {
+        return {
+          refused: `this API key has ${limits.perKey} event streams open, the most allowed (AGENTCORE_MAX_EVENT_STREAMS_PER_KEY): close one first`,
+        };
+      }
+      if ((perTenant.get(holder.tenant) ?? 0) >= limits.perTenant) {
+        return {
+          refused: `tenant ${holder.tenant} has ${limits.perTenant} event streams open, the most allowed (AGENTCORE_MAX_EVENT_STREAMS_PER_TENANT): close one first`,
+        };
+      }
+      bump(perKey, holder.principal, 1);
+      bump(perTenant, holder.tenant, 1);
+      let released = false;
+      return {
+        release: () => {
+          if (released) return;
+          released = true;
+          bump(perKey, holder.principal, -1);
+          bump(perTenant, holder.tenant, -1);
+        },
+      };
+    },
+  };
+};
+
+/** Resolves true once `write` completes, false if it has not after `ms` (the reader stalled). */
+const within = async (write: Promise<unknown>, ms: number): Promise<boolean> => {
+  let timer: NodeJS.Timeout | undefined;
+  const stalled = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([write.then(() => true as const), stalled]);
+  } finally {
+    clearTimeout(timer);
+  }
+};
+
+const toSse = (event: RecordedEvent) => ({
+  id: String(event.position),
+  event: event.type,
+  data: JSON.stringify({ ...event, data: redactSecrets(event.data) }),
+});
+
+/** `after` from the query, or from a `Last-Event-ID` header (which wins, as EventSource resumes with it). */
+const resumePosition = (header: string | undefined, after: number): number | { invalid: string } => {
+  if (header === undefined || header.trim() === '') return after;
+  const parsed = position.safeParse(header.trim());
+  return parsed.success
+    ? parsed.data
+    : { invalid: `Last-Event-ID: ${describeZodIssues(parsed.error.issues)}` };
+};
+
 /**
- * Event subscriptions for integrators: the caller's tenant's events as SSE, catch-up from any position then
- * live, each event's global position as the SSE id (so `Last-Event-ID` resumes where a client left off).
+ * @example
+ * app.route('/api', eventRoutes(store)); // limits from AGENTCORE_MAX_EVENT_STREAMS_* and friends
  */
-export const eventRoutes = (store: EventStore) => {
+export const eventRoutes = (store: EventStore, limits: EventStreamLimits = eventStreamLimits()) => {
   const app = new Hono<EdgeEnv>();
-  app.get('/events', (c) => {
+  const counter = streamCounter(limits);
+  app.get('/events', async (c) => {
     const holder = c.get('holder');
-    if (!holder)
-      return c.json(
-        { error: { code: 401, status: 'UNAUTHENTICATED', message: 'A valid API key is required' } },
-        401,
-      );
+    if (!holder) return c.json(status(401, 'UNAUTHENTICATED', 'A valid API key is required'), 401);
     const parsed = Query.safeParse(c.req.query());
     if (!parsed.success) {
-      return c.json(
-        { error: { code: 400, status: 'INVALID_ARGUMENT', message: describeZodIssues(parsed.error.issues) } },
-        400,
-      );
+      return c.json(status(400, 'INVALID_ARGUMENT', describeZodIssues(parsed.error.issues)), 400);
     }
-    const lastEventId = Number(c.req.header('last-event-id'));
-    const after = Number.isInteger(lastEventId) && lastEventId > 0 ? lastEventId : parsed.data.after;
-    const { types, streamPrefix } = parsed.data;
+    const after = resumePosition(c.req.header('last-event-id'), parsed.data.after);
+    if (typeof after !== 'number') return c.json(status(400, 'INVALID_ARGUMENT', after.invalid), 400);
+    const filter = {
+      tenant: holder.tenant,
+      types: parsed.data.types,
+      streamPrefix: parsed.data.streamPrefix,
+    };
+    try {
+      // Throws RangeError when `after` is no position of the log (the SQL stores check; EventStoreDB cannot).
+      if (after > 0) await store.readAll({ after, maxCount: 1, filter });
+    } catch (err) {
+      if (!(err instanceof RangeError)) throw err;
+      const field = c.req.header('last-event-id')?.trim() ? 'Last-Event-ID' : 'after';
+      return c.json(status(400, 'INVALID_ARGUMENT', `${field}: position ${after} is not in the log`), 400);
+    }
+    const opened = counter.open(holder);
+    if ('refused' in opened) {
+      c.header('Retry-After', '5');
+      return c.json(status(429, 'RESOURCE_EXHAUSTED', opened.refused), 429);
+    }
+    const outgoing: unknown = (c.env as { outgoing?: unknown } | undefined)?.outgoing;
     return streamSSE(c, async (sse) => {
-      const subscription = store.subscribeAll({ after, filter: { types, streamPrefix } });
-      sse.onAbort(() => void subscription.close());
-      for await (const event of subscription) {
-        if (event.metadata.tenant !== holder.tenant) continue;
-        await sse.writeSSE({ id: String(event.position), event: event.type, data: JSON.stringify(event) });
+      const subscription = store.subscribeAll({ after, filter, pageSize: limits.pageSize });
+      /** Ends the stream for good: its reader left, stalled, or the log failed. */
+      const drop = (destroy: boolean) => {
+        opened.release();
+        void subscription.close();
+        if (!destroy) return;
+        // Without the socket (another server adapter), aborting the stream is the most that can be done.
+        if (outgoing instanceof ServerResponse) outgoing.destroy();
+        else sse.abort();
+      };
+      sse.onAbort(() => drop(false));
+      try {
+        for await (const event of subscription) {
+          if (!(await within(sse.writeSSE(toSse(event)), limits.stallMs))) return drop(true);
+        }
+      } catch {
+        await within(writeFailure(sse), 1000);
+      } finally {
+        drop(false);
       }
     });
   });
   return app;
 };
+
+/** Tells the client the stream broke (it may resume with Last-Event-ID); nothing internal is revealed. */
+const writeFailure = (sse: SSEStreamingApi) =>
+  sse.writeSSE({
+    event: 'error',
+    data: JSON.stringify(
+      status(503, 'UNAVAILABLE', 'the event log could not be read; resume with Last-Event-ID'),
+    ),
+  });

@@ -44,5 +44,10 @@ export const createPgliteEventStore = async (options: PgliteEventStoreOptions): 
   const schema = options.schema ?? 'public';
   if (options.migrate !== false) await migrate({ db: options.db, schema });
   // One connection: a second batch in flight would only queue behind the first.
-  return new SqlEventStore('pglite', driver(options.db), schema, { maxInFlight: 1, ...options });
+  // No autovacuum in PGlite: the store keeps the planner's statistics itself.
+  return new SqlEventStore('pglite', driver(options.db), schema, {
+    maxInFlight: 1,
+    autoAnalyze: true,
+    ...options,
+  });
 };

@@ -4,7 +4,8 @@
  * One table per schema (default `public`; created by `migrate`, SQL in sql.ts):
  *   events(position bigserial PK, tx_id xid8 NOT NULL DEFAULT pg_current_xact_id(), stream, revision,
  *          id uuid UNIQUE, type, schema_version, occurred_at, data jsonb, metadata jsonb,
- *          UNIQUE (stream, revision)), indexed on (tx_id, position) and (type, tx_id, position).
+ *          UNIQUE (stream, revision)), indexed on (tx_id, position), (type, tx_id, position) and
+ *          ((metadata->>'tenant'), tx_id, position) (one tenant's reads of the log, GET /api/events).
  *
  * APPEND goes through `append_locked`, a PL/pgSQL function run under the stream's transaction-scoped
  * advisory lock (appenders of one stream queue, other streams do not wait): it reads the stream's last

@@ -55,6 +55,12 @@ export interface SqlStoreOptions {
   maxBatch?: number;
   /** Batches in flight at once (default 2, measured best on 2 cores; 1 for a single-connection database). */
   maxInFlight?: number;
+  /**
+   * ANALYZE the events table as autovacuum would (after 500 events plus 10% of the table were written), for
+   * a database without autovacuum (PGlite). Without statistics the planner takes one tenant's page of the
+   * log for a couple of rows and reads all of that tenant's events, then sorts them, for every page.
+   */
+  autoAnalyze?: boolean;
 }
 
 /** A projection applied inside the append transaction (projections/projection.ts fits this shape). */
@@ -427,6 +433,11 @@ export class SqlEventStore implements EventStore {
   readonly #inline: InlineProjection[];
   readonly #maxBatch: number;
   readonly #maxInFlight: number;
+  readonly #autoAnalyze: boolean;
+  /** Events written since the last ANALYZE, and the table's size then (autoAnalyze). */
+  #unanalyzed = 0;
+  #analyzedRows = 0;
+  #analyzing: Promise<void> | null = null;
   #queue: QueuedAppend[] = [];
   #inFlight = 0;
   #flushScheduled = false;
@@ -446,6 +457,7 @@ export class SqlEventStore implements EventStore {
     this.#inline = options.inline ?? [];
     this.#maxBatch = options.maxBatch ?? 200;
     this.#maxInFlight = options.maxInFlight ?? 2;
+    this.#autoAnalyze = options.autoAnalyze ?? false;
   }
 
   async append(
@@ -565,6 +577,7 @@ export class SqlEventStore implements EventStore {
       return;
     }
     let wrote = false;
+    let written = 0;
     out.items.forEach((r, i) => {
       const a = batch[i]!;
       const code = r.error === 'AC004' ? r.detail : r.error;
@@ -577,10 +590,27 @@ export class SqlEventStore implements EventStore {
         a.reject(this.#refusal(r.error, r.detail, a.stream, a.expected));
       } else {
         wrote ||= a.item.e.length > 0 && !r.replayed;
+        if (!r.replayed) written += a.item.e.length;
         a.resolve({ nextExpectedRevision: Number(r.next), positions: r.positions.map(Number) });
       }
     });
     if (wrote) this.#appended();
+    if (written > 0) this.#maybeAnalyze(written);
+  }
+
+  /** autoAnalyze: refreshes the planner's statistics once enough was written (at most one at a time). */
+  #maybeAnalyze(written: number): void {
+    if (!this.#autoAnalyze) return;
+    this.#unanalyzed += written;
+    if (this.#analyzing || this.#closed || this.#unanalyzed < 500 + this.#analyzedRows / 10) return;
+    this.#analyzedRows += this.#unanalyzed;
+    this.#unanalyzed = 0;
+    this.#analyzing = this.driver
+      .exec(`ANALYZE ${this.#s}.events`)
+      .catch(() => {}) // statistics are an optimisation: the next threshold tries again
+      .finally(() => {
+        this.#analyzing = null;
+      });
   }
 
   /** One statement; inside a transaction with the inline projections when some of them are concerned. */
@@ -888,6 +918,7 @@ export class SqlEventStore implements EventStore {
     this.#closed = true;
     await Promise.all([...this.#subscriptions].map((s) => s.close()));
     await this.#notifying;
+    await this.#analyzing;
     const listening = this.#listening;
     this.#listening = null;
     if (listening) await (await listening.catch(() => null))?.();
