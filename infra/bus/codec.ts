@@ -11,6 +11,8 @@ export const HEADER_TYPE = 'Ac-Type';
 export const HEADER_ERROR = 'Ac-Error';
 export const HEADER_DURABLE = 'Ac-Durable';
 export const HEADER_DELIVERIES = 'Ac-Deliveries';
+/** Set on an event published without its data (too large for the bus): the size it had. */
+export const HEADER_OMITTED = 'Ac-Omitted';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

@@ -57,6 +57,7 @@ import {
   HEADER_DURABLE,
   HEADER_ERROR,
   HEADER_EVENT_ID,
+  HEADER_OMITTED,
   HEADER_POSITION,
   HEADER_TYPE,
   headerSafe,
@@ -233,7 +234,20 @@ export const createJetStreamBus = async (options: JetStreamBusOptions): Promise<
       h.set(HEADER_POSITION, String(e.position));
       h.set(HEADER_EVENT_ID, headerSafe(e.id));
       h.set(HEADER_TYPE, headerSafe(e.type));
-      const p = js.publish(eventSubject(ns, e), encodeEvent(e), {
+      let payload = encodeEvent(e);
+      // An event larger than the server takes (max_payload; 1 MiB by default) would be refused on every
+      // try and stall the relay for every tenant. The command handler keeps new events under
+      // AGENTCORE_MAX_EVENT_BYTES; one written before that limit goes out without its data, marked, so its
+      // consumers refuse it (and dead-letter it) instead of the whole bus stopping behind it.
+      const limit = (nc.info?.max_payload ?? 1024 * 1024) - 8 * 1024;
+      if (payload.length > limit) {
+        h.set(HEADER_OMITTED, String(payload.length));
+        payload = encodeEvent({
+          ...e,
+          data: { omitted: `${payload.length} bytes, over the bus's ${limit}` },
+        });
+      }
+      const p = js.publish(eventSubject(ns, e), payload, {
         msgID: e.id,
         headers: h,
         ...(i > 0 ? { expect: { lastMsgID: chain[i - 1]!.id } } : {}),

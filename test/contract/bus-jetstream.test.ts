@@ -83,6 +83,24 @@ specific('streams, subjects and headers are what the design says', async (bus) =
   });
 });
 
+specific(
+  'an event over the server max_payload goes out without its data, and the ones after it follow',
+  async (bus) => {
+    const [big, after] = makeEvents('big', 1, 2);
+    const huge = { ...big!, data: { text: 'x'.repeat(1_200_000) } };
+    await bus.publish([huge, after!]);
+    assert.is(await bus.lastPublishedPosition(), 2, 'the relay is not stuck behind the large event');
+    await inspect(async (jsm) => {
+      const m = (await jsm.streams.getMessage(bus.streams.events, { seq: 1 }))!;
+      assert.ok(Number(m.header.get('Ac-Omitted')) > 1_200_000);
+      const stored = m.json<RecordedEvent>();
+      assert.is(stored.id, huge.id);
+      assert.match(JSON.stringify(stored.data), /omitted/);
+      assert.equal((await jsm.streams.getMessage(bus.streams.events, { seq: 2 }))!.json(), after);
+    });
+  },
+);
+
 specific('a dead letter carries the error and the delivery count in headers', async (bus) => {
   const [event] = makeEvents('dlq', 1, 1);
   const c = await bus.consume({
