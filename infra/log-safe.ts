@@ -48,12 +48,14 @@ export const forLog = (value: unknown, max = LOG_TEXT_MAX): string => {
  * properties (a driver's error may hold the statement's parameters, a command error its whole input).
  */
 export const safeErr = (error: unknown): Record<string, unknown> => {
-  if (!(error instanceof Error)) return { message: forLog(error) };
+  // No prototype: pino's error serializer then names it by `name` (not "Object"), as it would the error.
+  const safe: Record<string, unknown> = Object.create(null);
+  if (!(error instanceof Error)) return Object.assign(safe, { message: forLog(error) });
   const code = (error as { code?: unknown }).code;
-  return {
-    type: error.name,
+  return Object.assign(safe, {
+    name: error.name,
     ...(typeof code === 'string' || typeof code === 'number' ? { code } : {}),
     message: truncateText(error.message),
     ...(error.stack ? { stack: truncateText(error.stack, 2 * LOG_TEXT_MAX) } : {}),
-  };
+  });
 };
