@@ -379,7 +379,7 @@ const runTimers = async (deps: WorkflowSagaDeps, event: RecordedEvent, working: 
     await waitUntil(deps, step.notBefore, working);
     // The run may have given the step up meanwhile (canceled): then it is not submitted at all.
     const run = fold(workflowRunDecider, await deps.store.readStream(event.stream));
-    if (!run.outstanding[step.taskId]) return;
+    if (!Object.hasOwn(run.outstanding, step.taskId)) return;
     await once(event.id, () => submitStep(deps, event));
   }
   if (!step.timeoutAt) return;
