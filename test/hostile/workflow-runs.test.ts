@@ -2,7 +2,8 @@
  * Starting workflow runs as a hostile (or merely retrying) client would, on both runtimes: another tenant's
  * run id is refused with a 409 and changes nothing of that run; the same start again is the same run, a
  * different one under the same id a 409; 20 concurrent identical starts (same run id, or same
- * Idempotency-Key) make one run and get one answer; node ids and workflow names that are names of
+ * Idempotency-Key, whose run id is derived from the key, so it holds after the key's answer is forgotten)
+ * make one run and get one answer; node ids and workflow names that are names of
  * Object.prototype are ordinary ids, and `__proto__` is refused by name.
  */
 import { suite } from 'uvu';
@@ -48,7 +49,8 @@ for (const kind of kinds) {
     });
 
   s.before(async () => {
-    hub = await startHub(kind);
+    // The Idempotency-Key middleware forgets answers after a second: the run id must not depend on it.
+    hub = await startHub(kind, { env: { AGENTCORE_IDEMPOTENCY_TTL_S: '1' } });
     otherKey = await hub.addTenant('runs-other');
     assert.is((await api('/workflows', { body: greet('greet') })).status, 201);
     assert.is((await api('/workflows', { body: greet('greet'), key: otherKey })).status, 201);
@@ -111,6 +113,29 @@ for (const kind of kinds) {
       // The key names the run itself (not only an answer kept for a while): a later retry finds it too.
       const later = await api('/workflows/greet/runs', { body: { input: 'Ed' }, headers });
       assert.equal(later.body, { runId, version: 2 });
+    },
+  );
+
+  s(
+    'a retry under the same Idempotency-Key after its answer was forgotten is still the same run',
+    async () => {
+      const headers = { 'Idempotency-Key': `late-${crypto.randomUUID()}` };
+      const first = await api('/workflows/greet/runs', { body: { input: 'Gus' }, headers });
+      assert.is(first.status, 202);
+      await new Promise((r) => setTimeout(r, 2100));
+      // Before: the middleware had forgotten the key, and a second run started under a new id.
+      const late = await fetch(`${hub.url}/api/admin/workflows/greet/runs`, {
+        method: 'POST',
+        headers: { 'X-API-Key': hub.apiKey, 'content-type': 'application/json', ...headers },
+        body: JSON.stringify({ input: 'Gus' }),
+      });
+      assert.is(late.headers.get('idempotent-replayed'), null, 'the middleware had forgotten the answer');
+      assert.equal({ status: late.status, body: await late.json() }, first);
+      assert.is((await runStarts(first.body.runId!)).length, 1);
+      // Another tenant's same key is another run of its own.
+      const theirs = await api('/workflows/greet/runs', { body: { input: 'Gus' }, headers, key: otherKey });
+      assert.is(theirs.status, 202);
+      assert.is.not(theirs.body.runId, first.body.runId);
     },
   );
 
