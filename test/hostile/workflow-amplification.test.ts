@@ -93,6 +93,40 @@ for (const kind of kinds) {
     );
   });
 
+  s(
+    "through the workflow's A2A endpoint, the same amplification is a failed task that says why",
+    async () => {
+      const send = async (text: string) => {
+        const res = await fetch(`${hub.url}/a2a/workflows/amplify/jsonrpc`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'A2A-Version': '1.0', 'X-API-Key': hub.apiKey },
+          body: JSON.stringify({
+            jsonrpc: '2.0',
+            id: 1,
+            method: 'SendMessage',
+            params: { message: { messageId: crypto.randomUUID(), role: 'ROLE_USER', parts: [{ text }] } },
+          }),
+        });
+        const { result } = (await res.json()) as {
+          result: { task: { status: { state: string; message: { parts: Array<{ text: string }> } } } };
+        };
+        return result.task.status;
+      };
+      const amplified = await send('z'.repeat(30_000));
+      assert.is(amplified.state, 'TASK_STATE_FAILED');
+      assert.is(
+        amplified.message.parts[0]!.text,
+        "step boom failed: step 'boom': rendered input is 68.7 MiB, over the 1 MiB limit (AGENTCORE_MAX_STEP_INPUT_BYTES); compensated: seed",
+      );
+      const tooLong = await send('y'.repeat(40_000));
+      assert.is(tooLong.state, 'TASK_STATE_FAILED');
+      assert.match(
+        tooLong.message.parts[0]!.text,
+        /input: 39\.1 KiB, over the 32 KiB limit of a run's input/,
+      );
+    },
+  );
+
   s('a command whose event is over AGENTCORE_MAX_EVENT_BYTES is refused and writes nothing', async () => {
     const stream = `blob-${crypto.randomUUID()}`;
     const ctx = { tenant: 'default', principal: 'test:blob' };
