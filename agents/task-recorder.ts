@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { fold } from '../commands/handle.ts';
+import { checkEventSizes, fold } from '../commands/handle.ts';
 import { type TaskAggregate, type TaskCommand, taskDecider } from '../commands/task.ts';
 import type { EventMetadata, NewEvent, RecordedEvent } from '../events/envelope.ts';
 import type { TaskEvent } from '../events/task.ts';
@@ -51,6 +51,9 @@ export class TaskRecorder {
   record(command: TaskCommand, commandId: string): TaskAggregate {
     if (this.recorded.has(commandId)) return this.state;
     const events = taskDecider.decide(command, this.state);
+    // An agent's oversized update (a huge artifact) is refused as a command's would be: the worker then
+    // fails the task saying why, rather than the event reaching the log and the bus.
+    checkEventSizes(this.stream, events);
     this.state = events.reduce(taskDecider.evolve, this.state);
     if (events.length > 0) this.pending.push({ command, commandId });
     return this.state;

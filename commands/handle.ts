@@ -5,8 +5,11 @@ import { ConcurrencyError, type EventStore, type ExpectedRevision } from '../inf
 import { formatBytes } from '../infra/log-safe.ts';
 import { CommandError } from './errors.ts';
 
-/** The largest event `data` a command may append, serialized (AGENTCORE_MAX_EVENT_BYTES, default 2 MiB). */
-export const DEFAULT_MAX_EVENT_BYTES = 2 * 1024 * 1024;
+/**
+ * The largest event `data` a command may append, serialized (AGENTCORE_MAX_EVENT_BYTES, default 768 KiB):
+ * under NATS's default max_payload (1 MiB) with room for the envelope, so every event can cross the bus.
+ */
+export const DEFAULT_MAX_EVENT_BYTES = 768 * 1024;
 let maxEventBytes = DEFAULT_MAX_EVENT_BYTES;
 
 /** Sets the event size limit of this process (the composition root, from the configuration). */

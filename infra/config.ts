@@ -108,12 +108,12 @@ const Env = z.object({
     .int()
     .min(1)
     .default(24 * 60 * 60),
-  /** Largest request body the edge accepts. */
+  /** Largest request body the edge accepts, on every route (A2A bindings, read and admin APIs). */
   AGENTCORE_BODY_LIMIT_BYTES: z.coerce
     .number()
     .int()
     .min(1024)
-    .default(10 * 1024 * 1024),
+    .default(1024 * 1024),
   /**
    * Largest message a client may send (its JSON, plus the request's metadata). The default keeps the event
    * that carries it under NATS's default max_payload (1 MiB).
@@ -151,18 +151,21 @@ const Env = z.object({
   AGENTCORE_CIRCUIT_FAILURE_THRESHOLD: z.coerce.number().int().min(1).default(3),
   AGENTCORE_CIRCUIT_COOLDOWN_MS: z.coerce.number().int().min(0).default(30_000),
   // ---- size limits (commands/handle.ts, workflows/limits.ts)
-  /** Largest serialized `data` of one event a command may append. */
+  /**
+   * Largest serialized `data` of one event a command may append: under NATS's default max_payload (1 MiB),
+   * with room for the envelope, so that every event crosses the bus (raise both together).
+   */
   AGENTCORE_MAX_EVENT_BYTES: z.coerce
     .number()
     .int()
     .min(64 * 1024)
-    .default(2 * 1024 * 1024),
+    .default(768 * 1024),
   /** Largest rendered input (and output) of a workflow step: over it, the step fails. */
   AGENTCORE_MAX_STEP_INPUT_BYTES: z.coerce
     .number()
     .int()
     .min(1024)
-    .default(1024 * 1024),
+    .default(512 * 1024),
   /** Largest input a workflow run starts with (400 at the API). */
   AGENTCORE_MAX_RUN_INPUT_BYTES: z.coerce
     .number()

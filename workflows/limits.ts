@@ -16,7 +16,7 @@ export interface WorkflowLimits {
 }
 
 export const DEFAULT_WORKFLOW_LIMITS: Readonly<WorkflowLimits> = {
-  maxStepInputBytes: 1024 * 1024,
+  maxStepInputBytes: 512 * 1024,
   maxRunInputBytes: 256 * 1024,
 };
 

@@ -75,7 +75,7 @@ for (const kind of kinds) {
       assert.equal(run.failure, {
         step: 'boom',
         reason:
-          "step 'boom': rendered input is 68.7 MiB, over the 1 MiB limit (AGENTCORE_MAX_STEP_INPUT_BYTES)",
+          "step 'boom': rendered input is 68.7 MiB, over the 512 KiB limit (AGENTCORE_MAX_STEP_INPUT_BYTES)",
       });
       assert.equal(run.compensated, ['seed']);
       const longest = Math.max(...lines);
@@ -116,7 +116,7 @@ for (const kind of kinds) {
       assert.is(amplified.state, 'TASK_STATE_FAILED');
       assert.is(
         amplified.message.parts[0]!.text,
-        "step boom failed: step 'boom': rendered input is 68.7 MiB, over the 1 MiB limit (AGENTCORE_MAX_STEP_INPUT_BYTES); compensated: seed",
+        "step boom failed: step 'boom': rendered input is 68.7 MiB, over the 512 KiB limit (AGENTCORE_MAX_STEP_INPUT_BYTES); compensated: seed",
       );
       const tooLong = await send('y'.repeat(40_000));
       assert.is(tooLong.state, 'TASK_STATE_FAILED');
@@ -139,11 +139,11 @@ for (const kind of kinds) {
     assert.is((error as CommandError).kind, 'validation');
     assert.is(
       (error as CommandError).message,
-      `Blob on ${stream} would be 3 MiB, over the 2 MiB limit of an event (AGENTCORE_MAX_EVENT_BYTES): nothing was written`,
+      `Blob on ${stream} would be 3 MiB, over the 768 KiB limit of an event (AGENTCORE_MAX_EVENT_BYTES): nothing was written`,
     );
     assert.equal(await hub.runtime.store.readStream(stream), []);
     // Just under the limit is written.
-    await handle(hub.runtime.store, stream, { blob: 'b'.repeat(2 * 1024 * 1024 - 100) }, writer, ctx);
+    await handle(hub.runtime.store, stream, { blob: 'b'.repeat(768 * 1024 - 100) }, writer, ctx);
     assert.is((await hub.runtime.store.readStream(stream)).length, 1);
   });
 

@@ -151,7 +151,7 @@ test('given a step whose rendered input is over the limit, then it fails with th
   const { events, run } = decideAll(definition, input, [['seed', input]]);
   const failed = events.find((e) => e.type === 'WorkflowStepFailed');
   const reason =
-    "step 'boom': rendered input is 143.1 MiB, over the 1 MiB limit (AGENTCORE_MAX_STEP_INPUT_BYTES)";
+    "step 'boom': rendered input is 143.1 MiB, over the 512 KiB limit (AGENTCORE_MAX_STEP_INPUT_BYTES)";
   assert.equal(failed?.data, {
     ...{ stepId: 'boom', attempt: 1, iteration: 1, compensation: false },
     ...{ taskId: stepTaskId(runId, 'boom', 1, false), state: 'TASK_STATE_FAILED', error: reason },
@@ -210,7 +210,7 @@ test('the limit is the one the run started with', () => {
   assert.match(JSON.stringify(start(1024)[1]?.data), /rendered input is 1.2 KiB, over the 1 KiB limit/);
   assert.is((start(1024)[0]!.data as { maxStepInputBytes?: number }).maxStepInputBytes, 1024);
   assert.is(start()[1]?.type, 'WorkflowStepScheduled');
-  assert.is(DEFAULT_WORKFLOW_LIMITS.maxStepInputBytes, 1024 * 1024);
+  assert.is(DEFAULT_WORKFLOW_LIMITS.maxStepInputBytes, 512 * 1024);
 });
 
 test("given a step's output over the limit, then the step fails rather than carry it into the run", () => {
@@ -219,7 +219,7 @@ test("given a step's output over the limit, then the step fails rather than carr
   const failed = events.find((e) => e.type === 'WorkflowStepFailed');
   assert.match(
     (failed!.data as { error: string }).error,
-    /^step 'seed': its output is 2 MiB, over the 1 MiB limit \(AGENTCORE_MAX_STEP_INPUT_BYTES\)$/,
+    /^step 'seed': its output is 2 MiB, over the 512 KiB limit \(AGENTCORE_MAX_STEP_INPUT_BYTES\)$/,
   );
   assert.not.ok(events.some((e) => e.type === 'WorkflowStepCompleted'));
 });
