@@ -1,5 +1,6 @@
 /** The hub's HTTP surface: agent card, A2A over JSON-RPC and HTTP+JSON, health, the read and admin APIs. */
 import { type Context, Hono, type MiddlewareHandler } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
 import { requestId } from 'hono/request-id';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import pino, { type Logger } from 'pino';
@@ -34,7 +35,7 @@ export interface EdgeOptions {
   checks: HealthCheck[];
   /** The log, for integrators' event subscriptions (read API). */
   store: EventStore;
-  /** Largest request body accepted, in bytes (AGENTCORE_BODY_LIMIT_BYTES; default 10 MiB). */
+  /** Largest request body accepted, in bytes (AGENTCORE_BODY_LIMIT_BYTES; default 1 MiB), on every route. */
   bodyLimitBytes?: number;
   /** Largest message accepted, as the bytes of its parts (AGENTCORE_MAX_MESSAGE_BYTES; default 1 MiB). */
   maxMessageBytes?: number;
@@ -125,6 +126,24 @@ export const edgeApp = (o: EdgeOptions) => {
   app.route('/a2a/rest', restRoutes(o.service, bindings));
   app.route('/a2a/workflows', workflowRoutes({ ...o, bindings }));
   app.use('/api/*', authenticate(o.auth));
+  // The one body limit, before anything reads a body (the idempotency fingerprint does).
+  app.use(
+    '/api/*',
+    bodyLimit({
+      maxSize: bindings.bodyLimitBytes,
+      onError: (c) =>
+        c.json(
+          {
+            error: {
+              code: 413,
+              status: 'INVALID_ARGUMENT',
+              message: `the body is larger than ${bindings.bodyLimitBytes} bytes (AGENTCORE_BODY_LIMIT_BYTES)`,
+            },
+          },
+          413,
+        ),
+    }),
+  );
   if (o.idempotency) app.use('/api/*', idempotencyKeys(o.idempotency.store, o.idempotency));
   app.route('/api', eventRoutes(o.store));
   app.route('/api', agentRoutes(o.discovery)); // GET /api/agents (read-api/agents.ts)

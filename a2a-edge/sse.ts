@@ -99,7 +99,7 @@ export const sseResponse = (o: SseOptions): Response => {
 };
 
 /** Largest request body accepted by default (AGENTCORE_BODY_LIMIT_BYTES). */
-export const DEFAULT_BODY_LIMIT_BYTES = 10 * 1024 * 1024;
+export const DEFAULT_BODY_LIMIT_BYTES = 1024 * 1024;
 
 export class BodyTooLarge extends Error {
   override readonly name = 'BodyTooLarge';

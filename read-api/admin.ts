@@ -19,7 +19,6 @@
  * A request may carry `Idempotency-Key`: the command id, so a retried request is not applied twice.
  */
 import { type Context, Hono } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import type { Logger } from 'pino';
 import { callerOf, type EdgeEnv } from '../a2a-edge/auth.ts';
 import { A2AError } from '../a2a-edge/errors.ts';
@@ -121,14 +120,6 @@ export const adminRoutes = (deps: AdminDeps) => {
     if (e.code === 500) deps.log?.error({ err: error, path: c.req.path }, 'admin API request failed');
     return c.json(errorBody(e), e.code);
   });
-  app.use(
-    '*',
-    bodyLimit({
-      maxSize: 64 * 1024,
-      onError: (c) =>
-        c.json(errorBody(new AdminError(413, 'INVALID_ARGUMENT', 'the body is larger than 64 KiB')), 413),
-    }),
-  );
   app.use('*', async (c, next) => {
     callerFrom(c); // 401/403 before anything else is looked at
     await next();

@@ -99,6 +99,19 @@ for (const kind of kinds) {
     assert.is(theirs.headers.get('idempotent-replayed'), null);
   });
 
+  s('a body over the limit is a 413 before any key is taken, and the key stays free', async () => {
+    const key = randomUUID();
+    const huge = { input: 'h'.repeat(2 * 1024 * 1024) };
+    const tooBig = await post(hub.url, hub.apiKey, `/workflows/${workflow}/runs`, huge, key);
+    assert.is(tooBig.status, 413);
+    assert.match(await tooBig.text(), /AGENTCORE_BODY_LIMIT_BYTES/);
+    // The server answered without reading the body; it drains for up to 500 ms, then closes that
+    // connection. Let it, so that the client's pool does not hand the closing socket to the next request.
+    await new Promise((r) => setTimeout(r, 700));
+    const ok = await post(hub.url, hub.apiKey, `/workflows/${workflow}/runs`, { input: 'fits' }, key);
+    assert.is(ok.status, 202, 'the key was not spent on the refused request');
+  });
+
   s('a malformed key is a 400 naming the header', async () => {
     const bad = await post(
       hub.url,
