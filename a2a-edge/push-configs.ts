@@ -22,6 +22,8 @@ export interface PushConfigsDeps {
   allowPrivateUrls: boolean;
   /** Name resolution for the URL check (tests). */
   lookup?: Lookup;
+  /** AGENTCORE_MAX_PUSH_CONFIGS_PER_TASK (default 10): enforced by the push-config decider. */
+  maxConfigsPerTask?: number;
   now?: () => string;
 }
 
@@ -106,7 +108,12 @@ export const pushConfigs = (deps: PushConfigsDeps): PushConfigs => {
         ...(input.authentication ? { authentication: input.authentication } : {}),
         ...(input.tenant !== undefined ? { tenant: input.tenant } : {}),
       };
-      await command(caller, taskId, { type: 'SetPushConfig', config, at: now() });
+      await command(caller, taskId, {
+        type: 'SetPushConfig',
+        config,
+        at: now(),
+        ...(deps.maxConfigsPerTask ? { maxConfigs: deps.maxConfigsPerTask } : {}),
+      });
       return toWire(config);
     },
 

@@ -10,8 +10,18 @@ import type { Decider } from './handle.ts';
 
 const at = z.string().min(1);
 const revision = z.number().int().min(0);
+
+/** Live push-notification configs a task may have (AGENTCORE_MAX_PUSH_CONFIGS_PER_TASK). */
+export const DEFAULT_MAX_PUSH_CONFIGS_PER_TASK = 10;
+
 export const PushConfigCommand = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('SetPushConfig'), config: PushConfigDataSchema, at }),
+  z.object({
+    type: z.literal('SetPushConfig'),
+    config: PushConfigDataSchema,
+    at,
+    /** The most live configs the task may have with this one (default DEFAULT_MAX_PUSH_CONFIGS_PER_TASK). */
+    maxConfigs: z.number().int().min(1).optional(),
+  }),
   z.object({ type: z.literal('DeletePushConfig'), id: z.string().min(1), at }),
   z.object({
     type: z.literal('RecordDeliveryAttempt'),
@@ -88,6 +98,15 @@ export const pushConfigDecider: Decider<PushConfigCommand, PushConfigState, Push
         }
         const existing = findConfig(state, config.id);
         if (existing && !existing.deleted && isDeepStrictEqual(existing.config, config)) return [];
+        // Decided on the stream's state, so the limit holds however many edges set configs at once.
+        const max = command.maxConfigs ?? DEFAULT_MAX_PUSH_CONFIGS_PER_TASK;
+        const live = liveConfigs(state).length;
+        if (!(existing && !existing.deleted) && live >= max) {
+          throw new CommandError(
+            'validation',
+            `pushNotificationConfig: task ${config.taskId} has ${live} push notification configs, the most allowed (AGENTCORE_MAX_PUSH_CONFIGS_PER_TASK=${max}): delete one first`,
+          );
+        }
         return [{ type: 'PushConfigSet', data: { config, at: command.at } }];
       }
       case 'DeletePushConfig': {

@@ -359,7 +359,13 @@ export const createRuntime = async (config: Config, overrides: RuntimeOverrides 
         ...(roles.includes('sagas') ? sagas.map((s) => exactlyOnce(db, s)) : []),
         // Push delivery records its own intents and outcomes (not exactlyOnce: a retry must POST again).
         ...(roles.includes('sagas')
-          ? pushDeliveryConsumers({ store, log, allowPrivateUrls: config.allowPrivateUrls })
+          ? pushDeliveryConsumers({
+              store,
+              log,
+              allowPrivateUrls: config.allowPrivateUrls,
+              concurrencyPerTenant: config.push.concurrencyPerTenant,
+              endpointMaxBackoffMs: config.push.endpointMaxBackoffMs,
+            })
           : []),
         ...(roles.includes('sagas')
           ? workflowSaga({
@@ -378,7 +384,11 @@ export const createRuntime = async (config: Config, overrides: RuntimeOverrides 
         stops.unshift(async () => void (await Promise.all(consumers.map((c) => c.stop()))));
       if (roles.includes('edge')) {
         const capabilities = { streaming: true, pushNotifications: true };
-        const push = pushConfigs({ store, allowPrivateUrls: config.allowPrivateUrls });
+        const push = pushConfigs({
+          store,
+          allowPrivateUrls: config.allowPrivateUrls,
+          maxConfigsPerTask: config.push.maxConfigsPerTask,
+        });
         // Read-your-writes: nothing to wait for when the tasks read model is written with the events.
         const tasksCaughtUp = inlineProjections.includes(tasksProjection)
           ? undefined

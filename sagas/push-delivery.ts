@@ -19,6 +19,7 @@ import { coalescedStreamReader } from '../infra/event-store/coalesce.ts';
 import type { EventStore } from '../infra/event-store/port.ts';
 import { safeErr } from '../infra/log-safe.ts';
 import { type Lookup, type SafeFetchOptions, safeFetch } from '../infra/ssrf.ts';
+import { EndpointBackoff, FairScheduler } from './push-fairness.ts';
 
 export interface PushDeliveryDeps {
   store: EventStore;
@@ -37,16 +38,32 @@ export interface PushDeliveryDeps {
    */
   staleAttemptMs?: number;
   lookup?: Lookup;
+  /** Deliveries of one tenant in flight at once, per process (AGENTCORE_PUSH_CONCURRENCY_PER_TENANT, 8). */
+  concurrencyPerTenant?: number;
+  /** Longest wait before an endpoint that failed is tried again (AGENTCORE_PUSH_ENDPOINT_MAX_BACKOFF_MS, 60 s). */
+  endpointMaxBackoffMs?: number;
   /** The HTTP transport (tests); default: safeFetch's own, which checks the address it connects to. */
   fetch?: SafeFetchOptions['fetch'];
   now?: () => string;
 }
 
 export const PUSH_CONTENT_TYPE = 'application/a2a+json';
+/** Deliveries in flight at once in a process, all tenants together. */
+export const PUSH_TOTAL_CONCURRENCY = 64;
+/**
+ * Bus messages a consumer holds at once: room for the tasks that wait their tenant's turn (at most two
+ * messages per task, see `deliver`) while other tenants are served.
+ */
+export const PUSH_MAX_ACK_PENDING = 4096;
+/** First wait after an endpoint failed; it doubles with each failure in a row. */
+export const PUSH_ENDPOINT_BASE_BACKOFF_MS = 1000;
 export const defaultPushBackoffMs = (deliveryCount: number) =>
   Math.min(30_000, 500 * 2 ** Math.max(0, deliveryCount - 1));
 
-/** Another copy of the saga is delivering to this config right now: try again later, record nothing. */
+/**
+ * Not attempted now, nothing recorded, the bus tries again later: another copy of the saga is delivering
+ * to this config, or its endpoint is backing off.
+ */
 class DeliveryBusy extends Error {
   override readonly name = 'DeliveryBusy';
 }
@@ -67,6 +84,14 @@ const taskIdOf = (stream: string) => stream.slice(stream.indexOf('-') + 1);
  *
  * Within a process the work of one task is serialised (events of one task are handled concurrently by the
  * bus); across processes, an attempt recorded by another copy and still fresh makes this one back off.
+ *
+ * Tenants share the capacity fairly (sagas/push-fairness.ts): at most `concurrencyPerTenant` tasks of one
+ * tenant are delivered at once, waiting tenants take turns for the PUSH_TOTAL_CONCURRENCY slots, a task
+ * holds at most two bus messages (later ones are covered by its queued job), and an endpoint (per tenant and origin) that failed or timed out is not called again before its backoff is
+ * over (1 s doubling up to endpointMaxBackoffMs; the delivery goes back to the bus, nothing recorded). So a
+ * tenant's dead endpoints cost that tenant's slots and time only. None of this changes what is recorded:
+ * every POST still has its intent before it and its outcome after it, and the bus's last delivery of an
+ * event is always attempted, so that its failure is recorded as final.
  */
 export const pushDeliverer = (deps: PushDeliveryDeps) => {
   const readPushStream = coalescedStreamReader(deps.store);
@@ -75,6 +100,14 @@ export const pushDeliverer = (deps: PushDeliveryDeps) => {
   const staleAttemptMs = deps.staleAttemptMs ?? timeoutMs + 5_000;
   const principal = `saga:push-delivery:${randomUUID().slice(0, 8)}`;
   const locks = new Map<string, Promise<void>>();
+  const perTenant = deps.concurrencyPerTenant ?? 8;
+  const scheduler = new FairScheduler(perTenant, PUSH_TOTAL_CONCURRENCY);
+  /** Per task, the job queued and not started yet: it will read everything due when it starts. */
+  const queued = new Map<string, object>();
+  const backoff = new EndpointBackoff(PUSH_ENDPOINT_BASE_BACKOFF_MS, deps.endpointMaxBackoffMs ?? 60_000);
+  /** Backoff is per tenant and origin: one tenant's failures never hold back another's deliveries. */
+  const endpointOf = (tenant: string, url: string) =>
+    `${tenant} ${URL.canParse(url) ? new URL(url).origin : url}`;
 
   /** Runs f after every earlier call for the same task has settled. */
   const serialised = async (taskId: string, f: () => Promise<void>) => {
@@ -142,8 +175,9 @@ export const pushDeliverer = (deps: PushDeliveryDeps) => {
       if (response) items.push({ event, body: JSON.stringify(response) });
     }
 
+    const tenant = taskEvents[0]!.metadata.tenant;
     const context = (commandId: string) => ({
-      tenant: taskEvents[0]!.metadata.tenant,
+      tenant,
       principal,
       commandId,
       correlationId: taskEvents[0]!.metadata.correlationId,
@@ -154,6 +188,12 @@ export const pushDeliverer = (deps: PushDeliveryDeps) => {
     const deliverOne = async (configId: string, revision: number, body: string): Promise<Outcome> => {
       const entry = findConfig(state, configId);
       if (!entry || entry.deleted || revision <= entry.delivered) return 'skip';
+      const endpoint = endpointOf(tenant, entry.config.url);
+      const wait = backoff.remainingMs(endpoint);
+      // The bus's last delivery is always attempted, so that its outcome is recorded as final.
+      if (wait > 0 && !delivery.final) {
+        return { busy: `push config ${configId}: its endpoint failed lately, next try in ${wait} ms` };
+      }
       const attempt = (entry.attempts[revision] ?? 0) + 1;
       const key = `push:${configId}:${revision}:${attempt}`;
       let intent: Awaited<ReturnType<typeof record>>;
@@ -170,6 +210,8 @@ export const pushDeliverer = (deps: PushDeliveryDeps) => {
       if (intent.events.length === 0) return 'skip'; // deleted or delivered meanwhile
       const config = findConfig(state, configId)!.config;
       const result = await post(config, body);
+      if ('status' in result) backoff.succeeded(endpoint);
+      else backoff.failed(endpoint);
       if ('status' in result) {
         state = (
           await record(
@@ -235,9 +277,23 @@ export const pushDeliverer = (deps: PushDeliveryDeps) => {
 
   return {
     principal,
-    /** Delivers whatever is due for the task; throws when something could not be delivered. */
-    deliver: (taskId: string, delivery: { deliveryCount: number; final: boolean }) =>
-      serialised(taskId, () => deliverTask(taskId, delivery)),
+    /**
+     * Delivers whatever is due for the task, in its tenant's turn; throws when something could not be
+     * delivered. A message for a task that already has a job queued (not started) is done at once: that
+     * job reads the task and its configs when it starts, so it covers this message's event, and its own
+     * message stays unacknowledged until it has run (redelivered if this process dies first). So a task
+     * holds at most two bus messages here, however many events it has, and a tenant's backlog costs the
+     * other tenants no bus slots beyond that.
+     */
+    deliver: async (taskId: string, delivery: { deliveryCount: number; final: boolean }, tenant: string) => {
+      if (queued.has(taskId) && !delivery.final) return;
+      const token = {};
+      queued.set(taskId, token);
+      return scheduler.run(tenant, () => {
+        if (queued.get(taskId) === token) queued.delete(taskId);
+        return serialised(taskId, () => deliverTask(taskId, delivery));
+      });
+    },
   };
 };
 
@@ -255,7 +311,7 @@ const consumer = (
   return {
     durable,
     filter,
-    maxAckPending: 64,
+    maxAckPending: PUSH_MAX_ACK_PENDING,
     ackWaitMs,
     maxDeliver,
     backoffMs: deps.backoffMs ?? defaultPushBackoffMs,
@@ -263,10 +319,11 @@ const consumer = (
       // A live handler keeps its message however many POSTs it makes (or waits for the task's lock).
       const heartbeat = setInterval(working, ackWaitMs / 3);
       try {
-        await deliverer.deliver(taskIdOf(event.stream), {
-          deliveryCount,
-          final: deliveryCount >= maxDeliver,
-        });
+        await deliverer.deliver(
+          taskIdOf(event.stream),
+          { deliveryCount, final: deliveryCount >= maxDeliver },
+          event.metadata.tenant,
+        );
       } catch (err) {
         const final = deliveryCount >= maxDeliver;
         // A receiver failing is its business and is recorded in the push stream: worth a warning only at the end.
