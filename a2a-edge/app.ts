@@ -5,6 +5,7 @@ import { requestId } from 'hono/request-id';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import pino, { type Logger } from 'pino';
 import type { AgentDirectory } from '../agents/directory.ts';
+import type { EventStreamLimits } from '../infra/config.ts';
 import type { Discovery } from '../infra/discovery/port.ts';
 import type { EventStore } from '../infra/event-store/port.ts';
 import type { IdempotencyStore } from '../infra/idempotency/port.ts';
@@ -43,6 +44,8 @@ export interface EdgeOptions {
   log?: Logger;
   /** Agent discovery, for GET /api/agents (read API). */
   discovery: Discovery;
+  /** Caps of the integrators' event streams (AGENTCORE_*EVENT_STREAM*); absent: from the environment. */
+  eventStreams?: EventStreamLimits;
   /** Answers kept by `Idempotency-Key` for the POSTs of /api (read-api/idempotency.ts). */
   idempotency?: IdempotencyOptions & { store: IdempotencyStore };
   /** The agent registry's admin API under /api/admin (read-api/admin.ts); absent: not served. */
@@ -145,7 +148,7 @@ export const edgeApp = (o: EdgeOptions) => {
     }),
   );
   if (o.idempotency) app.use('/api/*', idempotencyKeys(o.idempotency.store, o.idempotency));
-  app.route('/api', eventRoutes(o.store));
+  app.route('/api', eventRoutes(o.store, o.eventStreams));
   app.route('/api', agentRoutes(o.discovery)); // GET /api/agents (read-api/agents.ts)
   if (o.admin) app.route('/api/admin', adminRoutes(o.admin)); // agent registry admin (read-api/admin.ts)
   return app;

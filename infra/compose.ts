@@ -419,6 +419,7 @@ export const createRuntime = async (config: Config, overrides: RuntimeOverrides 
         const app = edgeApp({
           service,
           idempotency: { store: idempotency, ttlMs: config.idempotencyTtlMs },
+          eventStreams: config.eventStreams,
           store,
           auth: apiKeyAuthenticator(db),
           agents,

@@ -14,15 +14,15 @@ import { runtimesFor, startHub, type TestHub } from '../support/hub.ts';
 import { readSse } from '../support/sse.ts';
 import { waitFor } from '../support/wait.ts';
 
-// The limits this file runs with (read by read-api/events.ts when the hub's edge starts).
+// The limits this file's hubs run with (their configuration, as a deployment's environment gives it).
 const PER_KEY = 40;
 const PER_TENANT = 60;
 const STALL_MS = 15_000;
-Object.assign(process.env, {
+const limits = {
   AGENTCORE_MAX_EVENT_STREAMS_PER_KEY: String(PER_KEY),
   AGENTCORE_MAX_EVENT_STREAMS_PER_TENANT: String(PER_TENANT),
   AGENTCORE_EVENT_STREAM_STALL_MS: String(STALL_MS),
-});
+};
 
 v8.setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -105,7 +105,7 @@ for (const kind of await runtimesFor('event stream isolation')) {
   let keyB1: string;
   let keyB2: string;
   s.before(async () => {
-    hub = await startHub(kind);
+    hub = await startHub(kind, { env: limits });
     keyA = await hub.addTenant('hostile-a');
     keyB1 = await hub.addTenant('hostile-b');
     keyB2 = await hub.addTenant('hostile-b');
