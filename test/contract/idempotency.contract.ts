@@ -46,10 +46,11 @@ export const idempotencyContract = (
 
   s('a claim whose holder never answered runs out', async () => {
     const key = randomUUID();
-    assert.is((await store.claim(key, 'fp', 200)).kind, 'claimed');
-    assert.is((await store.claim(key, 'fp', 200)).kind, 'pending');
-    await new Promise((r) => setTimeout(r, 400));
-    assert.is((await store.claim(key, 'fp', 200)).kind, 'claimed');
+    // Generous: a loaded machine may take a while between two claims, and the claim must still hold.
+    assert.is((await store.claim(key, 'fp', 3000)).kind, 'claimed');
+    assert.is((await store.claim(key, 'fp', 3000)).kind, 'pending');
+    await new Promise((r) => setTimeout(r, 3500));
+    assert.is((await store.claim(key, 'fp', 3000)).kind, 'claimed');
   });
 
   return s;
