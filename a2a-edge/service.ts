@@ -146,6 +146,12 @@ export const toStreamResponse = (task: Task, event: RecordedEvent): StreamRespon
   return null;
 };
 
+/**
+ * The most one ListTasks page carries, as its tasks' JSON: a page of large tasks stops early (with a
+ * nextPageToken), so no page costs the hub more than this, whatever pageSize asks for.
+ */
+export const LIST_TASKS_MAX_BYTES = 4 * 1024 * 1024;
+
 /** What accept() did: the task, where the caller's stream starts, and whether it was a retry. */
 interface Accepted {
   request: z.output<typeof SendMessageRequest>;
@@ -509,6 +515,7 @@ export class A2AService {
       statusAfter: request.statusTimestampAfter,
       ...(request.pageToken ? { after: decodeCursor(request.pageToken) } : {}),
       limit: pageSize + 1,
+      maxBytes: LIST_TASKS_MAX_BYTES,
       historyLength: request.historyLength,
       includeArtifacts: request.includeArtifacts ?? false,
     };
@@ -526,8 +533,9 @@ export class A2AService {
     }
     const page = rows.slice(0, pageSize);
     const last = page[page.length - 1];
-    const nextPageToken =
-      rows.length > pageSize && last ? encodeCursor(new Date(last.status_at).toISOString(), last.id) : '';
+    // More after this page: the row past pageSize came back, or the byte budget left rows out.
+    const more = rows.length > pageSize || Number(rows[0]?.fetched ?? 0) > rows.length;
+    const nextPageToken = more && last ? encodeCursor(new Date(last.status_at).toISOString(), last.id) : '';
     // The rows are cut down already (listTaskRows); this only shapes `history` as trimHistory always does.
     const tasks = page.map((r) => trimHistory(r.task, request.historyLength));
     return { tasks, nextPageToken, pageSize, totalSize };

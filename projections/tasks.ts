@@ -110,6 +110,11 @@ export interface TaskListQuery {
   /** Keyset cursor: the page starts after this (status time, id), newest first. */
   after?: { at: string; id: string };
   limit: number;
+  /**
+   * The most a page holds, as the tasks' JSON: rows past it are left for the next page (the first row is
+   * always returned), so a page of large tasks costs a bounded amount of memory however many are asked for.
+   */
+  maxBytes: number;
   /** Unset: the whole history; 0: none; N: the N most recent messages. */
   historyLength?: number;
   includeArtifacts: boolean;
@@ -120,6 +125,8 @@ export interface TaskListRow {
   status_at: string | Date;
   task: Task;
   total: string | number;
+  /** Rows the query took before the byte budget cut the page (more than returned: there is more). */
+  fetched: string | number;
 }
 
 /**
@@ -152,9 +159,15 @@ export const listTaskRows = async (db: SqlExecutor, q: TaskListQuery): Promise<T
   const filter = where.join(' AND ');
   const cursor = q.after ? `(status_at, id) < (${arg(q.after.at)}::timestamptz, ${arg(q.after.id)})` : 'true';
   const rows = await db.query<TaskListRow>(
-    `SELECT id, status_at, ${pageTask(q, arg)} AS task, (SELECT count(*) FROM rm_tasks WHERE ${filter}) AS total
-       FROM rm_tasks WHERE ${filter} AND ${cursor}
-      ORDER BY status_at DESC, id DESC LIMIT ${arg(q.limit)}::int`,
+    `SELECT id, status_at, task, total, fetched FROM (
+       SELECT p.*, count(*) OVER () AS fetched,
+              sum(pg_column_size(p.task)) OVER (ORDER BY p.status_at DESC, p.id DESC) - pg_column_size(p.task) AS before
+         FROM (SELECT id, status_at, ${pageTask(q, arg)} AS task,
+                      (SELECT count(*) FROM rm_tasks WHERE ${filter}) AS total
+                 FROM rm_tasks WHERE ${filter} AND ${cursor}
+                ORDER BY status_at DESC, id DESC LIMIT ${arg(q.limit)}::int) p) b
+      WHERE before < ${arg(q.maxBytes)}
+      ORDER BY status_at DESC, id DESC`,
     args,
   );
   return rows;

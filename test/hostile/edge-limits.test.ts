@@ -124,6 +124,32 @@ for (const kind of await runtimesFor('edge limits')) {
     },
   );
 
+  s(
+    'a ListTasks page of large tasks stops at 4 MiB and the next pages hold the rest, each task once',
+    async () => {
+      const key = await tenantWithTasks(30, 'P'.repeat(300 * KiB));
+      const seen: string[] = [];
+      let pageToken = '';
+      let pages = 0;
+      do {
+        const page = await client.result(
+          'ListTasks',
+          { pageSize: 100, ...(pageToken ? { pageToken } : {}) },
+          { key },
+        );
+        const bytes = Buffer.byteLength(JSON.stringify(page.tasks));
+        assert.ok(bytes < 4.5 * 1024 * KiB, `a page of ${bytes} bytes`);
+        assert.is(page.totalSize, 30);
+        seen.push(...page.tasks.map((t: Json) => t.id as string));
+        pageToken = page.nextPageToken;
+        pages++;
+      } while (pageToken && pages < 10);
+      assert.ok(pages >= 3, `30 tasks of 300 KiB take several pages, got ${pages}`);
+      assert.is(seen.length, 30);
+      assert.is(new Set(seen).size, 30);
+    },
+  );
+
   s("GetTask on another tenant's large task costs what an unknown id costs", async () => {
     const owner = await client.result('SendMessage', {
       message: userMessage('owned', { parts: [{ text: 'O'.repeat(KiB * 500) }] }),
