@@ -359,6 +359,9 @@ interface Row extends Record<string, unknown> {
 }
 
 /** Column aliases have no underscore, so a column-name transform of the driver (postgres.camel) is harmless. */
+/** Most of the events' data one subscription page holds (at least one event, however large). */
+export const PAGE_MAX_BYTES = 4 * 1024 * 1024;
+
 const COLUMNS = `e.position, e.stream, e.revision, e.id::text AS id, e.type, e.schema_version AS "schemaVersion",
   to_char(e.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS "occurredAt",
   e.data::text AS data, e.metadata::text AS metadata`;
@@ -793,15 +796,26 @@ export class SqlEventStore implements EventStore {
     cursor: Cursor,
     filter: AllFilter | undefined,
     pageSize: number,
-  ): Promise<{ events: Array<{ event: RecordedEvent; cursor: Cursor }>; head: Cursor | null }> {
-    const params: unknown[] = [cursor.tx.toString(), cursor.position, pageSize];
+  ): Promise<{
+    events: Array<{ event: RecordedEvent; cursor: Cursor }>;
+    head: Cursor | null;
+    full: boolean;
+  }> {
+    const params: unknown[] = [cursor.tx.toString(), cursor.position, pageSize, PAGE_MAX_BYTES];
     const where = this.#filterSql(filter, params);
+    // A page stops at `pageSize` events or PAGE_MAX_BYTES of their data (the first event always comes),
+    // so what a subscriber holds while its consumer is slow is bounded in bytes, not only in events.
     const rows = await this.driver.query(
       `WITH lim AS MATERIALIZED (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin),
-       page AS (
+       taken AS (
          SELECT ${COLUMNS}, e.tx_id::text AS tx FROM ${this.#s}.events e
           WHERE (e.tx_id, e.position) > ($1::text::xid8, $2::bigint) AND e.tx_id < (SELECT xmin FROM lim)${where}
           ORDER BY e.tx_id, e.position LIMIT $3),
+       sized AS (
+         SELECT t.*, count(*) OVER () AS taken,
+                sum(octet_length(t.data)) OVER (ORDER BY t.tx::xid8, t.position) - octet_length(t.data) AS before
+           FROM taken t),
+       page AS (SELECT * FROM sized WHERE before < $4),
        head AS (
          SELECT h.tx_id::text AS "headTx", h.position AS "headPosition" FROM ${this.#s}.events h
           WHERE h.tx_id < (SELECT xmin FROM lim) ORDER BY h.tx_id DESC, h.position DESC LIMIT 1)
@@ -817,7 +831,9 @@ export class SqlEventStore implements EventStore {
         event: toRecordedEvent(r as Row),
         cursor: { tx: BigInt(String(r.tx)), position: Number(r.position) },
       }));
-    return { events, head };
+    // Full: more may follow at once (the count or the byte budget cut the page), so read again now.
+    const taken = Number(first?.taken ?? 0);
+    return { events, head, full: taken === pageSize || events.length < taken };
   }
 
   #listen(): Promise<unknown> {
@@ -879,7 +895,7 @@ export class SqlEventStore implements EventStore {
             yield event;
             cursor = c;
           }
-          if (page.events.length === pageSize) continue;
+          if (page.full) continue;
           const headMoved = page.head !== null && (head === null || after(page.head, head));
           if (page.head && headMoved) head = page.head;
           if (head && after(head, cursor)) cursor = head;

@@ -792,6 +792,22 @@ export const eventStoreContract = (
     assert.equal(none.filter(mine), [], 'a tenant without events reads nothing');
   });
 
+  it('a subscription reads events larger than its byte budget per page, every one once, in order', async ({
+    store,
+  }) => {
+    const p = prefix();
+    const mine = (e: RecordedEvent) => e.stream.startsWith(p);
+    // 12 events of 700 KB each: 8.4 MB, more than two pages' byte budget (4 MiB) though under 100 events.
+    const want = Array.from({ length: 12 }, (_, i) => event('Large', { i, blob: `${i}`.repeat(700_000) }));
+    for (const e of want) await store.append(`${p}-large`, [e]);
+    const tail = event('Small', {});
+    await store.append(`${p}-large`, [tail]);
+    const sub = store.subscribeAll({ filter: { streamPrefix: p }, pageSize: 100 });
+    const got = await collect(sub, (s) => s.length >= 13, 20_000, mine);
+    assert.equal(ids(got), [...ids(want), tail.id]);
+    assert.is((got[11]!.data as { blob: string }).blob.length, 1_400_000);
+  });
+
   it('a 1 MB payload and unicode data and metadata round trip exactly', async ({ store }) => {
     const p = prefix();
     const big = event('Big', {
