@@ -5,13 +5,14 @@
  * still answers. Targets: B's p99 <= 2x quiet, 0 errors, peak RSS <= 1.5x the quiet peak, the hub alive.
  *
  * Run: npm run bench:isolation. Environment: BENCH_TARGETS (embedded,distributed), BENCH_PHASE_MS (10000),
- * BENCH_B_CONCURRENCY (4), DATABASE_URL, NATS_URL.
+ * BENCH_B_CONCURRENCY (4), BENCH_ATTACK_RATE (A's requests per second per attack, 20; 0 = flood),
+ * DATABASE_URL, NATS_URL.
  */
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { peakRssKb, resetPeak, rssKb } from './a2a/proc.ts';
-import { attacks, type Outcomes, startBlackHole } from './isolation/attacks.ts';
+import { ATTACK_RATE, attacks, type Outcomes, startBlackHole } from './isolation/attacks.ts';
 
 const TARGETS = (process.env.BENCH_TARGETS ?? 'embedded,distributed').split(',');
 const PHASE_MS = Number(process.env.BENCH_PHASE_MS ?? 10_000);
@@ -151,7 +152,7 @@ const results: Array<{ runtime: string; rows: Row[] }> = [];
 for (const runtime of TARGETS) {
   const hub = await startHubProcess(runtime);
   console.log(
-    `\n${runtime} hub ready at ${hub.url} (pid ${hub.pid}); phases of ${PHASE_MS} ms, B at c=${B_CONCURRENCY}`,
+    `\n${runtime} hub ready at ${hub.url} (pid ${hub.pid}); phases of ${PHASE_MS} ms, B at c=${B_CONCURRENCY}, A at ${ATTACK_RATE || 'flood'} req/s`,
   );
   const rows: Row[] = [];
   try {
@@ -180,7 +181,9 @@ blackHole.server.close();
 let failed = 0;
 for (const { runtime, rows } of results) {
   const quiet = rows.find((r) => r.phase === 'quiet')!;
-  console.log(`\n### ${runtime}: tenant B (SendMessage, c=${B_CONCURRENCY}) while tenant A attacks`);
+  console.log(
+    `\n### ${runtime}: tenant B (SendMessage, c=${B_CONCURRENCY}) while tenant A attacks (${ATTACK_RATE || 'flood'} req/s)`,
+  );
   console.log(
     '| phase | B p50 ms | B p99 ms | p99 / quiet | B sent | B errors | hub peak RSS MB | RSS / quiet | alive | A got |',
   );

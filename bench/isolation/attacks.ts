@@ -52,10 +52,25 @@ const rpc = (a: Attacker, out: Outcomes, method: string, params: unknown) =>
   });
 
 /** `n` loops of `step` until the signal aborts. */
+/**
+ * Requests per second of one attack, all its loops together (BENCH_ATTACK_RATE, default 20); 0 floods:
+ * every loop sends its next request as soon as the last is answered. A paced attack measures the attack's
+ * vector (a pattern, a template, a stream that is not read); a flood measures raw volume as well, which only
+ * per-tenant quotas can hold back.
+ */
+export const ATTACK_RATE = Number(process.env.BENCH_ATTACK_RATE ?? 20);
+
+/** `n` loops of `step` until the signal aborts, paced to ATTACK_RATE requests per second in all. */
 const loops = (n: number, signal: AbortSignal, step: () => Promise<unknown>) =>
   Promise.all(
     Array.from({ length: n }, async () => {
-      while (!signal.aborted) await step();
+      const interval = ATTACK_RATE > 0 ? (n * 1000) / ATTACK_RATE : 0;
+      while (!signal.aborted) {
+        const started = performance.now();
+        await step();
+        const wait = interval - (performance.now() - started);
+        if (wait > 0 && !signal.aborted) await new Promise((r) => setTimeout(r, wait));
+      }
     }),
   );
 
