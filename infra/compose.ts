@@ -414,7 +414,7 @@ export const createRuntime = async (config: Config, overrides: RuntimeOverrides 
         // Shared by every edge: Redis when the hub has it, else the read-model database.
         const idempotency = config.redisUrl
           ? redisIdempotencyStore(config.redisUrl, config.namespace)
-          : await sqlIdempotencyStore(db);
+          : await schemaChanges(() => sqlIdempotencyStore(db));
         stops.push(() => idempotency.close());
         const app = edgeApp({
           service,

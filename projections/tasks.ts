@@ -17,6 +17,9 @@ export const tasksProjection: Projection = {
        status_at timestamptz NOT NULL, agent text, revision int NOT NULL, task jsonb NOT NULL);
      CREATE INDEX rm_tasks_list ON rm_tasks (tenant, status_at DESC, id DESC);
      CREATE INDEX rm_tasks_context ON rm_tasks (tenant, context_id, status_at DESC)`,
+    // The task's size, so that ListTasks can stop a page at its byte budget before reading any task.
+    `ALTER TABLE rm_tasks ADD COLUMN task_bytes int NOT NULL DEFAULT 0;
+     UPDATE rm_tasks SET task_bytes = octet_length(task::text)`,
   ],
   apply: (event, tx) => applyTaskEvents([event], tx),
   applyBatch: (events, tx, prefetched) => applyTaskEvents(events, tx, prefetched as StoredRow[] | undefined),
@@ -85,12 +88,13 @@ const applyTaskEvents = async (
   }
   if (upserts.length === 0) return;
   await tx.query(
-    `INSERT INTO rm_tasks (id, tenant, context_id, state, status_at, agent, revision, task)
-     SELECT id, tenant, context_id, state, status_at, agent, revision, task
+    `INSERT INTO rm_tasks (id, tenant, context_id, state, status_at, agent, revision, task, task_bytes)
+     SELECT id, tenant, context_id, state, status_at, agent, revision, task, pg_column_size(task)
        FROM jsonb_to_recordset($1::text::jsonb) AS r(id text, tenant text, context_id text, state text,
          status_at timestamptz, agent text, revision int, task jsonb)
      ON CONFLICT (id) DO UPDATE SET state = EXCLUDED.state, status_at = EXCLUDED.status_at,
-       agent = EXCLUDED.agent, revision = EXCLUDED.revision, task = EXCLUDED.task`,
+       agent = EXCLUDED.agent, revision = EXCLUDED.revision, task = EXCLUDED.task,
+       task_bytes = EXCLUDED.task_bytes`,
     [JSON.stringify(upserts)],
   );
 };
@@ -158,14 +162,26 @@ export const listTaskRows = async (db: SqlExecutor, q: TaskListQuery): Promise<T
   if (q.statusAfter) where.push(`status_at > ${arg(q.statusAfter)}::timestamptz`);
   const filter = where.join(' AND ');
   const cursor = q.after ? `(status_at, id) < (${arg(q.after.at)}::timestamptz, ${arg(q.after.id)})` : 'true';
+  // With the whole history asked for, the stored size of each task (task_bytes) bounds what it returns, so
+  // the page is cut before any task is read; with history cut down, only the tasks as returned are counted.
+  const storedBudget = q.historyLength === undefined ? q.maxBytes : Number.MAX_SAFE_INTEGER;
   const rows = await db.query<TaskListRow>(
-    `SELECT id, status_at, task, total, fetched FROM (
-       SELECT p.*, count(*) OVER () AS fetched,
-              sum(pg_column_size(p.task)) OVER (ORDER BY p.status_at DESC, p.id DESC) - pg_column_size(p.task) AS before
-         FROM (SELECT id, status_at, ${pageTask(q, arg)} AS task,
-                      (SELECT count(*) FROM rm_tasks WHERE ${filter}) AS total
-                 FROM rm_tasks WHERE ${filter} AND ${cursor}
-                ORDER BY status_at DESC, id DESC LIMIT ${arg(q.limit)}::int) p) b
+    `WITH keys AS (
+       SELECT id, status_at, task_bytes, (SELECT count(*) FROM rm_tasks WHERE ${filter}) AS total
+         FROM rm_tasks WHERE ${filter} AND ${cursor}
+        ORDER BY status_at DESC, id DESC LIMIT ${arg(q.limit)}::int),
+     stored AS (
+       SELECT k.*, count(*) OVER () AS fetched,
+              sum(k.task_bytes) OVER (ORDER BY k.status_at DESC, k.id DESC) - k.task_bytes AS before
+         FROM keys k),
+     page AS (
+       SELECT s.id, s.status_at, s.total, s.fetched, ${pageTask(q, arg)} AS task
+         FROM stored s JOIN rm_tasks t ON t.id = s.id
+        WHERE s.before < ${arg(storedBudget)}::bigint),
+     sized AS (
+       SELECT p.*, sum(pg_column_size(p.task)) OVER (ORDER BY p.status_at DESC, p.id DESC) - pg_column_size(p.task) AS before
+         FROM page p)
+     SELECT id, status_at, task, total, fetched FROM sized
       WHERE before < ${arg(q.maxBytes)}
       ORDER BY status_at DESC, id DESC`,
     args,
