@@ -8,12 +8,17 @@ import { postgresDatabase } from '../../infra/sql/postgres.ts';
 import { DATABASE_URL, REDIS_URL, requireService, uniqueName } from '../support/services.ts';
 import { idempotencyContract } from './idempotency.contract.ts';
 
+// Decided before any suite is queued: uvu starts running queued suites on the next tick, and a suite
+// queued after that runs the queue again, so every await comes first.
+const postgresUp = await requireService('postgres');
+const redisUp = await requireService('redis');
+
 idempotencyContract('PGlite', async () => {
   const pglite = new PGlite();
   return { store: await sqlIdempotencyStore(pgliteDatabase(pglite)), cleanup: () => pglite.close() };
 }).run();
 
-if (await requireService('postgres')) {
+if (postgresUp) {
   idempotencyContract('PostgreSQL', async () => {
     const schema = uniqueName('idem');
     const admin = postgres(DATABASE_URL, { max: 1, onnotice: () => {} });
@@ -30,7 +35,7 @@ if (await requireService('postgres')) {
   }).run();
 }
 
-if (await requireService('redis')) {
+if (redisUp) {
   idempotencyContract('Redis', async () => ({
     store: redisIdempotencyStore(REDIS_URL, uniqueName('idem')),
   })).run();
