@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { hashApiKey } from '../../commands/bootstrap.ts';
 import type { TestHub } from '../support/hub.ts';
+import { readSse } from '../support/sse.ts';
 import { waitFor } from '../support/wait.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: wire JSON, checked by the assertions
@@ -105,24 +106,8 @@ export const timed = async (f: () => Promise<unknown>) => {
 export const sseData = async (response: Response, abort: AbortController, ms = 15_000): Promise<Json[]> => {
   const timer = setTimeout(() => abort.abort(), ms);
   const out: Json[] = [];
-  const decoder = new TextDecoder();
-  let buffer = '';
   try {
-    const reader = response.body!.getReader();
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      buffer += decoder.decode(value, { stream: true });
-      for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
-        const data = buffer
-          .slice(0, end)
-          .split('\n')
-          .filter((l) => l.startsWith('data:'))
-          .map((l) => l.slice(5).trim());
-        buffer = buffer.slice(end + 2);
-        if (data.length) out.push(JSON.parse(data.join('\n')));
-      }
-    }
+    for await (const event of readSse(response)) out.push(event.data as Json);
   } catch (error) {
     if (abort.signal.aborted) throw new Error(`the stream did not close within ${ms} ms`);
     throw error;
