@@ -7,16 +7,10 @@
  * no window after which a duplicate slips through. The tenant is part of the hash, so two tenants' equal
  * messageIds never meet, and ids stay unguessable across tenants without a secret because reads are scoped.
  */
-import { createHash } from 'node:crypto';
+import { derivedUuid as uuidOf } from '../events/envelope.ts';
 
-/** A UUID (version 8, RFC 9562: custom) from a SHA-256 of the given parts. */
-export const derivedUuid = (...parts: string[]): string => {
-  const b = createHash('sha256').update(parts.join('\u0000')).digest();
-  b[6] = (b[6]! & 0x0f) | 0x80;
-  b[8] = (b[8]! & 0x3f) | 0x80;
-  const h = b.subarray(0, 16).toString('hex');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
-};
+/** A UUID derived from the given parts (NUL-separated, so no two lists of parts give the same text). */
+const derivedUuid = (...parts: string[]): string => uuidOf(parts.join('\u0000'));
 
 /** The task a new message (no taskId) creates, and the command id of its submission. */
 export const submissionIds = (tenant: string, scope: string, messageId: string) => ({

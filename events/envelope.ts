@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 
 /** Tenant and principal ids become NATS subject tokens, so they are restricted to a subject-safe alphabet. */
@@ -56,3 +57,10 @@ export const streamName = z
   .min(1)
   .max(200)
   .regex(/^[A-Za-z0-9][A-Za-z0-9_:@-]*$/, 'stream names use letters, digits, "_", ":", "@" and "-"');
+
+/** A UUID (v5 layout) derived from `text`: the same text always gives the same id (derived task and run ids). */
+export const derivedUuid = (text: string): string => {
+  const h = createHash('sha1').update(text).digest('hex');
+  const variant = ((Number.parseInt(h[16]!, 16) & 0x3) | 0x8).toString(16);
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+};

@@ -1,19 +1,14 @@
-import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { Capability, WorkflowDefinition } from '../workflows/definition.ts';
 import { TaskState } from './a2a.ts';
+import { derivedUuid } from './envelope.ts';
 
 /** A tenant's workflow, all its versions: `workflow-<tenant>:<name>`. */
 export const workflowStream = (tenant: string, name: string) => `workflow-${tenant}:${name}`;
 /** One run: `wfrun-<run id>`. */
 export const runStream = (runId: string) => `wfrun-${runId}`;
 export const runIdOfStream = (stream: string) => stream.slice('wfrun-'.length);
-/** A UUID (v5 layout) derived from `text`: the same text always gives the same id. */
-export const derivedUuid = (text: string): string => {
-  const h = createHash('sha1').update(text).digest('hex');
-  const variant = ((Number.parseInt(h[16]!, 16) & 0x3) | 0x8).toString(16);
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`;
-};
+export { derivedUuid } from './envelope.ts';
 /**
  * The run a start under an `Idempotency-Key` makes: the same tenant, workflow and key always name the same
  * run, so retries of the request (at once, or on two edges) find it rather than making another.
