@@ -67,12 +67,25 @@ export interface BindingOptions {
 const echoRequestId: MiddlewareHandler = async (c, next) => {
   await next();
   const id = c.get('requestId');
-  if (c.res.headers.get('X-Request-Id') === id) return;
+  if (c.res.headers.get('X-Request-Id') !== id) setResponseHeader(c, 'X-Request-Id', id);
+};
+
+/**
+ * A body refused for its size (413) is not read: the connection is closed after the answer instead of
+ * kept alive, which would make the server take in (drain) the rest of the body first. A client that sends
+ * 9 MB bodies one after another then costs the hub a header each, not 9 MB of reading.
+ */
+const closeAfterTooLarge: MiddlewareHandler = async (c, next) => {
+  await next();
+  if (c.res.status === 413) setResponseHeader(c, 'Connection', 'close');
+};
+
+const setResponseHeader = (c: Context, name: string, value: string) => {
   try {
-    c.res.headers.set('X-Request-Id', id);
+    c.res.headers.set(name, value);
   } catch {
     c.res = new Response(c.res.body, c.res); // immutable headers (a fetched response): copy
-    c.res.headers.set('X-Request-Id', id);
+    c.res.headers.set(name, value);
   }
 };
 
@@ -101,7 +114,7 @@ export const edgeApp = (o: EdgeOptions) => {
   const app = new Hono<EdgeEnv>();
   const log = o.log ?? pino({ name: 'a2a-edge', level: process.env.LOG_LEVEL ?? 'info' });
   // Every answer names its request (X-Request-Id: the client's when sane, else a new UUID).
-  app.use('*', requestId(), echoRequestId);
+  app.use('*', requestId(), echoRequestId, closeAfterTooLarge);
   app.onError(internalError(log));
   const started = new Date();
   const cardOptions = (url: string) => ({

@@ -1,22 +1,26 @@
 /**
  * Isolation benchmark: tenant B runs a steady SendMessage load while tenant A runs each attack of issue 15
- * part A in turn (bench/isolation/attacks.ts), on each runtime. Prints B's p50/p99 and errors per attack
- * beside a quiet baseline of the same run, A's outcomes, the hub's peak RSS per phase and whether the hub
- * still answers. Targets: B's p99 <= 2x quiet, 0 errors, peak RSS <= 1.5x the quiet peak, the hub alive.
+ * part A in turn (bench/isolation/attacks.ts, from a process of its own: bench/isolation/attacker.ts), on
+ * each runtime. What an attack needs in place (A2's 9 MB of events) is set up before its phase. Prints B's
+ * p50/p99 and errors per attack beside a quiet baseline of the same run, A's outcomes, the hub's peak RSS
+ * per phase and whether the hub still answers. Targets: B's p99 <= 2x quiet, 0 errors, peak RSS <= 1.5x the quiet peak, the hub alive.
  *
  * Run: npm run bench:isolation. Environment: BENCH_TARGETS (embedded,distributed), BENCH_PHASE_MS (10000),
  * BENCH_B_CONCURRENCY (4), BENCH_ATTACK_RATE (A's requests per second per attack, 20; 0 = flood),
- * DATABASE_URL, NATS_URL.
+ * BENCH_ATTACKS (only these items, e.g. `A2,A5`), BENCH_HUB_NODE_ARGS (for the hub's node, e.g.
+ * `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile one attack), DATABASE_URL, NATS_URL.
  */
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { peakRssKb, resetPeak, rssKb } from './a2a/proc.ts';
-import { ATTACK_RATE, attacks, type Outcomes, startBlackHole } from './isolation/attacks.ts';
+import { ATTACK_RATE, attacks } from './isolation/attacks.ts';
 
 const TARGETS = (process.env.BENCH_TARGETS ?? 'embedded,distributed').split(',');
 const PHASE_MS = Number(process.env.BENCH_PHASE_MS ?? 10_000);
 const B_CONCURRENCY = Number(process.env.BENCH_B_CONCURRENCY ?? 4);
+const ONLY = process.env.BENCH_ATTACKS?.split(',');
+const HUB_NODE_ARGS = process.env.BENCH_HUB_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
 
 interface Hub {
   url: string;
@@ -27,7 +31,7 @@ interface Hub {
 
 const startHubProcess = (runtime: string) =>
   new Promise<Hub>((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/isolation/hub.ts'], {
+    const child = spawn(process.execPath, [...HUB_NODE_ARGS, '--import', 'tsx', 'bench/isolation/hub.ts'], {
       env: { ...process.env, BENCH_RUNTIME: runtime },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
@@ -113,19 +117,39 @@ interface Row {
   firstError?: string;
 }
 
+/**
+ * Attack `item` as tenant A in a process of its own (bench/isolation/attacker.ts): `ready` once its setup is
+ * done (and the hub has had 2 s to settle), `outcomes` (A's answers, counted) once its phase is over.
+ */
+const startAttacker = (hub: Hub, item: string) => {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/isolation/attacker.ts'], {
+    env: { ...process.env, BENCH_ATTACK: item, BENCH_HUB_URL: hub.url, BENCH_KEY: hub.keys.a },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const lines = createInterface({ input: child.stdout });
+  const exited = new Promise<never>((_, reject) =>
+    child.once('exit', (code) => reject(new Error(`the attacker of ${item} exited with ${code}`))),
+  );
+  const next = () => Promise.race([new Promise<string>((r) => lines.once('line', r)), exited]);
+  const ready = next().then(() => new Promise((r) => setTimeout(r, 2000)));
+  const outcomes = ready.then(next).then((line) =>
+    Object.entries(JSON.parse(line) as Record<string, number>)
+      .map(([k, v]) => `${k}:${v}`)
+      .join(' '),
+  );
+  return { ready, outcomes };
+};
+
 /** One phase: B's load for PHASE_MS, with an attack by A alongside (or none: the quiet baseline). */
-const phase = async (
-  hub: Hub,
-  name: string,
-  attack?: (signal: AbortSignal, out: Outcomes) => Promise<void>,
-) => {
+const phase = async (hub: Hub, name: string, item?: string) => {
+  const attacker = item ? startAttacker(hub, item) : undefined;
+  await attacker?.ready;
   resetPeak(hub.pid);
   const stop = new AbortController();
   const timer = setTimeout(() => stop.abort(), PHASE_MS);
   let peak = 0;
   const sampler = setInterval(() => (peak = Math.max(peak, rssKb(hub.pid))), 100);
-  const outcomes: Outcomes = new Map();
-  const [b] = await Promise.all([tenantB(hub, stop.signal), attack?.(stop.signal, outcomes)]);
+  const [b, outcomes] = await Promise.all([tenantB(hub, stop.signal), attacker?.outcomes ?? '']);
   clearTimeout(timer);
   clearInterval(sampler);
   peak = Math.max(peak, peakRssKb(hub.pid));
@@ -137,7 +161,7 @@ const phase = async (
     errors: b.errors.length,
     peakMb: peak / 1024,
     alive: await alive(hub),
-    outcomes: [...outcomes].map(([k, v]) => `${k}:${v}`).join(' '),
+    outcomes,
     ...(b.errors[0] ? { firstError: b.errors[0] } : {}),
   };
   // Let the hub settle (queues drain, runs end) so one attack's tail is not the next one's baseline.
@@ -147,7 +171,6 @@ const phase = async (
 
 const f = (n: number, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : '-');
 
-const blackHole = await startBlackHole();
 const results: Array<{ runtime: string; rows: Row[] }> = [];
 for (const runtime of TARGETS) {
   const hub = await startHubProcess(runtime);
@@ -158,11 +181,8 @@ for (const runtime of TARGETS) {
   try {
     await phase(hub, 'warm-up');
     rows.push(await phase(hub, 'quiet'));
-    for (const attack of attacks) {
-      const attacker = { url: hub.url, key: hub.keys.a, blackHole: blackHole.url };
-      const row = await phase(hub, `${attack.item} ${attack.name}`, (signal, out) =>
-        attack.run(attacker, signal, out),
-      );
+    for (const attack of attacks.filter((a) => !ONLY || ONLY.includes(a.item))) {
+      const row = await phase(hub, `${attack.item} ${attack.name}`, attack.item);
       rows.push(row);
       console.log(
         `  ${row.phase}: B p50 ${f(row.p50)} ms p99 ${f(row.p99)} ms, ${row.errors} errors, peak ${f(row.peakMb, 0)} MB${row.alive ? '' : ', HUB DOWN'}`,
@@ -175,8 +195,6 @@ for (const runtime of TARGETS) {
   }
   results.push({ runtime, rows });
 }
-blackHole.server.closeAllConnections();
-blackHole.server.close();
 
 let failed = 0;
 for (const { runtime, rows } of results) {

@@ -19,6 +19,13 @@ const EventStreamEnv = z.object({
   AGENTCORE_EVENT_STREAM_STALL_MS: limit(30_000, 3_600_000),
   /** Events read from the log at a time per stream: the most a slow reader holds in memory. */
   AGENTCORE_EVENT_STREAM_PAGE_SIZE: limit(100, 1000),
+  /** Bytes of event data read from the log at a time per stream (the first event always comes). */
+  AGENTCORE_EVENT_STREAM_PAGE_BYTES: limit(256 * 1024, 4 * 1024 * 1024),
+  /** Reads of the log in flight at once for one tenant's streams, and for all streams (the rest wait). */
+  AGENTCORE_EVENT_STREAM_READS_PER_TENANT: limit(2, 1000),
+  AGENTCORE_EVENT_STREAM_READS: limit(4, 1000),
+  /** Bytes per second one tenant's streams send, all together (a burst of one second's worth first). */
+  AGENTCORE_EVENT_STREAM_BYTES_PER_SECOND: limit(4 * 1024 * 1024, 1024 * 1024 * 1024),
 });
 
 /** Limits of push notifications (commands/push-config.ts, sagas/push-delivery.ts). */
@@ -36,6 +43,10 @@ export interface EventStreamLimits {
   perTenant: number;
   stallMs: number;
   pageSize: number;
+  pageBytes: number;
+  readsPerTenant: number;
+  reads: number;
+  bytesPerSecond: number;
 }
 
 export interface PushLimits {
@@ -49,6 +60,10 @@ const toEventStreamLimits = (e: z.infer<typeof EventStreamEnv>): EventStreamLimi
   perTenant: e.AGENTCORE_MAX_EVENT_STREAMS_PER_TENANT,
   stallMs: e.AGENTCORE_EVENT_STREAM_STALL_MS,
   pageSize: e.AGENTCORE_EVENT_STREAM_PAGE_SIZE,
+  pageBytes: e.AGENTCORE_EVENT_STREAM_PAGE_BYTES,
+  readsPerTenant: e.AGENTCORE_EVENT_STREAM_READS_PER_TENANT,
+  reads: e.AGENTCORE_EVENT_STREAM_READS,
+  bytesPerSecond: e.AGENTCORE_EVENT_STREAM_BYTES_PER_SECOND,
 });
 
 const toPushLimits = (e: z.infer<typeof PushEnv>): PushLimits => ({

@@ -5,7 +5,12 @@
  *
  * One tenant must not be able to exhaust the hub for the others, so:
  * - the store reads only the tenant's events (a tenant filter in the query, over an index), a page of
- *   `pageSize` events at a time, and the next page only once the last event was written;
+ *   `pageSize` events or `pageBytes` at a time, and the next page only once the last event was written;
+ * - the reads of all streams share `reads` slots, at most `readsPerTenant` for one tenant, tenants taking
+ *   turns (infra/fair-scheduler.ts): a tenant's many streams catching up on a large log wait for each
+ *   other, not the database's or the process's time that other tenants' requests need;
+ * - a tenant's streams together send at most `bytesPerSecond` (infra/byte-rate.ts): replaying a large log
+ *   on many streams takes a bounded share of the process;
  * - a write completes only when the socket has taken it (Hono's streamSSE writes into a TransformStream
  *   whose reader, @hono/node-server, stops reading while the socket's write() answers false, until
  *   'drain'): a reader that does not read stops the store reads, and one that has taken nothing for
@@ -22,8 +27,10 @@ import { z } from 'zod';
 import type { EdgeEnv, KeyHolder } from '../a2a-edge/auth.ts';
 import { describeZodIssues } from '../commands/errors.ts';
 import type { RecordedEvent } from '../events/envelope.ts';
+import { TenantByteRate } from '../infra/byte-rate.ts';
 import { type EventStreamLimits, eventStreamLimits } from '../infra/config.ts';
 import type { EventStore } from '../infra/event-store/port.ts';
+import { FairScheduler } from '../infra/fair-scheduler.ts';
 import { queryText } from './query-text.ts';
 
 /** A global position as a client may send it: digits only, within what a JS number holds exactly. */
@@ -136,6 +143,8 @@ const resumePosition = (header: string | undefined, after: number): number | { i
 export const eventRoutes = (store: EventStore, limits: EventStreamLimits = eventStreamLimits()) => {
   const app = new Hono<EdgeEnv>();
   const counter = streamCounter(limits);
+  const reads = new FairScheduler(limits.readsPerTenant, limits.reads);
+  const rate = new TenantByteRate(limits.bytesPerSecond);
   app.get('/events', async (c) => {
     const holder = c.get('holder');
     if (!holder) return c.json(status(401, 'UNAUTHENTICATED', 'A valid API key is required'), 401);
@@ -165,7 +174,13 @@ export const eventRoutes = (store: EventStore, limits: EventStreamLimits = event
     }
     const outgoing: unknown = (c.env as { outgoing?: unknown } | undefined)?.outgoing;
     return streamSSE(c, async (sse) => {
-      const subscription = store.subscribeAll({ after, filter, pageSize: limits.pageSize });
+      const subscription = store.subscribeAll({
+        after,
+        filter,
+        pageSize: limits.pageSize,
+        pageBytes: limits.pageBytes,
+        readGate: (read) => reads.run(holder.tenant, read),
+      });
       /** Ends the stream for good: its reader left, stalled, or the log failed. */
       const drop = (destroy: boolean) => {
         opened.release();
@@ -178,7 +193,10 @@ export const eventRoutes = (store: EventStore, limits: EventStreamLimits = event
       sse.onAbort(() => drop(false));
       try {
         for await (const event of subscription) {
-          if (!(await within(sse.writeSSE(toSse(event)), limits.stallMs))) return drop(true);
+          const message = toSse(event);
+          if (!(await within(sse.writeSSE(message), limits.stallMs))) return drop(true);
+          rate.spend(holder.tenant, message.data.length);
+          await rate.ready(holder.tenant);
         }
       } catch {
         await within(writeFailure(sse), 1000);

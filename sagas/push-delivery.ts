@@ -17,9 +17,10 @@ import { type TaskEvent, taskStream } from '../events/task.ts';
 import type { ConsumerOptions, Delivery } from '../infra/bus/port.ts';
 import { coalescedStreamReader } from '../infra/event-store/coalesce.ts';
 import type { EventStore } from '../infra/event-store/port.ts';
+import { FairScheduler } from '../infra/fair-scheduler.ts';
 import { safeErr } from '../infra/log-safe.ts';
 import { type Lookup, type SafeFetchOptions, safeFetch } from '../infra/ssrf.ts';
-import { EndpointBackoff, FairScheduler } from './push-fairness.ts';
+import { EndpointBackoff } from './push-fairness.ts';
 
 export interface PushDeliveryDeps {
   store: EventStore;

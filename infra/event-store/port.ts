@@ -56,6 +56,16 @@ export interface SubscribeOptions extends Omit<ReadAllOptions, 'maxCount'> {
    * bounds what a slow consumer costs.
    */
   pageSize?: number;
+  /**
+   * Bytes of event data per read at most (default: the store's own, 4 MiB on the SQL stores; the first
+   * event always comes): smaller pages keep each read and its parsing a short slice of the process's time.
+   */
+  pageBytes?: number;
+  /**
+   * Runs each read of the log, so a caller can share read capacity between subscribers (fairly between
+   * tenants, say). The SQL stores read through it; EventStoreDB pushes events and has no reads to gate.
+   */
+  readGate?: <T>(read: () => Promise<T>) => Promise<T>;
 }
 
 export interface Subscription extends AsyncIterable<RecordedEvent> {

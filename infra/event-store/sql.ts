@@ -796,14 +796,15 @@ export class SqlEventStore implements EventStore {
     cursor: Cursor,
     filter: AllFilter | undefined,
     pageSize: number,
+    pageBytes: number,
   ): Promise<{
     events: Array<{ event: RecordedEvent; cursor: Cursor }>;
     head: Cursor | null;
     full: boolean;
   }> {
-    const params: unknown[] = [cursor.tx.toString(), cursor.position, pageSize, PAGE_MAX_BYTES];
+    const params: unknown[] = [cursor.tx.toString(), cursor.position, pageSize, pageBytes];
     const where = this.#filterSql(filter, params);
-    // A page stops at `pageSize` events or PAGE_MAX_BYTES of their data (the first event always comes),
+    // A page stops at `pageSize` events or `pageBytes` of their data (the first event always comes),
     // so what a subscriber holds while its consumer is slow is bounded in bytes, not only in events.
     const rows = await this.driver.query(
       `WITH lim AS MATERIALIZED (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin),
@@ -856,6 +857,8 @@ export class SqlEventStore implements EventStore {
     const wakeup = this.#wakeup;
     const pollMs = this.#pollMs;
     const pageSize = checkCount(options.pageSize, 'pageSize') || this.#pageSize;
+    const pageBytes = Math.min(checkCount(options.pageBytes, 'pageBytes') || PAGE_MAX_BYTES, PAGE_MAX_BYTES);
+    const gate = options.readGate ?? (<T>(read: () => Promise<T>) => read());
     let closed = false;
     let interrupt: (() => void) | null = null;
     let inflight: Promise<unknown> | null = null;
@@ -889,7 +892,8 @@ export class SqlEventStore implements EventStore {
         let eager = 0;
         while (!closed) {
           const generation = wakeup.generation;
-          const page = await track(self.#page(cursor, filter, pageSize));
+          const from = cursor;
+          const page = await track(gate(() => self.#page(from, filter, pageSize, pageBytes)));
           for (const { event, cursor: c } of page.events) {
             if (closed) return;
             yield event;

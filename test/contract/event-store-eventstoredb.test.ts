@@ -18,6 +18,7 @@ eventStoreContract(
     cleanup: async () => {},
     connect: open,
     globalIdCheck: false,
+    readsPages: false,
   }),
   { skip: !url },
 ).run();

@@ -27,6 +27,8 @@ export interface StoreUnderTest {
    * the DuplicateEventError assertions and re-appends only with the original expected revision or 'any'.
    */
   globalIdCheck?: boolean;
+  /** false for a store that pushes events instead of reading pages (EventStoreDB): no readGate, no pageBytes. */
+  readsPages?: boolean;
 }
 
 export interface ContractOptions {
@@ -806,6 +808,34 @@ export const eventStoreContract = (
     const got = await collect(sub, (s) => s.length >= 13, 20_000, mine);
     assert.equal(ids(got), [...ids(want), tail.id]);
     assert.is((got[11]!.data as { blob: string }).blob.length, 1_400_000);
+  });
+
+  it('a subscription reads through its readGate, pages of at most pageBytes, every event once', async (under) => {
+    if (under.readsPages === false) return; // pushed by the server: nothing to gate
+    const { store } = under;
+    const p = prefix();
+    const mine = (e: RecordedEvent) => e.stream.startsWith(p);
+    const want = Array.from({ length: 12 }, (_, i) => event('Sized', { i, blob: 'b'.repeat(60_000) }));
+    await store.append(`${p}-sized`, want);
+    let reads = 0;
+    let inGate = 0;
+    let mostInGate = 0;
+    const readGate = async <T>(read: () => Promise<T>) => {
+      reads++;
+      mostInGate = Math.max(mostInGate, ++inGate);
+      try {
+        await sleep(5);
+        return await read();
+      } finally {
+        inGate--;
+      }
+    };
+    const sub = store.subscribeAll({ filter: { streamPrefix: p }, pageBytes: 100_000, readGate });
+    const got = await collect(sub, (s) => s.length >= 12, 20_000, mine);
+    assert.equal(ids(got), ids(want));
+    // 60 KB events under a 100 KB budget: two a page at most, so six reads or more, one at a time.
+    assert.ok(reads >= 6, `${reads} reads through the gate`);
+    assert.is(mostInGate, 1);
   });
 
   it('a 1 MB payload and unicode data and metadata round trip exactly', async ({ store }) => {

@@ -1,9 +1,11 @@
 /**
- * Size limits at the edge, on both runtimes: the maximum message size (a message's parts, both bindings),
+ * Size limits at the edge, on both runtimes: a body refused by its declared length is not read (the
+ * connection closes), the maximum message size (a message's parts, both bindings),
  * ListTasks reading only what it returns (measured), and GetTask answering another tenant's large task as
  * cheaply as an unknown id.
  */
 import { randomUUID } from 'node:crypto';
+import net from 'node:net';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { runtimesFor, startHub, type TestHub } from '../support/hub.ts';
@@ -61,6 +63,40 @@ for (const kind of await runtimesFor('edge limits')) {
         configuration: { returnImmediately: true, historyLength: 0 },
       });
       assert.ok(fits.task.id);
+    },
+  );
+
+  s(
+    'a body refused by its declared length is not read: 413, then the connection closes at once',
+    async () => {
+      const { hostname, port } = new URL(hub.url);
+      const declared = 9 * 1024 * KiB;
+      for (const path of ['/a2a/jsonrpc', '/a2a/rest/message:send', '/api/admin/workflows']) {
+        // Declares 9 MB, sends 64 KiB of it and waits: a server that drains would read on (up to its drain
+        // timeout) and keep the connection for the next request; this one answers and closes.
+        const answer = await new Promise<{ head: string; closed: boolean }>((resolve, reject) => {
+          const socket = net.connect({ host: hostname, port: Number(port) }, () => {
+            socket.write(
+              `POST ${path} HTTP/1.1\r\nHost: ${hostname}\r\nContent-Type: application/json\r\n` +
+                `X-API-Key: ${hub.apiKey}\r\nContent-Length: ${declared}\r\n\r\n${'{'.repeat(64 * KiB)}`,
+            );
+          });
+          let head = '';
+          const timer = setTimeout(() => {
+            socket.destroy();
+            resolve({ head, closed: false });
+          }, 5000);
+          socket.on('data', (d) => (head += d.toString('latin1')));
+          socket.once('close', () => {
+            clearTimeout(timer);
+            resolve({ head, closed: true });
+          });
+          socket.once('error', (e) => (head ? undefined : reject(e)));
+        });
+        assert.match(answer.head, /^HTTP\/1\.1 413 /, `${path}: ${answer.head.slice(0, 80)}`);
+        assert.match(answer.head, /\r\nconnection: close\r\n/i, path);
+        assert.ok(answer.closed, `${path}: the hub closed the connection instead of reading 9 MB`);
+      }
     },
   );
 

@@ -2,7 +2,8 @@
  * GET /api/events under a hostile tenant, on both runtimes: while tenant A writes megabytes of events and
  * tenant B holds 50 streams that never read (raw sockets) and a few that do, the hub's heap stays bounded,
  * A's SendMessage stays fast, B receives its own events and none of A's, stalled streams are dropped, the
- * per-key and per-tenant caps answer 429, and secrets (an API key's hash) are served redacted.
+ * per-key and per-tenant caps answer 429, secrets (an API key's hash) are served redacted, and one tenant's
+ * streams together send no faster than the byte rate per tenant while another tenant's are not held back.
  */
 import { randomUUID } from 'node:crypto';
 import net from 'node:net';
@@ -14,6 +15,8 @@ import { runtimesFor, startHub, type TestHub } from '../support/hub.ts';
 import { readSse } from '../support/sse.ts';
 import { waitFor } from '../support/wait.ts';
 
+const MB = 1024 * 1024;
+
 // The limits this file's hubs run with (their configuration, as a deployment's environment gives it).
 const PER_KEY = 40;
 const PER_TENANT = 60;
@@ -22,11 +25,12 @@ const limits = {
   AGENTCORE_MAX_EVENT_STREAMS_PER_KEY: String(PER_KEY),
   AGENTCORE_MAX_EVENT_STREAMS_PER_TENANT: String(PER_TENANT),
   AGENTCORE_EVENT_STREAM_STALL_MS: String(STALL_MS),
+  // As fast as they can: the byte rate per tenant has a suite of its own (the last in this file).
+  AGENTCORE_EVENT_STREAM_BYTES_PER_SECOND: String(1024 * MB),
 };
 
 v8.setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
-const MB = 1024 * 1024;
 const heapMb = () => process.memoryUsage().heapUsed / MB;
 
 /** `count` events of about `bytes` each for `tenant`, appended 50 at a time. */
@@ -263,4 +267,58 @@ for (const kind of await runtimesFor('event stream isolation')) {
   });
 
   s.run();
+
+  const RATE = 1 * MB;
+  const r = suite(`event stream byte rate (${kind})`);
+  let rateHub: TestHub;
+  let keyC: string;
+  let keyD: string;
+  r.before(async () => {
+    rateHub = await startHub(kind, { env: { AGENTCORE_EVENT_STREAM_BYTES_PER_SECOND: String(RATE) } });
+    keyC = await rateHub.addTenant('rate-c');
+    keyD = await rateHub.addTenant('rate-d');
+    for (const k of [keyC, keyD]) await keyAccepted(rateHub, k);
+  });
+  r.after(async () => rateHub?.stop());
+
+  r(
+    'one tenant’s streams together send at most the byte rate; another tenant’s are not held back',
+    async () => {
+      await writeEvents(rateHub, 'rate-c', 'rate-c', 300, 10_000); // 3 MB of C's
+      await writeEvents(rateHub, 'rate-d', 'rate-d', 50, 10_000); // 0.5 MB of D's
+      const stop = new AbortController();
+      try {
+        const timedReader = async (key: string, count: number) => {
+          const t0 = performance.now();
+          const got = await reader(rateHub, key, (n) => n >= count, stop.signal);
+          return { ...got, seconds: (performance.now() - t0) / 1000 };
+        };
+        // C replays its 3 MB on two streams at once (6 MB, less one second's burst, at 1 MB/s: 5 s or more);
+        // D, started a moment later, reads its 0.5 MB at once.
+        const c = [timedReader(keyC, 300), timedReader(keyC, 300)];
+        await new Promise((r) => setTimeout(r, 500));
+        const d = await timedReader(keyD, 50);
+        const cs = await Promise.all(c);
+        console.log(
+          `  ${kind}: C's two streams of 3 MB took ${cs.map((x) => x.seconds.toFixed(1)).join(' and ')} s at 1 MB/s; D's 0.5 MB ${d.seconds.toFixed(2)} s`,
+        );
+        for (const x of cs) {
+          assert.is(x.count, 300);
+          assert.equal([...x.tenants], ['rate-c']);
+        }
+        // The two together: 6 MB, one second's worth at once, the rest at 1 MB/s.
+        const last = Math.max(...cs.map((x) => x.seconds));
+        assert.ok(last >= 4.5, `C's 6 MB in ${last.toFixed(1)} s: faster than 1 MB/s`);
+        assert.is(d.count, 50);
+        assert.ok(
+          d.seconds < Math.min(...cs.map((x) => x.seconds)) - 1,
+          `D (${d.seconds.toFixed(1)} s) waited on C's rate`,
+        );
+      } finally {
+        stop.abort();
+      }
+    },
+  );
+
+  r.run();
 }

@@ -4,7 +4,8 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { EndpointBackoff, FairScheduler } from '../../sagas/push-fairness.ts';
+import { FairScheduler } from '../../infra/fair-scheduler.ts';
+import { EndpointBackoff } from '../../sagas/push-fairness.ts';
 
 /** A job that runs until released; records when it started. */
 const gate = (log: string[], name: string) => {
