@@ -1,13 +1,14 @@
 /**
  * Size limits at the edge, on both runtimes: a body refused by its declared length is not read (the
- * connection closes), the maximum message size (a message's parts, both bindings),
- * ListTasks reading only what it returns (measured), and GetTask answering another tenant's large task as
- * cheaply as an unknown id.
+ * connection closes), the maximum message size (a message's parts, both bindings), ListTasks pages cut by
+ * history in the query and by size, and GetTask answering another tenant's large task as cheaply as an
+ * unknown id.
  */
 import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { LIST_TASKS_MAX_BYTES } from '../../a2a-edge/service.ts';
 import { runtimesFor, startHub, type TestHub } from '../support/hub.ts';
 import { waitFor } from '../support/wait.ts';
 import {
@@ -130,52 +131,29 @@ for (const kind of await runtimesFor('edge limits')) {
   };
 
   s(
-    'ListTasks reads only what it returns: a page without history costs a fraction of one with it',
+    'ListTasks cuts history in the query: without it 100 large tasks fit a page, with it the page stops at 1 MiB',
     async () => {
       const count = 120;
       const large = await tenantWithTasks(count, 'L'.repeat(128 * KiB));
-      const small = await tenantWithTasks(count, 'small');
-      const interleaved = async (a: () => Promise<unknown>, b: () => Promise<unknown>) => {
-        await a();
-        await b();
-        const ta: number[] = [];
-        const tb: number[] = [];
-        for (let i = 0; i < 9; i++) {
-          ta.push(await timed(a));
-          tb.push(await timed(b));
-        }
-        return [median(ta), median(tb)] as const;
-      };
-      const measure = async (key: string, params: Json) => {
-        const list = () => client.result('ListTasks', { pageSize: 100, ...params }, { key });
-        await list();
-        const times: number[] = [];
-        for (let i = 0; i < 7; i++) times.push(await timed(list));
-        return median(times);
-      };
-      // The two pages compared are timed turn about, so a busy machine slows both alike.
-      const [full, bare] = await interleaved(
-        () => client.result('ListTasks', { pageSize: 100 }, { key: large }),
-        () => client.result('ListTasks', { pageSize: 100, historyLength: 0 }, { key: large }),
-      );
-      const latest = await measure(large, { historyLength: 1 });
-      const baseline = await measure(small, { historyLength: 0 });
-      console.log(
-        `  ${kind}: ListTasks, 100 of ${count} tasks with a 128 KiB message: full history ${full.toFixed(1)} ms, ` +
-          `historyLength 1 ${latest.toFixed(1)} ms, historyLength 0 ${bare.toFixed(1)} ms; ` +
-          `100 tasks with a 5-byte message ${baseline.toFixed(1)} ms`,
-      );
-      const page = await client.result('ListTasks', { pageSize: 100, historyLength: 1 }, { key: large });
-      assert.is(page.tasks.length, 100);
-      assert.ok(page.tasks.every((t: Json) => !('artifacts' in t) && t.history.length === 1));
-      // Before the history was cut in SQL, every row's whole JSON was read and parsed: the bare page cost a
-      // third of the full one (embedded: 251 ms of 803 ms); now it costs a small fraction.
-      assert.ok(bare * 5 < full, `without history: ${bare} ms, with it: ${full} ms`);
+      const list = (params: Json) => client.result('ListTasks', { pageSize: 100, ...params }, { key: large });
+      // The budget counts tasks as returned: cut to their latest message (or none), 100 fit in one page.
+      const bare = await list({ historyLength: 0 });
+      assert.is(bare.tasks.length, 100);
+      assert.ok(bare.tasks.every((t: Json) => !('history' in t) || t.history.length === 0));
+      const latest = await list({ historyLength: 1 });
+      assert.is(latest.tasks.length, 100);
+      assert.ok(latest.tasks.every((t: Json) => !('artifacts' in t) && t.history.length === 1));
+      // With the whole history, each task carries its 128 KiB message: the page stops at the budget.
+      const full = await list({});
+      const bytes = Buffer.byteLength(JSON.stringify(full.tasks));
+      assert.ok(full.tasks.length < 100 && full.nextPageToken, `${full.tasks.length} tasks, ${bytes} bytes`);
+      assert.ok(bytes < LIST_TASKS_MAX_BYTES + 200 * KiB, `a page of ${bytes} bytes`);
+      assert.is(full.totalSize, count);
     },
   );
 
   s(
-    'a ListTasks page of large tasks stops at 4 MiB and the next pages hold the rest, each task once',
+    'a ListTasks page of large tasks stops at 1 MiB and the next pages hold the rest, each task once',
     async () => {
       const key = await tenantWithTasks(30, 'P'.repeat(300 * KiB));
       const seen: string[] = [];
@@ -188,12 +166,13 @@ for (const kind of await runtimesFor('edge limits')) {
           { key },
         );
         const bytes = Buffer.byteLength(JSON.stringify(page.tasks));
-        assert.ok(bytes < 4.5 * 1024 * KiB, `a page of ${bytes} bytes`);
+        // The page stops at the first task that starts past the budget: at most one task over it.
+        assert.ok(bytes < LIST_TASKS_MAX_BYTES + 400 * KiB, `a page of ${bytes} bytes`);
         assert.is(page.totalSize, 30);
         seen.push(...page.tasks.map((t: Json) => t.id as string));
         pageToken = page.nextPageToken;
         pages++;
-      } while (pageToken && pages < 10);
+      } while (pageToken && pages < 40);
       assert.ok(pages >= 3, `30 tasks of 300 KiB take several pages, got ${pages}`);
       assert.is(seen.length, 30);
       assert.is(new Set(seen).size, 30);
