@@ -25,7 +25,7 @@ const EventStreamEnv = z.object({
   AGENTCORE_EVENT_STREAM_READS_PER_TENANT: limit(2, 1000),
   AGENTCORE_EVENT_STREAM_READS: limit(4, 1000),
   /** Bytes per second one tenant's streams send, all together (a burst of one second's worth first). */
-  AGENTCORE_EVENT_STREAM_BYTES_PER_SECOND: limit(4 * 1024 * 1024, 1024 * 1024 * 1024),
+  AGENTCORE_EVENT_STREAM_BYTES_PER_SECOND: limit(1024 * 1024, 1024 * 1024 * 1024),
 });
 
 /** Limits of push notifications (commands/push-config.ts, sagas/push-delivery.ts). */
