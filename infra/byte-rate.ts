@@ -6,6 +6,7 @@
 export class TenantByteRate {
   /** Per tenant: bytes that may still be sent (negative: owed), as of `at`. */
   readonly #buckets = new Map<string, { tokens: number; at: number }>();
+  #spends = 0;
 
   /**
    * @param bytesPerSecond the steady rate per tenant
@@ -29,7 +30,8 @@ export class TenantByteRate {
 
   spend(tenant: string, bytes: number): void {
     this.#bucket(tenant).tokens -= bytes;
-    if (this.#buckets.size > 10_000) this.#forgetFull();
+    // Many tenants: now and then, forget those whose buckets are full again (a sweep is O(tenants)).
+    if (this.#buckets.size > 10_000 && ++this.#spends % 1000 === 0) this.#forgetFull();
   }
 
   /** Resolves once the tenant owes nothing (at once when it does not). */
