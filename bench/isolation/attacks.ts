@@ -172,9 +172,18 @@ const templateAmplification: Attack = async (a, signal, out) => {
 
 /** A5: 9 MB messages, and ListTasks pages over the tenant's large tasks (its setup made 90 more). */
 const oversized: Attack = async (a, signal, out) => {
-  const huge = 'z'.repeat(9 * 1024 * 1024);
+  // Built and encoded once: the hub refuses it by its declared length, so the same bytes serve every send,
+  // and the attacker's own work (9 MB stringified per send) stays out of the two cores B shares.
+  const huge = Buffer.from(
+    JSON.stringify({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'SendMessage',
+      params: text(`tck-complete-task-${randomUUID()}`, 'z'.repeat(9 * 1024 * 1024)),
+    }),
+  );
   await Promise.all([
-    loops(1, signal, () => rpc(a, out, 'SendMessage', text(`tck-complete-task-${randomUUID()}`, huge))),
+    loops(1, signal, () => request(a, out, '/a2a/jsonrpc', { method: 'POST', body: huge })),
     loops(2, signal, () => rpc(a, out, 'ListTasks', { pageSize: 100 })),
   ]);
 };
