@@ -60,11 +60,14 @@ const rpc = (a: Attacker, out: Outcomes, method: string, params: unknown) =>
  */
 export const ATTACK_RATE = Number(process.env.BENCH_ATTACK_RATE ?? 20);
 
-/** `n` loops of `step` until the signal aborts, paced to ATTACK_RATE requests per second in all. */
-const loops = (n: number, signal: AbortSignal, step: () => Promise<unknown>) =>
+/**
+ * `n` loops of `step` until the signal aborts, paced to ATTACK_RATE requests per second in all, or to
+ * `share` of it where an attack runs several `loops` at once (their shares add up to 1).
+ */
+const loops = (n: number, signal: AbortSignal, step: () => Promise<unknown>, share = 1) =>
   Promise.all(
     Array.from({ length: n }, async () => {
-      const interval = ATTACK_RATE > 0 ? (n * 1000) / ATTACK_RATE : 0;
+      const interval = ATTACK_RATE > 0 ? (n * 1000) / (ATTACK_RATE * share) : 0;
       while (!signal.aborted) {
         const started = performance.now();
         await step();
@@ -183,8 +186,8 @@ const oversized: Attack = async (a, signal, out) => {
     }),
   );
   await Promise.all([
-    loops(1, signal, () => request(a, out, '/a2a/jsonrpc', { method: 'POST', body: huge })),
-    loops(2, signal, () => rpc(a, out, 'ListTasks', { pageSize: 100 })),
+    loops(1, signal, () => request(a, out, '/a2a/jsonrpc', { method: 'POST', body: huge }), 0.5),
+    loops(2, signal, () => rpc(a, out, 'ListTasks', { pageSize: 100 }), 0.5),
   ]);
 };
 
