@@ -3,7 +3,8 @@
  * part A in turn (bench/isolation/attacks.ts, from a process of its own: bench/isolation/attacker.ts), on
  * each runtime. What an attack needs in place (A2's 9 MB of events) is set up before its phase. Prints B's
  * p50/p99 and errors per attack beside a quiet baseline of the same run, A's outcomes, the hub's peak RSS
- * per phase and whether the hub still answers. Targets: B's p99 <= 2x quiet, 0 errors, peak RSS <= 1.5x the quiet peak, the hub alive.
+ * per phase and whether the hub still answers. Targets: B's p99 <= 2x quiet, 0 errors, peak RSS <= 1.5x
+ * the quiet peak, the hub alive.
  *
  * Run: npm run bench:isolation. Environment: BENCH_TARGETS (embedded,distributed), BENCH_PHASE_MS (10000),
  * BENCH_B_CONCURRENCY (4), BENCH_ATTACK_RATE (A's requests per second per attack, 20; 0 = flood),
@@ -119,7 +120,8 @@ interface Row {
 
 /**
  * Attack `item` as tenant A in a process of its own (bench/isolation/attacker.ts): `ready` once its setup is
- * done (and the hub has had 2 s to settle), `outcomes` (A's answers, counted) once its phase is over.
+ * done and the hub has settled (the attack starts then, as B's phase does), `outcomes` (A's answers,
+ * counted) once its phase is over.
  */
 const startAttacker = (hub: Hub, item: string) => {
   const child = spawn(process.execPath, ['--import', 'tsx', 'bench/isolation/attacker.ts'], {
@@ -131,7 +133,7 @@ const startAttacker = (hub: Hub, item: string) => {
     child.once('exit', (code) => reject(new Error(`the attacker of ${item} exited with ${code}`))),
   );
   const next = () => Promise.race([new Promise<string>((r) => lines.once('line', r)), exited]);
-  const ready = next().then(() => new Promise((r) => setTimeout(r, 2000)));
+  const ready = next();
   const outcomes = ready.then(next).then((line) =>
     Object.entries(JSON.parse(line) as Record<string, number>)
       .map(([k, v]) => `${k}:${v}`)
