@@ -6,7 +6,8 @@
  */
 import { z } from 'zod';
 import { TaskState, TERMINAL_STATES } from '../events/a2a.ts';
-import { derivedUuid, type WorkflowDefinitionEvent, type WorkflowRunEvent } from '../events/workflow.ts';
+import { derivedUuid } from '../events/envelope.ts';
+import type { WorkflowDefinitionEvent, WorkflowRunEvent } from '../events/workflow.ts';
 import { formatBytes, truncateText } from '../infra/log-safe.ts';
 import { AUTO_AGENT } from '../sagas/routing.ts';
 import {

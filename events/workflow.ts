@@ -8,7 +8,6 @@ export const workflowStream = (tenant: string, name: string) => `workflow-${tena
 /** One run: `wfrun-<run id>`. */
 export const runStream = (runId: string) => `wfrun-${runId}`;
 export const runIdOfStream = (stream: string) => stream.slice('wfrun-'.length);
-export { derivedUuid } from './envelope.ts';
 /**
  * The run a start under an `Idempotency-Key` makes: the same tenant, workflow and key always name the same
  * run, so retries of the request (at once, or on two edges) find it rather than making another.
