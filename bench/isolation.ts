@@ -4,9 +4,14 @@
  * each runtime. What an attack needs in place (A2's 9 MB of events) is set up before its phase. Prints B's
  * p50/p99 and errors per attack beside a quiet baseline of the same run, A's outcomes, the hub's peak RSS
  * per phase and whether the hub still answers. Targets: B's p99 <= 2x quiet, 0 errors, peak RSS <= 1.5x
- * the quiet peak, the hub alive.
+ * the first quiet phase's peak, the hub alive.
  *
- * Run: npm run bench:isolation. Environment: BENCH_TARGETS (embedded,distributed), BENCH_PHASE_MS (10000),
+ * Every attack phase sits between two quiet phases, and its baseline is those two pooled: B saturates the
+ * hub (a closed loop), so its latency drifts over a run (the database's own work, the log growing) by up
+ * to 2x between quiet phases minutes apart, as much as the target; the quiet phases next to an attack
+ * drift least. The RSS baseline stays the first quiet phase, so memory an attack leaves behind counts.
+ *
+ * Run: npm run bench:isolation. Environment: BENCH_TARGETS (embedded,distributed), BENCH_PHASE_MS (15000),
  * BENCH_B_CONCURRENCY (4), BENCH_ATTACK_RATE (A's requests per second per attack, 20; 0 = flood),
  * BENCH_ATTACKS (only these items, e.g. `A2,A5`), BENCH_HUB_NODE_ARGS (for the hub's node, e.g.
  * `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile one attack), DATABASE_URL, NATS_URL.
@@ -18,7 +23,7 @@ import { peakRssKb, resetPeak, rssKb } from './a2a/proc.ts';
 import { ATTACK_RATE, attacks } from './isolation/attacks.ts';
 
 const TARGETS = (process.env.BENCH_TARGETS ?? 'embedded,distributed').split(',');
-const PHASE_MS = Number(process.env.BENCH_PHASE_MS ?? 10_000);
+const PHASE_MS = Number(process.env.BENCH_PHASE_MS ?? 15_000);
 const B_CONCURRENCY = Number(process.env.BENCH_B_CONCURRENCY ?? 4);
 const ONLY = process.env.BENCH_ATTACKS?.split(',');
 const HUB_NODE_ARGS = process.env.BENCH_HUB_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
@@ -108,6 +113,7 @@ const alive = async (hub: Hub) => {
 
 interface Row {
   phase: string;
+  latencies: number[];
   p50: number;
   p99: number;
   sent: number;
@@ -157,6 +163,7 @@ const phase = async (hub: Hub, name: string, item?: string) => {
   peak = Math.max(peak, peakRssKb(hub.pid));
   const row: Row = {
     phase: name,
+    latencies: b.latencies,
     p50: pct(b.latencies, 50),
     p99: pct(b.latencies, 99),
     sent: b.latencies.length + b.errors.length,
@@ -170,6 +177,11 @@ const phase = async (hub: Hub, name: string, item?: string) => {
   await new Promise((r) => setTimeout(r, 2000));
   return row;
 };
+
+/** An attack's baseline: the quiet phases before and after it, pooled (the one before if the hub died). */
+const baseline = (before: Row, after: Row | undefined) => ({
+  p99: pct([...before.latencies, ...(after?.latencies ?? [])], 99),
+});
 
 const f = (n: number, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : '-');
 
@@ -190,8 +202,8 @@ for (const runtime of TARGETS) {
         `  ${row.phase}: B p50 ${f(row.p50)} ms p99 ${f(row.p99)} ms, ${row.errors} errors, peak ${f(row.peakMb, 0)} MB${row.alive ? '' : ', HUB DOWN'}`,
       );
       if (!row.alive) break;
+      rows.push(await phase(hub, 'quiet'));
     }
-    rows.push(await phase(hub, 'quiet again'));
   } finally {
     await hub.stop();
   }
@@ -200,18 +212,20 @@ for (const runtime of TARGETS) {
 
 let failed = 0;
 for (const { runtime, rows } of results) {
-  const quiet = rows.find((r) => r.phase === 'quiet')!;
+  const firstQuiet = rows[0]!;
   console.log(
     `\n### ${runtime}: tenant B (SendMessage, c=${B_CONCURRENCY}) while tenant A attacks (${ATTACK_RATE || 'flood'} req/s)`,
   );
   console.log(
-    '| phase | B p50 ms | B p99 ms | p99 / quiet | B sent | B errors | hub peak RSS MB | RSS / quiet | alive | A got |',
+    '| phase | B p50 ms | B p99 ms | p99 / quiet (attacks: the two around; quiet: the first) | B sent | B errors | hub peak RSS MB | RSS / quiet | alive | A got |',
   );
   console.log('|---|---|---|---|---|---|---|---|---|---|');
-  for (const r of rows) {
-    const p99Ratio = r.p99 / quiet.p99;
-    const rssRatio = r.peakMb / quiet.peakMb;
-    const ok = r.errors === 0 && r.alive && p99Ratio <= 2 && rssRatio <= 1.5;
+  for (const [i, r] of rows.entries()) {
+    // A quiet phase shows its drift from the first one; only attacks are held to the p99 target.
+    const isQuiet = r.phase === 'quiet';
+    const p99Ratio = r.p99 / (isQuiet ? firstQuiet : baseline(rows[i - 1]!, rows[i + 1])).p99;
+    const rssRatio = r.peakMb / firstQuiet.peakMb;
+    const ok = r.errors === 0 && r.alive && (isQuiet || p99Ratio <= 2) && rssRatio <= 1.5;
     if (!ok) failed++;
     console.log(
       `| ${r.phase} | ${f(r.p50)} | ${f(r.p99)} | ${f(p99Ratio, 2)}${ok ? '' : ' ✗'} | ${r.sent} | ${r.errors} | ${f(r.peakMb, 0)} | ${f(rssRatio, 2)} | ${r.alive ? 'yes' : 'NO'} | ${r.outcomes} |`,

@@ -28,6 +28,15 @@ const EventStreamEnv = z.object({
   AGENTCORE_EVENT_STREAM_BYTES_PER_SECOND: limit(1024 * 1024, 1024 * 1024 * 1024),
 });
 
+/** Limits of ListTasks (a2a-edge/service.ts), on every binding; counted per process. */
+const ListTasksEnv = z.object({
+  /** ListTasks in flight at once for one tenant, and for all tenants (the rest wait, tenants in turn). */
+  AGENTCORE_LIST_TASKS_PER_TENANT: limit(2, 1000),
+  AGENTCORE_LIST_TASKS: limit(8, 1000),
+  /** Bytes of tasks per second one tenant's ListTasks return, together (a burst of two seconds' worth). */
+  AGENTCORE_LIST_TASKS_BYTES_PER_SECOND: limit(2 * 1024 * 1024, 1024 * 1024 * 1024),
+});
+
 /** Limits of push notifications (commands/push-config.ts, sagas/push-delivery.ts). */
 const PushEnv = z.object({
   /** Live push-notification configs per task; one more is refused. */
@@ -46,6 +55,12 @@ export interface EventStreamLimits {
   pageBytes: number;
   readsPerTenant: number;
   reads: number;
+  bytesPerSecond: number;
+}
+
+export interface ListTasksLimits {
+  perTenant: number;
+  total: number;
   bytesPerSecond: number;
 }
 
@@ -81,6 +96,18 @@ export const eventStreamLimits = (
   return toEventStreamLimits(parsed.data);
 };
 
+/** The ListTasks limits alone, for a module that is not handed the Config. */
+export const listTasksLimits = (env: Record<string, string | undefined> = process.env): ListTasksLimits => {
+  const parsed = ListTasksEnv.safeParse(env);
+  if (!parsed.success) throw new Error(`invalid configuration: ${describeZodIssues(parsed.error.issues)}`);
+  const e = parsed.data;
+  return {
+    perTenant: e.AGENTCORE_LIST_TASKS_PER_TENANT,
+    total: e.AGENTCORE_LIST_TASKS,
+    bytesPerSecond: e.AGENTCORE_LIST_TASKS_BYTES_PER_SECOND,
+  };
+};
+
 /** The push limits alone, for a module that is not handed the Config. */
 export const pushLimits = (env: Record<string, string | undefined> = process.env): PushLimits => {
   const parsed = PushEnv.safeParse(env);
@@ -91,6 +118,7 @@ export const pushLimits = (env: Record<string, string | undefined> = process.env
 const Env = z.object({
   ...EventStreamEnv.shape,
   ...PushEnv.shape,
+  ...ListTasksEnv.shape,
   DATABASE_URL: z.string().url().optional(),
   NATS_URL: z.string().optional(),
   REDIS_URL: z.string().url().optional(),

@@ -131,6 +131,8 @@ export interface TaskListRow {
   total: string | number;
   /** Rows the query took before the byte budget cut the page (more than returned: there is more). */
   fetched: string | number;
+  /** The size of `task` as returned (its jsonb form), what the page's byte budget counted. */
+  bytes: string | number;
 }
 
 /**
@@ -181,7 +183,7 @@ export const listTaskRows = async (db: SqlExecutor, q: TaskListQuery): Promise<T
      sized AS (
        SELECT p.*, sum(pg_column_size(p.task)) OVER (ORDER BY p.status_at DESC, p.id DESC) - pg_column_size(p.task) AS before
          FROM page p)
-     SELECT id, status_at, task, total, fetched FROM sized
+     SELECT id, status_at, task, total, fetched, pg_column_size(task) AS bytes FROM sized
       WHERE before < ${arg(q.maxBytes)}
       ORDER BY status_at DESC, id DESC`,
     args,

@@ -362,6 +362,9 @@ interface Row extends Record<string, unknown> {
 /** Most of the events' data one subscription page holds (at least one event, however large). */
 export const PAGE_MAX_BYTES = 4 * 1024 * 1024;
 
+/** Events a subscription's first page reads (then more, up to its pageSize, while pages fit its bytes). */
+const FIRST_PAGE_EVENTS = 16;
+
 const COLUMNS = `e.position, e.stream, e.revision, e.id::text AS id, e.type, e.schema_version AS "schemaVersion",
   to_char(e.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS "occurredAt",
   e.data::text AS data, e.metadata::text AS metadata`;
@@ -801,6 +804,7 @@ export class SqlEventStore implements EventStore {
     events: Array<{ event: RecordedEvent; cursor: Cursor }>;
     head: Cursor | null;
     full: boolean;
+    cutByBytes: boolean;
   }> {
     const params: unknown[] = [cursor.tx.toString(), cursor.position, pageSize, pageBytes];
     const where = this.#filterSql(filter, params);
@@ -834,7 +838,8 @@ export class SqlEventStore implements EventStore {
       }));
     // Full: more may follow at once (the count or the byte budget cut the page), so read again now.
     const taken = Number(first?.taken ?? 0);
-    return { events, head, full: taken === pageSize || events.length < taken };
+    const cutByBytes = events.length < taken;
+    return { events, head, full: taken === pageSize || cutByBytes, cutByBytes };
   }
 
   #listen(): Promise<unknown> {
@@ -890,10 +895,19 @@ export class SqlEventStore implements EventStore {
         let head: Cursor | null = null;
         let woken = false;
         let eager = 0;
+        // Events read per page, within pageSize. The database converts every event it reads to text to
+        // size the page, so a page of large events cut by pageBytes read many more than it returned (100
+        // events of 100 KB read for the two that fit in 256 KiB). The limit follows what fitted: twice the
+        // events of a page the byte budget cut, doubling back towards pageSize while pages fit whole.
+        let limit = Math.min(pageSize, FIRST_PAGE_EVENTS);
         while (!closed) {
           const generation = wakeup.generation;
           const from = cursor;
-          const page = await track(gate(() => self.#page(from, filter, pageSize, pageBytes)));
+          const size = limit;
+          const page = await track(gate(() => self.#page(from, filter, size, pageBytes)));
+          limit = page.cutByBytes
+            ? Math.max(1, Math.min(pageSize, page.events.length * 2))
+            : Math.min(pageSize, limit * 2);
           for (const { event, cursor: c } of page.events) {
             if (closed) return;
             yield event;
