@@ -15,7 +15,6 @@
  * a client's (ROLE_USER) and within the maximum message size.
  */
 import type { Context } from 'hono';
-import type { BindingOptions } from './app.ts';
 import { callerOf, type EdgeEnv } from './auth.ts';
 import { A2AError, type A2AReason, toReportedA2AError } from './errors.ts';
 import { checkClientMessage, checkRequestJson, protoJsonKeys } from './schemas.ts';
@@ -31,6 +30,7 @@ import {
   sseResponse,
   streamAbort,
 } from './sse.ts';
+import type { BindingOptions } from './types.ts';
 import * as v03 from './v03.ts';
 
 type JsonRpcId = string | number | null;

@@ -15,7 +15,6 @@
  */
 import { type Context, Hono } from 'hono';
 import { basePath } from 'hono/route';
-import type { BindingOptions } from './app.ts';
 import { callerOf, type EdgeEnv } from './auth.ts';
 import { A2AError, type ErrorReport, toReportedA2AError } from './errors.ts';
 import { checkClientMessage, checkRequestJson, protoJsonKeys } from './schemas.ts';
@@ -31,6 +30,7 @@ import {
   sseResponse,
   streamAbort,
 } from './sse.ts';
+import type { BindingOptions } from './types.ts';
 
 const CONTENT_TYPE = 'application/a2a+json';
 type Params = Record<string, unknown>;

@@ -1,17 +1,24 @@
 import { randomUUID } from 'node:crypto';
 import type { z } from 'zod';
 import { canonicalJson } from '../commands/agent.ts';
-import { describeZodIssues } from '../commands/errors.ts';
 import { fold, handle } from '../commands/handle.ts';
 import { type TaskAggregate, type TaskCommand, taskDecider } from '../commands/task.ts';
-import { INTERRUPTED_STATES, type Message, type Task, TERMINAL_STATES } from '../events/a2a.ts';
+import {
+  INTERRUPTED_STATES,
+  type Message,
+  type StreamResponse,
+  type Task,
+  TERMINAL_STATES,
+} from '../events/a2a.ts';
 import type { RecordedEvent } from '../events/envelope.ts';
-import { type TaskEvent, taskStream } from '../events/task.ts';
+import { describeZodIssues } from '../events/issues.ts';
+import { type TaskEvent, taskStream, toStreamResponse } from '../events/task.ts';
 import { TenantByteRate } from '../infra/byte-rate.ts';
-import { type ListTasksLimits, listTasksLimits } from '../infra/config.ts';
 import type { EventStore } from '../infra/event-store/port.ts';
 import { FairScheduler } from '../infra/fair-scheduler.ts';
+import { type ListTasksLimits, listTasksLimits } from '../infra/limits.ts';
 import type { SqlExecutor } from '../infra/sql/port.ts';
+import type { TaskFeed } from '../infra/task-feed.ts';
 import { listTaskRows, type TaskListQuery, taskTenant } from '../projections/tasks.ts';
 import { A2AError, taskNotFound, toA2AError } from './errors.ts';
 import { followUpCommandId, submissionIds } from './message-ids.ts';
@@ -25,35 +32,12 @@ import {
   SendMessageRequest,
   TaskIdRequest,
 } from './schemas.ts';
-import type { TaskFeed } from './task-feed.ts';
 
 /** Who is calling, as authentication established it. Every operation is scoped to the caller's tenant. */
 export interface Caller {
   tenant: string;
   principal: string;
 }
-
-/** A2A StreamResponse (v1.0): exactly one member. */
-export type StreamResponse =
-  | { task: Task }
-  | { message: Message }
-  | {
-      statusUpdate: {
-        taskId: string;
-        contextId: string;
-        status: Task['status'];
-        metadata?: Record<string, unknown>;
-      };
-    }
-  | {
-      artifactUpdate: {
-        taskId: string;
-        contextId: string;
-        artifact: NonNullable<Task['artifacts']>[number];
-        append?: boolean;
-        lastChunk?: boolean;
-      };
-    };
 
 /** One SSE event: the StreamResponse and the task-stream revision it reflects (the SSE `id`). */
 export interface StreamItem {
@@ -146,30 +130,6 @@ export const trimHistory = (task: Task, historyLength?: number): Task => {
   if (historyLength === undefined) return task;
   const { history, ...rest } = task;
   return historyLength === 0 ? rest : { ...rest, history: (history ?? []).slice(-historyLength) };
-};
-
-export const toStreamResponse = (task: Task, event: RecordedEvent): StreamResponse | null => {
-  const e = { type: event.type, data: event.data } as TaskEvent;
-  const ids = { taskId: task.id, contextId: task.contextId };
-  switch (e.type) {
-    case 'TaskSubmitted':
-      return { task };
-    case 'TaskInputReceived':
-    case 'TaskStatusUpdated':
-      return { statusUpdate: { ...ids, status: task.status } };
-    case 'TaskArtifactUpdated':
-      return {
-        artifactUpdate: {
-          ...ids,
-          artifact: e.data.artifact,
-          append: e.data.append,
-          lastChunk: e.data.lastChunk,
-        },
-      };
-    case 'TaskMessageAdded':
-      return { message: e.data.message };
-  }
-  return null;
 };
 
 /**

@@ -8,8 +8,8 @@
  * hub's typed v1.0 objects. The reverse directions exist too (for round trips and for talking to v0.3
  * agents), with the same tolerance.
  */
-import type { Artifact, Message, Part, Task, TaskState } from '../events/a2a.ts';
-import type { PushConfig, StreamResponse } from './service.ts';
+import type { Artifact, Message, Part, StreamResponse, Task, TaskState } from '../events/a2a.ts';
+import type { PushConfig } from './service.ts';
 
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);

@@ -9,13 +9,13 @@ import { Hono } from 'hono';
 import { WORKFLOW_AGENT_PREFIX } from '../agents/workflow-agent.ts';
 import type { EventStore } from '../infra/event-store/port.ts';
 import { latestWorkflow } from '../workflows/service.ts';
-import type { BindingOptions } from './app.ts';
 import { callerOf, type EdgeEnv } from './auth.ts';
 import { cacheableJson, cardDialect, securityRequirements, securitySchemes, skillV1 } from './card.ts';
 import { A2AError } from './errors.ts';
 import { jsonRpcHandler } from './jsonrpc.ts';
 import { respondError } from './rest.ts';
 import type { A2AService } from './service.ts';
+import type { BindingOptions } from './types.ts';
 
 export interface WorkflowEndpointOptions {
   service: A2AService;

@@ -8,8 +8,8 @@
  * admin who registered the URL: the zod issues of an invalid card, one per line-fragment, by JSON path.
  */
 import { z } from 'zod';
-import { describeZodIssues } from '../commands/errors.ts';
 import type { AgentEndpoint, AgentSkillInfo, CardValidators } from '../events/agent.ts';
+import { describeZodIssues } from '../events/issues.ts';
 import {
   assertPublicUrl,
   type Lookup,

@@ -39,10 +39,9 @@ import {
 import { Client, JsonRpcTransportFactory, RestTransportFactory, type Transport } from '@a2a-js/sdk/client';
 import { LegacyJsonRpcTransport, LegacyRestTransport } from '@a2a-js/sdk/compat/v0_3/client';
 import type { Logger } from 'pino';
-import type { TaskFeed } from '../a2a-edge/task-feed.ts';
 import { ignoreRuleViolation, isRuleViolation } from '../commands/errors.ts';
 import { fold, handle } from '../commands/handle.ts';
-import { type TaskAggregate, type TaskCommand, taskDecider } from '../commands/task.ts';
+import { needsRouting, type TaskAggregate, type TaskCommand, taskDecider } from '../commands/task.ts';
 import {
   Artifact,
   INTERRUPTED_STATES,
@@ -58,10 +57,10 @@ import { type ConsumerOptions, type Delivery, heartbeatMs, perEventType } from '
 import type { EventStore } from '../infra/event-store/port.ts';
 import { forLog, safeErr } from '../infra/log-safe.ts';
 import { type Lookup, type SafeFetchOptions, safeFetch } from '../infra/ssrf.ts';
+import type { TaskFeed } from '../infra/task-feed.ts';
 import { type AgentView, foldAgentView } from '../projections/agents.ts';
-import { admitCall } from '../sagas/circuit-breaker.ts';
-import { needsRouting } from '../sagas/routing.ts';
 import { textOf } from './agent.ts';
+import { admitCall } from './circuit-admission.ts';
 import type { AgentDirectory } from './directory.ts';
 
 export interface RemoteWorkerDeps {

@@ -1,7 +1,6 @@
 import type { Logger } from 'pino';
-import type { TaskFeed } from '../a2a-edge/task-feed.ts';
 import { ignoreRuleViolation, isRuleViolation } from '../commands/errors.ts';
-import { type TaskCommand, taskDecider } from '../commands/task.ts';
+import { needsRouting, type TaskCommand, taskDecider } from '../commands/task.ts';
 import { INTERRUPTED_STATES, type Message, type Part, TERMINAL_STATES } from '../events/a2a.ts';
 import { agentStream, SYSTEM_TENANT } from '../events/agent.ts';
 import type { RecordedEvent } from '../events/envelope.ts';
@@ -10,8 +9,8 @@ import { type ConsumerOptions, heartbeatMs, perEventType } from '../infra/bus/po
 import type { EventStore } from '../infra/event-store/port.ts';
 import { safeErr } from '../infra/log-safe.ts';
 import { oncePerKey } from '../infra/once-per-key.ts';
+import type { TaskFeed } from '../infra/task-feed.ts';
 import { foldAgentView } from '../projections/agents.ts';
-import { needsRouting } from '../sagas/routing.ts';
 import type { Agent, AgentUpdate } from './agent.ts';
 import type { AgentDirectory } from './directory.ts';
 import { TaskRecorder } from './task-recorder.ts';

@@ -1,6 +1,6 @@
 /**
  * A workflow as an agent of the hub: a task for `workflow:<name>` (the A2A endpoint of the workflow sets it,
- * a2a-edge/app.ts) starts a run of the tenant's workflow and follows it: each completed step is a status
+ * app/http.ts) starts a run of the tenant's workflow and follows it: each completed step is a status
  * update on the task, the run's output its artifact, a failed run a failed task. The run's id is the task's,
  * so a worker that dies mid-run and is redelivered the task finds the same run and says the same things
  * again (the same updates in the same order: the task recorder recognises them).

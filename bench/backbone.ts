@@ -10,8 +10,8 @@ import os from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import postgres from 'postgres';
-import { createRuntime, type Runtime } from '../infra/compose.ts';
-import { loadConfig } from '../infra/config.ts';
+import { createRuntime, type Runtime } from '../app/compose.ts';
+import { loadConfig } from '../app/config.ts';
 
 const seconds = Number(process.argv[2] ?? 5);
 const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';

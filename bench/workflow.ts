@@ -16,12 +16,12 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import pino from 'pino';
 import postgres from 'postgres';
+import { createRuntime, type Runtime } from '../app/compose.ts';
+import { loadConfig } from '../app/config.ts';
 import type { RecordedEvent } from '../events/envelope.ts';
 import { runIdOfStream } from '../events/workflow.ts';
 import { createJetStreamBus } from '../infra/bus/jetstream.ts';
-import { createRuntime, type Runtime } from '../infra/compose.ts';
-import { loadConfig } from '../infra/config.ts';
-import { WorkflowBuilder } from '../workflows/definition.ts';
+import { WorkflowBuilder } from '../workflows/builder.ts';
 import { defineWorkflow, startWorkflowRun } from '../workflows/service.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 100);

@@ -18,8 +18,8 @@
  */
 import { parseArgs } from 'node:util';
 // Static imports: tsx fails to parse a file that has both this shebang and a dynamic import().
-import { createRuntime } from '../infra/compose.ts';
-import { loadConfig, parseRoles } from '../infra/config.ts';
+import { createRuntime } from '../app/compose.ts';
+import { loadConfig, parseRoles } from '../app/config.ts';
 
 const AGENTS_USAGE = `usage: agentcore agents <command> [options]
   register <url> [--id ID] [--cost N]

@@ -20,6 +20,15 @@ import { notFound, ruleViolated } from './errors.ts';
 import type { Decider } from './handle.ts';
 
 /** A2A error reasons a task rule maps to at the edge (ErrorInfo.reason). */
+/** `metadata.agent` asking for routing whatever the hub's default. */
+export const AUTO_AGENT = 'auto';
+/** AGENTCORE_DEFAULT_AGENT value that routes every task naming no agent. */
+export const ROUTE_DEFAULT_AGENT = 'route';
+
+/** Whether routing decides the task's agent (both workers leave the TaskSubmitted alone then). */
+export const needsRouting = (agent: string | null, routeByDefault: boolean): boolean =>
+  agent === AUTO_AGENT || (agent === null && routeByDefault);
+
 export const TASK_NOT_CANCELABLE = 'TASK_NOT_CANCELABLE';
 export const UNSUPPORTED_OPERATION = 'UNSUPPORTED_OPERATION';
 

@@ -8,29 +8,25 @@ import { z } from 'zod';
 import { TaskState, TERMINAL_STATES } from '../events/a2a.ts';
 import { derivedUuid } from '../events/envelope.ts';
 import type { WorkflowDefinitionEvent, WorkflowRunEvent } from '../events/workflow.ts';
-import { formatBytes, truncateText } from '../infra/log-safe.ts';
-import { AUTO_AGENT } from '../sagas/routing.ts';
 import {
   branchOwners,
   type Capability,
-  conditionHolds,
-  handoffOf,
-  hopInput,
-  itemsOf,
   type MapNode,
   own,
   type ParallelNode,
   type StepNode,
-  type StepResult,
   type SwarmNode,
   type TaskNode,
   WorkflowDefinition,
-} from '../workflows/definition.ts';
-import { DEFAULT_WORKFLOW_LIMITS, jsonBytes, MAX_REASON_LENGTH } from '../workflows/limits.ts';
-import { renderWithin } from '../workflows/template.ts';
+} from '../events/workflow-definition.ts';
+import { formatBytes, truncateText } from '../infra/log-safe.ts';
 import { canonicalJson } from './agent.ts';
 import { notFound, ruleViolated } from './errors.ts';
 import type { Decider } from './handle.ts';
+import { conditionHolds, handoffOf, hopInput, itemsOf } from './step-results.ts';
+import { AUTO_AGENT } from './task.ts';
+import { DEFAULT_WORKFLOW_LIMITS, jsonBytes, MAX_REASON_LENGTH } from './workflow-limits.ts';
+import { renderWithin, type StepResult } from './workflow-template.ts';
 
 const at = z.string().datetime({ offset: false });
 
@@ -78,7 +74,7 @@ export const WorkflowRunCommand = z.discriminatedUnion('type', [
     definition: WorkflowDefinition,
     input: z.string(),
     contextId: z.string().min(1),
-    /** The largest rendered step input of this run (workflows/limits.ts); recorded with the run. */
+    /** The largest rendered step input of this run (commands/workflow-limits.ts); recorded with the run. */
     maxStepInputBytes: z.number().int().min(1).optional(),
     at,
   }),

@@ -90,3 +90,25 @@ export const Task = z.object({
   metadata: metadata.optional(),
 });
 export type Task = z.infer<typeof Task>;
+
+/** A2A StreamResponse (v1.0): exactly one member. */
+export type StreamResponse =
+  | { task: Task }
+  | { message: Message }
+  | {
+      statusUpdate: {
+        taskId: string;
+        contextId: string;
+        status: Task['status'];
+        metadata?: Record<string, unknown>;
+      };
+    }
+  | {
+      artifactUpdate: {
+        taskId: string;
+        contextId: string;
+        artifact: NonNullable<Task['artifacts']>[number];
+        append?: boolean;
+        lastChunk?: boolean;
+      };
+    };

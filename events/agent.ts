@@ -113,3 +113,8 @@ export const parseAgentStream = (stream: string): { tenant: string; agentId: str
   const m = /^agent-([a-z0-9][a-z0-9_-]*):([a-z0-9][a-z0-9_-]*)$/.exec(stream);
   return m ? { tenant: m[1]!, agentId: m[2]! } : null;
 };
+
+/** Tags are matched case-insensitively: stored and queried lower-cased and trimmed. */
+export const normaliseTags = (tags: readonly string[]): string[] => [
+  ...new Set(tags.map((t) => t.trim().toLowerCase()).filter(Boolean)),
+];

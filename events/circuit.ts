@@ -74,3 +74,6 @@ export const CIRCUIT_STREAM_PREFIX = 'circuit-';
 export const circuitStream = (agentKey: string) => `${CIRCUIT_STREAM_PREFIX}${agentKey}`;
 export const agentKeyOfCircuit = (stream: string): string | null =>
   stream.startsWith(CIRCUIT_STREAM_PREFIX) ? stream.slice(CIRCUIT_STREAM_PREFIX.length) : null;
+
+/** The tenant an agent key (`tenant:agentId`) belongs to; '' for a key without one. */
+export const tenantOfAgentKey = (agentKey: string) => agentKey.slice(0, Math.max(0, agentKey.indexOf(':')));

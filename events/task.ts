@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { Artifact, Message, TaskState } from './a2a.ts';
+import { Artifact, Message, type StreamResponse, type Task, TaskState } from './a2a.ts';
+import type { RecordedEvent } from './envelope.ts';
 
 export const SendConfiguration = z.object({
   acceptedOutputModes: z.array(z.string()).optional(),
@@ -156,3 +157,28 @@ export const TaskEvent = z.discriminatedUnion('type', [
 ]);
 export type TaskEvent = z.infer<typeof TaskEvent>;
 export const taskStream = (taskId: string) => `task-${taskId}`;
+
+/** What a task event means to a stream's (or a push's) reader: the A2A StreamResponse it becomes, if any. */
+export const toStreamResponse = (task: Task, event: RecordedEvent): StreamResponse | null => {
+  const e = { type: event.type, data: event.data } as TaskEvent;
+  const ids = { taskId: task.id, contextId: task.contextId };
+  switch (e.type) {
+    case 'TaskSubmitted':
+      return { task };
+    case 'TaskInputReceived':
+    case 'TaskStatusUpdated':
+      return { statusUpdate: { ...ids, status: task.status } };
+    case 'TaskArtifactUpdated':
+      return {
+        artifactUpdate: {
+          ...ids,
+          artifact: e.data.artifact,
+          append: e.data.append,
+          lastChunk: e.data.lastChunk,
+        },
+      };
+    case 'TaskMessageAdded':
+      return { message: e.data.message };
+  }
+  return null;
+};

@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { Capability, WorkflowDefinition } from '../workflows/definition.ts';
 import { TaskState } from './a2a.ts';
 import { derivedUuid } from './envelope.ts';
+import { Capability, WorkflowDefinition } from './workflow-definition.ts';
 
 /** A tenant's workflow, all its versions: `workflow-<tenant>:<name>`. */
 export const workflowStream = (tenant: string, name: string) => `workflow-${tenant}:${name}`;

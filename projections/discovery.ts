@@ -23,7 +23,13 @@
  */
 import pgvector from 'pgvector';
 import { NEUTRAL_OUTCOMES } from '../commands/circuit.ts';
-import { AGENT_STREAM_PREFIX, AgentEvent, type AgentSkillInfo, parseAgentStream } from '../events/agent.ts';
+import {
+  AGENT_STREAM_PREFIX,
+  AgentEvent,
+  type AgentSkillInfo,
+  normaliseTags,
+  parseAgentStream,
+} from '../events/agent.ts';
 import { agentKeyOfCircuit, CircuitEvent } from '../events/circuit.ts';
 import type { RecordedEvent } from '../events/envelope.ts';
 import { RemoteCallCompleted } from '../events/task.ts';
@@ -44,11 +50,6 @@ export const skillText = (skill: AgentSkillInfo): string =>
     .filter(Boolean)
     .map((part) => (/[.!?]$/.test(part) ? part : `${part}.`))
     .join(' ');
-
-/** Tags are matched case-insensitively: stored and queried lower-cased and trimmed. */
-export const normaliseTags = (tags: readonly string[]): string[] => [
-  ...new Set(tags.map((t) => t.trim().toLowerCase()).filter(Boolean)),
-];
 
 /** Weight of the newest observation in the latency moving average. */
 export const LATENCY_ALPHA = 0.2;

@@ -18,7 +18,7 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import { callerOf, type EdgeEnv } from '../a2a-edge/auth.ts';
 import { A2AError } from '../a2a-edge/errors.ts';
-import { describeZodIssues } from '../commands/errors.ts';
+import { describeZodIssues } from '../events/issues.ts';
 import type { Discovery } from '../infra/discovery/port.ts';
 import { MAX_LIMIT } from '../infra/discovery/postgres.ts';
 import { EmbeddingsError } from '../infra/embeddings/port.ts';

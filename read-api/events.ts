@@ -25,12 +25,12 @@ import { Hono } from 'hono';
 import { type SSEStreamingApi, streamSSE } from 'hono/streaming';
 import { z } from 'zod';
 import type { EdgeEnv, KeyHolder } from '../a2a-edge/auth.ts';
-import { describeZodIssues } from '../commands/errors.ts';
 import type { RecordedEvent } from '../events/envelope.ts';
+import { describeZodIssues } from '../events/issues.ts';
 import { TenantByteRate } from '../infra/byte-rate.ts';
-import { type EventStreamLimits, eventStreamLimits } from '../infra/config.ts';
 import type { EventStore } from '../infra/event-store/port.ts';
 import { FairScheduler } from '../infra/fair-scheduler.ts';
+import { type EventStreamLimits, eventStreamLimits } from '../infra/limits.ts';
 import { queryText } from './query-text.ts';
 
 /** A global position as a client may send it: digits only, within what a JS number holds exactly. */

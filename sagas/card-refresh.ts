@@ -2,7 +2,7 @@
  * Card refresh: a timer loop of the `sagas` role that re-fetches remote agents' cards when they are due,
  * i.e. when `validators.fetchedAt + max(Cache-Control max-age, minIntervalSeconds)` has passed, with
  * If-None-Match / If-Modified-Since: a 304 (or the same card) is AgentCardRevalidated, a changed card
- * AgentCardRefreshed (commands/agent-registry.ts refreshAgentCard).
+ * AgentCardRefreshed (agents/registry.ts refreshAgentCard).
  *
  * No stampede: due agents come from the agents read model (rm_agents, indexed on refresh_due_at) in small
  * batches with bounded concurrency; each is checked again on its stream before the fetch (a copy of the
@@ -13,7 +13,7 @@
  */
 import type { Logger } from 'pino';
 import { AgentCardError } from '../agents/cards.ts';
-import { type RegistryDeps, refreshAgentCard } from '../commands/agent-registry.ts';
+import { type RegistryDeps, refreshAgentCard } from '../agents/registry.ts';
 import { CommandError } from '../commands/errors.ts';
 import type { EventStore } from '../infra/event-store/port.ts';
 import { forLog, safeErr } from '../infra/log-safe.ts';

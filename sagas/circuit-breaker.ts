@@ -1,4 +1,6 @@
 /**
+ * The circuit breaker saga: opens, half-opens and closes one circuit per agent from its calls' outcomes.
+ *
  * Health and circuit breakers, one circuit per agent (commands/circuit.ts, stream `circuit-<agent key>`):
  *
  * - consumer `circuit-breaker`: every RemoteCallCompleted (agents/remote.ts) becomes a RecordCallOutcome
@@ -11,24 +13,21 @@
  *   (command id from the CircuitOpened revision: copies of the loop in several processes write one
  *   event). The row survives restarts, so a cooldown that ends while the hub is down is acted on at start.
  *   A call that finds an expired open circuit before the loop comes round half-opens it itself (ClaimProbe).
- * - `admitCall`: what the remote worker asks before a call: closed goes; half-open goes as the probe if it
- *   gets the slot; open (or another task probing) is refused with the reason.
+ * - what the remote worker asks before a call (`admitCall`) is in agents/circuit-admission.ts.
  *
  * The discovery projection (projections/discovery.ts) reads the circuit events (routability) and
  * RemoteCallCompleted (latency, quality) on its own.
  */
 import type { Logger } from 'pino';
-import { type CircuitState, circuitAdmits, circuitDecider } from '../commands/circuit.ts';
-import { isRuleViolation } from '../commands/errors.ts';
-import { fold, handle } from '../commands/handle.ts';
-import { agentKeyOfCircuit, CircuitEvent, circuitStream } from '../events/circuit.ts';
+import { circuitDecider } from '../commands/circuit.ts';
+import { handle } from '../commands/handle.ts';
+import { agentKeyOfCircuit, CircuitEvent, circuitStream, tenantOfAgentKey } from '../events/circuit.ts';
 import type { RecordedEvent } from '../events/envelope.ts';
 import { RemoteCallCompleted } from '../events/task.ts';
 import type { ConsumerOptions } from '../infra/bus/port.ts';
 import type { EventStore } from '../infra/event-store/port.ts';
 import { safeErr } from '../infra/log-safe.ts';
 import type { SqlExecutor } from '../infra/sql/port.ts';
-import { tenantOfAgentKey } from './routing.ts';
 
 export interface CircuitOptions {
   /** Consecutive failed calls that open a circuit. Default 3. */
@@ -198,47 +197,4 @@ export const startCircuitTimer = (deps: CircuitSagaDeps & { tickMs?: number }): 
       await current;
     },
   };
-};
-
-export type Admission = { go: 'closed' | 'probe' } | { refused: string };
-
-/**
- * May a call to the agent go now, for this task? Closed: yes. Half-open (or open past its cooldown): yes
- * if this task holds, or gets, the probe slot. Open, or another task probing: no, and why.
- */
-export const admitCall = async (
-  store: EventStore,
-  agentKey: string,
-  taskId: string,
-  options: { staleAfterMs: number; now: string; correlationId?: string },
-): Promise<Admission> => {
-  const stream = circuitStream(agentKey);
-  const events = await store.readStream(stream);
-  const state = fold<CircuitState, CircuitEvent>(circuitDecider, events);
-  const verdict = circuitAdmits(state, options.now, taskId, options.staleAfterMs);
-  if (verdict === 'closed') return { go: 'closed' };
-  if (state.state === 'half-open' && state.probe?.taskId === taskId) return { go: 'probe' }; // routing claimed it
-  if (verdict === 'open') return { refused: `the circuit of agent ${agentKey} is open until ${state.until}` };
-  if (verdict === 'probe-in-flight') {
-    return { refused: `the circuit of agent ${agentKey} is half-open and another task is probing it` };
-  }
-  try {
-    await handle(
-      store,
-      stream,
-      { type: 'ClaimProbe', agentKey, taskId, staleAfterMs: options.staleAfterMs, at: options.now },
-      circuitDecider,
-      {
-        tenant: tenantOfAgentKey(agentKey),
-        principal: 'agent-worker:remote',
-        // Per circuit revision: a later probe of the same task (a follow-up) is a new claim.
-        commandId: `probe:${taskId}:${events.length}`,
-        ...(options.correlationId ? { correlationId: options.correlationId } : {}),
-      },
-    );
-    return { go: 'probe' };
-  } catch (error) {
-    if (isRuleViolation(error)) return { refused: error.message };
-    throw error;
-  }
 };

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { toStreamResponse } from '../a2a-edge/service.ts';
 import { isRuleViolation } from '../commands/errors.ts';
 import { fold, handle } from '../commands/handle.ts';
 import {
@@ -13,7 +12,7 @@ import {
 import { type TaskAggregate, taskDecider } from '../commands/task.ts';
 import type { RecordedEvent } from '../events/envelope.ts';
 import { type PushConfigData, pushStream } from '../events/push.ts';
-import { type TaskEvent, taskStream } from '../events/task.ts';
+import { type TaskEvent, taskStream, toStreamResponse } from '../events/task.ts';
 import type { ConsumerOptions, Delivery } from '../infra/bus/port.ts';
 import { coalescedStreamReader } from '../infra/event-store/coalesce.ts';
 import type { EventStore } from '../infra/event-store/port.ts';

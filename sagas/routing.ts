@@ -22,10 +22,10 @@ import { textOf } from '../agents/agent.ts';
 import { type CircuitState, circuitAdmits, circuitDecider } from '../commands/circuit.ts';
 import { ignoreRuleViolation, isRuleViolation } from '../commands/errors.ts';
 import { fold, handle } from '../commands/handle.ts';
-import { type TaskAggregate, type TaskCommand, taskDecider } from '../commands/task.ts';
+import { needsRouting, type TaskAggregate, type TaskCommand, taskDecider } from '../commands/task.ts';
 import { type Message, TERMINAL_STATES } from '../events/a2a.ts';
 import { agentStream, SYSTEM_TENANT } from '../events/agent.ts';
-import { type CircuitEvent, circuitStream } from '../events/circuit.ts';
+import { type CircuitEvent, circuitStream, tenantOfAgentKey } from '../events/circuit.ts';
 import type { RecordedEvent } from '../events/envelope.ts';
 import type { RoutingCandidate, RoutingLimits, RoutingWeights, TaskEvent } from '../events/task.ts';
 import type { ConsumerOptions } from '../infra/bus/port.ts';
@@ -34,15 +34,6 @@ import type { EventStore } from '../infra/event-store/port.ts';
 import { safeErr } from '../infra/log-safe.ts';
 
 export type { RoutingCandidate, RoutingLimits, RoutingWeights };
-
-/** `metadata.agent` asking for routing whatever the hub's default. */
-export const AUTO_AGENT = 'auto';
-/** AGENTCORE_DEFAULT_AGENT value that routes every task naming no agent. */
-export const ROUTE_DEFAULT_AGENT = 'route';
-
-/** Whether routing decides the task's agent (both workers leave the TaskSubmitted alone then). */
-export const needsRouting = (agent: string | null, routeByDefault: boolean): boolean =>
-  agent === AUTO_AGENT || (agent === null && routeByDefault);
 
 export const DEFAULT_ROUTING_WEIGHTS: RoutingWeights = {
   similarity: 0.6,
@@ -274,8 +265,6 @@ const keyOf = async (store: EventStore, c: Candidate, taskTenant: string): Promi
   const own = await store.readStream(agentStream(taskTenant, c.agentId), { maxCount: 1 });
   return `${own.length > 0 ? taskTenant : SYSTEM_TENANT}:${c.agentId}`;
 };
-
-export const tenantOfAgentKey = (agentKey: string) => agentKey.slice(0, Math.max(0, agentKey.indexOf(':')));
 
 const readCircuit = async (
   store: EventStore,

@@ -11,7 +11,8 @@
  * - network (swarm): agents address each other by capability (`handoff:<skill or tag> <note>`), each hop
  *   routed to the best agent that has it, until one answers; the hop bound ends a run that goes round.
  */
-import { type Capability, WorkflowBuilder, type WorkflowDefinition } from './definition.ts';
+import type { Capability, WorkflowDefinition } from '../events/workflow-definition.ts';
+import { WorkflowBuilder } from './builder.ts';
 
 export interface SupervisorOptions {
   supervisor: string;

@@ -12,12 +12,12 @@ import {
   workflowDefinitionDecider,
   workflowRunDecider,
 } from '../commands/workflow.ts';
+import { jsonBytes, workflowLimits } from '../commands/workflow-limits.ts';
 import type { RecordedEvent } from '../events/envelope.ts';
 import { runCorrelation, runStream, workflowStream } from '../events/workflow.ts';
+import { WorkflowDefinition } from '../events/workflow-definition.ts';
 import type { EventStore } from '../infra/event-store/port.ts';
 import { formatBytes } from '../infra/log-safe.ts';
-import { WorkflowDefinition } from './definition.ts';
-import { jsonBytes, workflowLimits } from './limits.ts';
 
 export interface WorkflowCaller {
   tenant: string;

@@ -122,7 +122,7 @@ export const stopChild = (proc: ChildProcess, graceMs = 15_000) =>
   });
 
 /**
- * Every role, spelled out: the same as `all` (infra/config.ts parseRoles), but a command line that a
+ * Every role, spelled out: the same as `all` (app/config.ts parseRoles), but a command line that a
  * broad `pkill -f 'agentcore.ts all'` from someone else's session on this shared machine does not hit
  * (seen: one-process hubs SIGTERMed mid-run while the split ones survived).
  */

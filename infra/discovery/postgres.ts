@@ -14,8 +14,7 @@
  * only), then tag overlap, then ids (deterministic).
  */
 import pgvector from 'pgvector';
-import { SYSTEM_TENANT } from '../../events/agent.ts';
-import { normaliseTags } from '../../projections/discovery.ts';
+import { normaliseTags, SYSTEM_TENANT } from '../../events/agent.ts';
 import type { Embeddings } from '../embeddings/port.ts';
 import type { SqlDatabase, SqlExecutor } from '../sql/port.ts';
 import type { Candidate, Discovery, DiscoveryQuery } from './port.ts';

@@ -7,7 +7,7 @@ import { TaskState } from '@a2a-js/sdk';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { taskStream } from '../../events/task.ts';
-import { WorkflowBuilder } from '../../workflows/definition.ts';
+import { WorkflowBuilder } from '../../workflows/builder.ts';
 import { defineWorkflow, readWorkflowRun } from '../../workflows/service.ts';
 import { runtimesFor, startHub, type TestHub } from '../support/hub.ts';
 import { asTask, connect, describeEvent, drain, send, textOf } from '../support/sdk.ts';

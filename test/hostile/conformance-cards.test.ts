@@ -7,7 +7,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { z } from 'zod';
-import { describeZodIssues } from '../../commands/errors.ts';
+import { describeZodIssues } from '../../events/issues.ts';
 import { defineWorkflow } from '../../workflows/service.ts';
 import { runtimesFor, startHub, type TestHub } from '../support/hub.ts';
 import { orderWorkflow } from '../support/workflow-agents.ts';

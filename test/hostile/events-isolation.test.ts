@@ -152,10 +152,6 @@ for (const kind of await runtimesFor('event stream isolation')) {
       }, 2000);
       try {
         for (let i = 0; i < 50; i++) sockets.push(await nonReader(hub, i < PER_KEY ? keyB1 : keyB2));
-        // Every one of them answered 200, so the key has its 40 streams: one more is refused at once.
-        const probe = await open(hub, keyB1, stop.signal);
-        await probe.body?.cancel();
-        assert.is(probe.status, 429, 'the 41st stream of key B1');
         const readers = [0, 1, 2].map(() => reader(hub, keyB2, (n) => n >= B_EVENTS, stop.signal));
         // A keeps writing (another 9 MB) and sending while B's streams are open
         const writing = writeEvents(hub, 'hostile-a', 'noise-a2', 900, 10_000);

@@ -5,12 +5,15 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { describeZodIssues } from '../../commands/errors.ts';
+import { conditionHolds } from '../../commands/step-results.ts';
 import { stepTaskId, type WorkflowRunCommand, workflowRunDecider } from '../../commands/workflow.ts';
+import { DEFAULT_WORKFLOW_LIMITS } from '../../commands/workflow-limits.ts';
+import { renderWithin } from '../../commands/workflow-template.ts';
+import { describeZodIssues } from '../../events/issues.ts';
 import type { WorkflowRunEvent } from '../../events/workflow.ts';
-import { conditionHolds, WorkflowBuilder, WorkflowDefinition } from '../../workflows/definition.ts';
-import { DEFAULT_WORKFLOW_LIMITS, MAX_PATTERN_LENGTH } from '../../workflows/limits.ts';
-import { renderWithin } from '../../workflows/template.ts';
+import { WorkflowDefinition } from '../../events/workflow-definition.ts';
+import { MAX_PATTERN_LENGTH } from '../../events/workflow-pattern.ts';
+import { WorkflowBuilder } from '../../workflows/builder.ts';
 
 const at = '2026-12-07T10:00:00.000Z';
 const runId = 'run-hostile';

@@ -6,8 +6,8 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { configureWorkflowLimits } from '../../commands/workflow-limits.ts';
 import { runStream } from '../../events/workflow.ts';
-import { configureWorkflowLimits } from '../../workflows/limits.ts';
 import { readWorkflowRun } from '../../workflows/service.ts';
 import { runtimesFor, startHub, type TestHub } from '../support/hub.ts';
 import { waitFor } from '../support/wait.ts';

@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Agent } from '../../agents/agent.ts';
-import { registerInProcessAgents } from '../../commands/agent-registry.ts';
+import { registerInProcessAgents } from '../../agents/registry.ts';
 import { agentStream, SYSTEM_TENANT } from '../../events/agent.ts';
 import type { RecordedEvent } from '../../events/envelope.ts';
 import type { AgentView } from '../../projections/agents.ts';

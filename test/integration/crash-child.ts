@@ -6,11 +6,11 @@
  */
 import { createHash } from 'node:crypto';
 import pino from 'pino';
+import { createRuntime } from '../../app/compose.ts';
+import { loadConfig } from '../../app/config.ts';
 import { handle } from '../../commands/handle.ts';
 import { type TenantCommand, tenantDecider } from '../../commands/tenant.ts';
 import { tenantStream } from '../../events/tenant.ts';
-import { createRuntime } from '../../infra/compose.ts';
-import { loadConfig } from '../../infra/config.ts';
 
 const TENANTS = Number(process.env.CRASH_TENANTS ?? 500);
 const EVENTS_PER_TENANT = 20;

@@ -9,8 +9,8 @@ import pino from 'pino';
 import postgres from 'postgres';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createRuntime } from '../../infra/compose.ts';
-import { loadConfig } from '../../infra/config.ts';
+import { createRuntime } from '../../app/compose.ts';
+import { loadConfig } from '../../app/config.ts';
 import { DATABASE_URL, dropNamespace, NATS_URL, requireService, uniqueName } from '../support/services.ts';
 
 const natsPid = () => {

@@ -7,9 +7,9 @@ import pino from 'pino';
 import postgres from 'postgres';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { createRuntime, type Runtime } from '../../app/compose.ts';
+import { loadConfig } from '../../app/config.ts';
 import type { NewEvent, RecordedEvent } from '../../events/envelope.ts';
-import { createRuntime, type Runtime } from '../../infra/compose.ts';
-import { loadConfig } from '../../infra/config.ts';
 import { runRelay } from '../../infra/relay.ts';
 import { DATABASE_URL, dropNamespace, NATS_URL, requireService, uniqueName } from '../support/services.ts';
 

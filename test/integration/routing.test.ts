@@ -10,9 +10,9 @@
 import pino from 'pino';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { registerInProcessAgents } from '../../agents/registry.ts';
 import { remoteAgentWorker } from '../../agents/remote.ts';
 import { agentWorker } from '../../agents/worker.ts';
-import { registerInProcessAgents } from '../../commands/agent-registry.ts';
 import { circuitDecider } from '../../commands/circuit.ts';
 import { handle } from '../../commands/handle.ts';
 import { taskDecider } from '../../commands/task.ts';

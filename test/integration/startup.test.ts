@@ -8,8 +8,8 @@ import pino from 'pino';
 import postgres from 'postgres';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createRuntime, type Runtime } from '../../infra/compose.ts';
-import { loadConfig } from '../../infra/config.ts';
+import { createRuntime, type Runtime } from '../../app/compose.ts';
+import { loadConfig } from '../../app/config.ts';
 import { DATABASE_URL, dropNamespace, NATS_URL, requireService, uniqueName } from '../support/services.ts';
 
 const s = suite('distributed start-up');

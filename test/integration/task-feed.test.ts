@@ -8,10 +8,10 @@ import { PGlite } from '@electric-sql/pglite';
 import { Subject } from 'rxjs';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { TaskFeed } from '../../a2a-edge/task-feed.ts';
 import type { RecordedEvent } from '../../events/envelope.ts';
 import { createPgliteEventStore } from '../../infra/event-store/pglite.ts';
 import type { EventStore } from '../../infra/event-store/port.ts';
+import { TaskFeed } from '../../infra/task-feed.ts';
 
 const s = suite('task feed');
 let store: EventStore;

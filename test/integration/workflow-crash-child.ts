@@ -8,8 +8,8 @@ import pino from 'pino';
 import type { Agent } from '../../agents/agent.ts';
 import { textOf } from '../../agents/agent.ts';
 import { agentDirectory } from '../../agents/directory.ts';
-import { createRuntime } from '../../infra/compose.ts';
-import { loadConfig, type Role } from '../../infra/config.ts';
+import { createRuntime } from '../../app/compose.ts';
+import { loadConfig, type Role } from '../../app/config.ts';
 import type { SqlDatabase } from '../../infra/sql/port.ts';
 
 export const EFFECTS_DDL = `CREATE TABLE IF NOT EXISTS wf_effects (

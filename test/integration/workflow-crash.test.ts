@@ -11,7 +11,7 @@ import * as assert from 'uvu/assert';
 import { fold } from '../../commands/handle.ts';
 import { workflowRunDecider } from '../../commands/workflow.ts';
 import { createPostgresEventStore } from '../../infra/event-store/postgres.ts';
-import { WorkflowBuilder } from '../../workflows/definition.ts';
+import { WorkflowBuilder } from '../../workflows/builder.ts';
 import { defineWorkflow, startWorkflowRun } from '../../workflows/service.ts';
 import { DATABASE_URL, dropNamespace, NATS_URL, requireService, uniqueName } from '../support/services.ts';
 

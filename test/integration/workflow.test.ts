@@ -10,7 +10,7 @@ import * as assert from 'uvu/assert';
 import { type WorkflowRun, waitingStep } from '../../commands/workflow.ts';
 import { taskStream } from '../../events/task.ts';
 import { runStream } from '../../events/workflow.ts';
-import { WorkflowBuilder } from '../../workflows/definition.ts';
+import { WorkflowBuilder } from '../../workflows/builder.ts';
 import { defineWorkflow, readWorkflowRun, startWorkflowRun } from '../../workflows/service.ts';
 import { runtimesFor, startHub, type TestHub } from '../support/hub.ts';
 import { rpc } from '../support/sse.ts';

@@ -6,7 +6,7 @@ import type { Agent, AgentUpdate } from '../../agents/agent.ts';
 import { textOf } from '../../agents/agent.ts';
 import { agentDirectory } from '../../agents/directory.ts';
 import { echoAgent, scenarioAgent } from '../../agents/scenario.ts';
-import { WorkflowBuilder } from '../../workflows/definition.ts';
+import { WorkflowBuilder } from '../../workflows/builder.ts';
 
 /** Every call any test agent received, in order: what ran, how often, and in which order. */
 export const calls: string[] = [];

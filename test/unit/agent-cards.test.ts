@@ -15,7 +15,7 @@ import {
   parseAgentCard,
   protocolLine,
 } from '../../agents/cards.ts';
-import { slugOf } from '../../commands/agent-registry.ts';
+import { slugOf } from '../../agents/registry.ts';
 import type { Lookup } from '../../infra/ssrf.ts';
 
 // ---- fixture cards --------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { loadConfig } from '../../infra/config.ts';
+import { loadConfig } from '../../app/config.ts';
 
 const base = { AGENTCORE_DATA_DIR: '/tmp/x' };
 const llm = { ...base, AGENTCORE_LLM_URL: 'http://127.0.0.1:11434/v1', AGENTCORE_LLM_MODEL: 'llama3.2' };

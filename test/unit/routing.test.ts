@@ -6,15 +6,14 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mapStreamResponse } from '../../agents/remote.ts';
-import { taskDecider } from '../../commands/task.ts';
+import { loadConfig } from '../../app/config.ts';
+import { needsRouting, taskDecider } from '../../commands/task.ts';
 import type { Message } from '../../events/a2a.ts';
 import type { RoutingCandidate, TaskEvent } from '../../events/task.ts';
-import { loadConfig } from '../../infra/config.ts';
 import {
   DEFAULT_ROUTING_WEIGHTS,
   explainNoRoute,
   limitsFromMetadata,
-  needsRouting,
   type ScoreInput,
   scoreCandidates,
 } from '../../sagas/routing.ts';

@@ -1,13 +1,16 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { handoffOf } from '../../commands/step-results.ts';
 import {
   stepTaskId,
   type WorkflowRunCommand,
   workflowDefinitionDecider,
   workflowRunDecider,
 } from '../../commands/workflow.ts';
+import { renderInput } from '../../commands/workflow-template.ts';
 import type { WorkflowRunEvent } from '../../events/workflow.ts';
-import { handoffOf, renderInput, WorkflowBuilder, WorkflowDefinition } from '../../workflows/definition.ts';
+import { WorkflowDefinition } from '../../events/workflow-definition.ts';
+import { WorkflowBuilder } from '../../workflows/builder.ts';
 import { deciderSpec } from '../support/decider-spec.ts';
 
 const at = '2026-12-01T10:00:00.000Z';

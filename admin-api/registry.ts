@@ -14,7 +14,7 @@
  *   POST   /agents/:id/enable      → the agent
  *   POST   /agents/:id/refresh     [?unconditional=true]             → {outcome, agent}
  *   DELETE /agents/:id             → 204
- *   and the workflow routes of read-api/workflows.ts (/workflows, /workflow-runs)
+ *   and the workflow routes of admin-api/workflows.ts (/workflows, /workflow-runs)
  *
  * A request may carry `Idempotency-Key`: the command id, so a retried request is not applied twice.
  */
@@ -34,7 +34,7 @@ import {
   refreshAgentCard,
   registerRemoteAgent,
   updateAgent,
-} from '../commands/agent-registry.ts';
+} from '../agents/registry.ts';
 import { CommandError } from '../commands/errors.ts';
 import type { SqlExecutor } from '../infra/sql/port.ts';
 import { mountWorkflowRoutes } from './workflows.ts';
@@ -153,7 +153,7 @@ export const adminRoutes = (deps: AdminDeps) => {
     await deregisterAgent(deps, callerFrom(c), c.req.param('id'));
     return c.body(null, 204);
   });
-  mountWorkflowRoutes(app, deps.store, callerFrom, (c) => jsonBody(c)); // read-api/workflows.ts
+  mountWorkflowRoutes(app, deps.store, callerFrom, (c) => jsonBody(c)); // admin-api/workflows.ts
   app.notFound((c) =>
     c.json(errorBody(new AdminError(404, 'NOT_FOUND', `no admin route ${c.req.method} ${c.req.path}`)), 404),
   );

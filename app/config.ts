@@ -1,119 +1,20 @@
+/** The hub's configuration, read and checked from the environment (and AGENTCORE_LLM_AGENTS_FILE) once at start. */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { LlmAgentSpec } from '../agents/llm.ts';
-import { describeZodIssues } from '../commands/errors.ts';
+import { describeZodIssues } from '../events/issues.ts';
+import {
+  EventStreamEnv,
+  type EventStreamLimits,
+  ListTasksEnv,
+  PushEnv,
+  type PushLimits,
+  toEventStreamLimits,
+  toPushLimits,
+} from '../infra/limits.ts';
 
 export const ROLES = ['edge', 'sagas', 'workers', 'projections', 'relay'] as const;
 export type Role = (typeof ROLES)[number];
-
-const limit = (fallback: number, max = 1_000_000) =>
-  z.coerce.number().int().min(1).max(max).default(fallback);
-
-/** Limits of the integrators' event streams, GET /api/events (read-api/events.ts); counted per process. */
-const EventStreamEnv = z.object({
-  /** Event streams open at once per API key. */
-  AGENTCORE_MAX_EVENT_STREAMS_PER_KEY: limit(8),
-  /** Event streams open at once per tenant, whatever its keys. */
-  AGENTCORE_MAX_EVENT_STREAMS_PER_TENANT: limit(32),
-  /** A stream whose reader has taken nothing for this long is dropped. */
-  AGENTCORE_EVENT_STREAM_STALL_MS: limit(30_000, 3_600_000),
-  /** Events read from the log at a time per stream: the most a slow reader holds in memory. */
-  AGENTCORE_EVENT_STREAM_PAGE_SIZE: limit(100, 1000),
-  /** Bytes of event data read from the log at a time per stream (the first event always comes). */
-  AGENTCORE_EVENT_STREAM_PAGE_BYTES: limit(256 * 1024, 4 * 1024 * 1024),
-  /** Reads of the log in flight at once for one tenant's streams, and for all streams (the rest wait). */
-  AGENTCORE_EVENT_STREAM_READS_PER_TENANT: limit(2, 1000),
-  AGENTCORE_EVENT_STREAM_READS: limit(4, 1000),
-  /** Bytes per second one tenant's streams send, all together (a burst of one second's worth first). */
-  AGENTCORE_EVENT_STREAM_BYTES_PER_SECOND: limit(1024 * 1024, 1024 * 1024 * 1024),
-});
-
-/** Limits of ListTasks (a2a-edge/service.ts), on every binding; counted per process. */
-const ListTasksEnv = z.object({
-  /** ListTasks in flight at once for one tenant, and for all tenants (the rest wait, tenants in turn). */
-  AGENTCORE_LIST_TASKS_PER_TENANT: limit(2, 1000),
-  AGENTCORE_LIST_TASKS: limit(8, 1000),
-  /** Bytes of tasks per second one tenant's ListTasks return, together (a burst of two seconds' worth). */
-  AGENTCORE_LIST_TASKS_BYTES_PER_SECOND: limit(2 * 1024 * 1024, 1024 * 1024 * 1024),
-});
-
-/** Limits of push notifications (commands/push-config.ts, sagas/push-delivery.ts). */
-const PushEnv = z.object({
-  /** Live push-notification configs per task; one more is refused. */
-  AGENTCORE_MAX_PUSH_CONFIGS_PER_TASK: limit(10, 1000),
-  /** Deliveries in flight at once per tenant, per saga process (the others of that tenant queue). */
-  AGENTCORE_PUSH_CONCURRENCY_PER_TENANT: limit(8, 1000),
-  /** Longest wait before an endpoint that failed or timed out is tried again (the backoff doubles up to it). */
-  AGENTCORE_PUSH_ENDPOINT_MAX_BACKOFF_MS: limit(60_000, 3_600_000),
-});
-
-export interface EventStreamLimits {
-  perKey: number;
-  perTenant: number;
-  stallMs: number;
-  pageSize: number;
-  pageBytes: number;
-  readsPerTenant: number;
-  reads: number;
-  bytesPerSecond: number;
-}
-
-export interface ListTasksLimits {
-  perTenant: number;
-  total: number;
-  bytesPerSecond: number;
-}
-
-export interface PushLimits {
-  maxConfigsPerTask: number;
-  concurrencyPerTenant: number;
-  endpointMaxBackoffMs: number;
-}
-
-const toEventStreamLimits = (e: z.infer<typeof EventStreamEnv>): EventStreamLimits => ({
-  perKey: e.AGENTCORE_MAX_EVENT_STREAMS_PER_KEY,
-  perTenant: e.AGENTCORE_MAX_EVENT_STREAMS_PER_TENANT,
-  stallMs: e.AGENTCORE_EVENT_STREAM_STALL_MS,
-  pageSize: e.AGENTCORE_EVENT_STREAM_PAGE_SIZE,
-  pageBytes: e.AGENTCORE_EVENT_STREAM_PAGE_BYTES,
-  readsPerTenant: e.AGENTCORE_EVENT_STREAM_READS_PER_TENANT,
-  reads: e.AGENTCORE_EVENT_STREAM_READS,
-  bytesPerSecond: e.AGENTCORE_EVENT_STREAM_BYTES_PER_SECOND,
-});
-
-const toPushLimits = (e: z.infer<typeof PushEnv>): PushLimits => ({
-  maxConfigsPerTask: e.AGENTCORE_MAX_PUSH_CONFIGS_PER_TASK,
-  concurrencyPerTenant: e.AGENTCORE_PUSH_CONCURRENCY_PER_TENANT,
-  endpointMaxBackoffMs: e.AGENTCORE_PUSH_ENDPOINT_MAX_BACKOFF_MS,
-});
-
-/** The event-stream limits alone, for a module that is not handed the Config. */
-export const eventStreamLimits = (
-  env: Record<string, string | undefined> = process.env,
-): EventStreamLimits => {
-  const parsed = EventStreamEnv.safeParse(env);
-  if (!parsed.success) throw new Error(`invalid configuration: ${describeZodIssues(parsed.error.issues)}`);
-  return toEventStreamLimits(parsed.data);
-};
-
-/** The ListTasks limits alone, for a module that is not handed the Config. */
-export const listTasksLimits = (env: Record<string, string | undefined> = process.env): ListTasksLimits => {
-  const parsed = ListTasksEnv.safeParse(env);
-  if (!parsed.success) throw new Error(`invalid configuration: ${describeZodIssues(parsed.error.issues)}`);
-  const e = parsed.data;
-  return {
-    perTenant: e.AGENTCORE_LIST_TASKS_PER_TENANT,
-    total: e.AGENTCORE_LIST_TASKS,
-    bytesPerSecond: e.AGENTCORE_LIST_TASKS_BYTES_PER_SECOND,
-  };
-};
-
-/** The push limits alone, for a module that is not handed the Config. */
-export const pushLimits = (env: Record<string, string | undefined> = process.env): PushLimits => {
-  const parsed = PushEnv.safeParse(env);
-  if (!parsed.success) throw new Error(`invalid configuration: ${describeZodIssues(parsed.error.issues)}`);
-  return toPushLimits(parsed.data);
-};
 
 const Env = z.object({
   ...EventStreamEnv.shape,
@@ -145,7 +46,7 @@ const Env = z.object({
     .enum(['true', 'false', '1', '0'])
     .default('false')
     .transform((v) => v === 'true' || v === '1'),
-  /** How long an `Idempotency-Key`'s answer is kept (read-api/idempotency.ts), in seconds. */
+  /** How long an `Idempotency-Key`'s answer is kept (admin-api/idempotency.ts), in seconds. */
   AGENTCORE_IDEMPOTENCY_TTL_S: z.coerce
     .number()
     .int()
@@ -193,7 +94,7 @@ const Env = z.object({
   AGENTCORE_REMOTE_AGENT_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(8),
   AGENTCORE_CIRCUIT_FAILURE_THRESHOLD: z.coerce.number().int().min(1).default(3),
   AGENTCORE_CIRCUIT_COOLDOWN_MS: z.coerce.number().int().min(0).default(30_000),
-  // ---- size limits (commands/handle.ts, workflows/limits.ts)
+  // ---- size limits (commands/handle.ts, commands/workflow-limits.ts)
   /**
    * Largest serialized `data` of one event a command may append: under NATS's default max_payload (1 MiB),
    * with room for the envelope, so that every event crosses the bus (raise both together).

@@ -4,26 +4,27 @@ import { bodyLimit } from 'hono/body-limit';
 import { requestId } from 'hono/request-id';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import pino, { type Logger } from 'pino';
+import { type Authenticator, authenticate, type EdgeEnv } from '../a2a-edge/auth.ts';
+import { cacheableJson, cardDialect, hubCard } from '../a2a-edge/card.ts';
+import { toReportedA2AError } from '../a2a-edge/errors.ts';
+import { jsonRpcHandler } from '../a2a-edge/jsonrpc.ts';
+import { respondError, restRoutes } from '../a2a-edge/rest.ts';
+import { DEFAULT_MAX_MESSAGE_BYTES } from '../a2a-edge/schemas.ts';
+import type { HealthCheck } from '../a2a-edge/server.ts';
+import { healthRoutes } from '../a2a-edge/server.ts';
+import type { A2AService } from '../a2a-edge/service.ts';
+import { DEFAULT_BODY_LIMIT_BYTES } from '../a2a-edge/sse.ts';
+import type { BindingOptions } from '../a2a-edge/types.ts';
+import { workflowRoutes } from '../a2a-edge/workflow-endpoint.ts';
+import { type IdempotencyOptions, idempotencyKeys } from '../admin-api/idempotency.ts';
+import { type AdminDeps, adminRoutes } from '../admin-api/registry.ts';
 import type { AgentDirectory } from '../agents/directory.ts';
-import type { EventStreamLimits } from '../infra/config.ts';
 import type { Discovery } from '../infra/discovery/port.ts';
 import type { EventStore } from '../infra/event-store/port.ts';
 import type { IdempotencyStore } from '../infra/idempotency/port.ts';
-import { type AdminDeps, adminRoutes } from '../read-api/admin.ts';
+import type { EventStreamLimits } from '../infra/limits.ts';
 import { agentRoutes } from '../read-api/agents.ts';
 import { eventRoutes } from '../read-api/events.ts';
-import { type IdempotencyOptions, idempotencyKeys } from '../read-api/idempotency.ts';
-import { type Authenticator, authenticate, type EdgeEnv } from './auth.ts';
-import { type CardDialect, cacheableJson, cardDialect, hubCard } from './card.ts';
-import { toReportedA2AError } from './errors.ts';
-import { jsonRpcHandler } from './jsonrpc.ts';
-import { respondError, restRoutes } from './rest.ts';
-import { DEFAULT_MAX_MESSAGE_BYTES } from './schemas.ts';
-import type { HealthCheck } from './server.ts';
-import { healthRoutes } from './server.ts';
-import type { A2AService } from './service.ts';
-import { DEFAULT_BODY_LIMIT_BYTES } from './sse.ts';
-import { workflowRoutes } from './workflow-endpoint.ts';
 
 export interface EdgeOptions {
   service: A2AService;
@@ -46,18 +47,10 @@ export interface EdgeOptions {
   discovery: Discovery;
   /** Caps of the integrators' event streams (AGENTCORE_*EVENT_STREAM*); absent: from the environment. */
   eventStreams?: EventStreamLimits;
-  /** Answers kept by `Idempotency-Key` for the POSTs of /api (read-api/idempotency.ts). */
+  /** Answers kept by `Idempotency-Key` for the POSTs of /api (admin-api/idempotency.ts). */
   idempotency?: IdempotencyOptions & { store: IdempotencyStore };
-  /** The agent registry's admin API under /api/admin (read-api/admin.ts); absent: not served. */
+  /** The agent registry's admin API under /api/admin (admin-api/registry.ts); absent: not served. */
   admin?: AdminDeps;
-}
-
-/** What the bindings need besides the service. */
-export interface BindingOptions {
-  bodyLimitBytes: number;
-  maxMessageBytes: number;
-  log: Logger;
-  extendedCard: (c: Context, dialect: CardDialect) => unknown;
 }
 
 /**
@@ -163,6 +156,6 @@ export const edgeApp = (o: EdgeOptions) => {
   if (o.idempotency) app.use('/api/*', idempotencyKeys(o.idempotency.store, o.idempotency));
   app.route('/api', eventRoutes(o.store, o.eventStreams));
   app.route('/api', agentRoutes(o.discovery)); // GET /api/agents (read-api/agents.ts)
-  if (o.admin) app.route('/api/admin', adminRoutes(o.admin)); // agent registry admin (read-api/admin.ts)
+  if (o.admin) app.route('/api/admin', adminRoutes(o.admin)); // agent registry admin (admin-api/registry.ts)
   return app;
 };

@@ -4,7 +4,7 @@
  * repeats a large placeholder thousands of times is refused having cost a few length counts, not the
  * hundreds of megabytes its text would take.
  */
-import { jsonBytes } from './limits.ts';
+import { jsonBytes } from './workflow-limits.ts';
 
 /** A step's result as conditions and templates see it. */
 export interface StepResult {

@@ -1,5 +1,5 @@
 /**
- * Workflows in the admin API (mounted with the agent registry's under `/api/admin`, read-api/admin.ts):
+ * Workflows in the admin API (mounted with the agent registry's under `/api/admin`, admin-api/registry.ts):
  *
  *   POST /workflows                {definition}        → 201 {name, version} (the same definition again: 200)
  *   GET  /workflows/:name          → {name, version, definition}
@@ -48,7 +48,7 @@ export const mountWorkflowRoutes = (
     const caller = callerFrom(c);
     const name = c.req.param('name');
     const { input, runId } = parseCommand(StartRunInput, await jsonBody(c));
-    // callerFrom has checked the key's form (read-api/admin.ts).
+    // callerFrom has checked the key's form (admin-api/registry.ts).
     const key = c.req.header('idempotency-key');
     const id = runId ?? (key ? runIdForKey(caller.tenant, name, key) : undefined);
     const started = await startWorkflowRun(store, caller, name, input, id ? { runId: id } : {});

@@ -1,6 +1,6 @@
 /**
- * Workflow definitions: data (zod-checked, stored in WorkflowDefined events) and the typed builder that
- * writes them. A definition is a graph of nodes:
+ * Workflow definitions as data: the zod schema of what WorkflowDefined events carry, and its graph checks.
+ * (workflows/builder.ts writes them in code.) A definition is a graph of nodes:
  * - task: one A2A task for an agent named by id or found by capability (routed), its input a template over
  *   the run's input and earlier steps' outputs (`{{input}}`, `{{steps.<id>.output}}`); optional retries,
  *   a timeout, and a compensating task run, in reverse order of completion, when a later step fails for good;
@@ -16,12 +16,9 @@
  * A definition may bound the whole run's time (`timeoutMs`).
  */
 import { z } from 'zod';
-import { TaskState } from '../events/a2a.ts';
-import { AgentSkillInfo } from '../events/agent.ts';
-import { patternMatches, patternProblem } from './pattern.ts';
-import type { StepResult } from './template.ts';
-
-export { renderInput, type StepResult } from './template.ts';
+import { TaskState } from './a2a.ts';
+import { AgentSkillInfo } from './agent.ts';
+import { patternProblem } from './workflow-pattern.ts';
 
 const NODE_ID = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 const NODE_ID_RULE = 'node ids are 1-63 chars of a-z, 0-9, "_" or "-"';
@@ -67,7 +64,7 @@ const tests = {
   contains: z.string().optional(),
   equals: z.string().optional(),
   /**
-   * A regular expression in RE2 syntax (workflows/pattern.ts: matched in linear time, so no backreferences
+   * A regular expression in RE2 syntax (events/workflow-pattern.ts: matched in linear time, so no backreferences
    * or lookarounds; at most 1,000 characters), found anywhere in the step's output.
    */
   matches: z.string().optional(),
@@ -182,7 +179,7 @@ export const isStepNode = (node: WorkflowNode | undefined): node is StepNode =>
   node?.kind === 'task' || node?.kind === 'map' || node?.kind === 'swarm';
 
 /** `nodes.check.cases.0.when.matches: <message>`: where in the definition, and what is wrong there. */
-const describeIssue = (issue: z.core.$ZodIssue): string =>
+const _describeIssue = (issue: z.core.$ZodIssue): string =>
   `${issue.path.length ? `${issue.path.map(String).join('.')}: ` : ''}${issue.message}`;
 
 /**
@@ -350,137 +347,4 @@ function graphProblems(d: { start: string; nodes: Record<string, WorkflowNode> }
     }
   }
   return problems;
-}
-
-export const conditionHolds = (c: Condition, result: StepResult | undefined): boolean => {
-  if (!result) return false;
-  if (c.state !== undefined && result.state !== c.state) return false;
-  if (c.equals !== undefined && result.output !== c.equals) return false;
-  if (c.contains !== undefined && !result.output.includes(c.contains)) return false;
-  if (c.matches !== undefined && !patternMatches(c.matches, result.output)) return false;
-  return true;
-};
-
-/** A map's items: the output as a JSON array (each element as text), else its non-empty lines; at most `max`. */
-export const itemsOf = (output: string, max: number): string[] => {
-  let items: string[] | null = null;
-  try {
-    const parsed: unknown = JSON.parse(output);
-    if (Array.isArray(parsed)) items = parsed.map((x) => (typeof x === 'string' ? x : JSON.stringify(x)));
-  } catch {
-    // not JSON: lines
-  }
-  items ??= output
-    .split('\n')
-    .map((l) => l.trim())
-    .filter(Boolean);
-  return items.slice(0, max);
-};
-
-/** A swarm hop's hand-over, from its answer's first line `handoff:<capability> <note>`; null for an answer. */
-export const handoffOf = (output: string): { capability: string; note: string } | null => {
-  const [first = '', ...rest] = output.trimStart().split('\n');
-  const m = /^handoff:\s*([A-Za-z0-9][\w.-]{0,99})\s*(.*)$/i.exec(first.trim());
-  if (!m) return null;
-  return { capability: m[1]!, note: [m[2], ...rest].join('\n').trim() };
-};
-
-/** The input of a swarm's next hop: the step's own input, then the notes of the hops before it. */
-export const hopInput = (
-  input: string,
-  handoffs: ReadonlyArray<{ capability: string; note: string }>,
-  maxHops: number,
-): string =>
-  `${input}\n\nHanded over to you (hop ${handoffs.length + 1} of at most ${maxHops}). Notes so far:\n${handoffs
-    .map((h, i) => `${i + 1}. to ${h.capability}: ${h.note || '(no note)'}`)
-    .join('\n')}`;
-
-type TaskOptions = Omit<z.input<typeof TaskNode>, 'kind'> & {
-  /** No successor: the run ends after this step (otherwise it flows to the next node added). */
-  end?: boolean;
-};
-
-/**
- * Writes a definition node by node. A task node without `next` (and without `end`) flows to the node added
- * after it, so a sequence reads top to bottom; decisions and parallel nodes name where they lead (a
- * branch's last task says `end: true`). build() checks the graph.
- */
-export class WorkflowBuilder {
-  private readonly order: string[] = [];
-  private readonly nodes: Record<string, z.input<typeof WorkflowNode>> = {};
-  private readonly implicit = new Set<string>();
-  private timeoutMs: number | undefined;
-
-  constructor(
-    private readonly name: string,
-    private readonly description = '',
-    private readonly skills: Array<z.input<typeof AgentSkillInfo>> = [],
-  ) {}
-
-  task(id: string, { end, ...node }: TaskOptions): this {
-    return this.flowing(id, { kind: 'task', ...node }, end);
-  }
-
-  decide(id: string, cases: Array<{ when: z.input<typeof Condition>; next: string }>, otherwise?: string) {
-    this.add(id, { kind: 'decision', cases, ...(otherwise ? { otherwise } : {}) });
-    return this;
-  }
-
-  /** One task per item of step `over`'s output (`{{item}}` in the input); like a task, it flows to the next node added. */
-  map(id: string, { end, ...node }: Omit<z.input<typeof MapNode>, 'kind'> & { end?: boolean }): this {
-    return this.flowing(id, { kind: 'map', ...node }, end);
-  }
-
-  /** A network of agents handing the work on by capability; like a task, it flows to the next node added. */
-  swarm(id: string, { end, ...node }: Omit<z.input<typeof SwarmNode>, 'kind'> & { end?: boolean }): this {
-    return this.flowing(id, { kind: 'swarm', ...node }, end);
-  }
-
-  /** The whole run's time limit. */
-  timeout(ms: number): this {
-    this.timeoutMs = ms;
-    return this;
-  }
-
-  /** Fans out to `branches` (their first nodes); the run goes on at `next` once all have ended. */
-  parallel(id: string, branches: string[], next?: string): this {
-    this.add(id, { kind: 'parallel', branches, ...(next ? { next } : {}) });
-    return this;
-  }
-
-  build(): WorkflowDefinition {
-    const nodes = structuredClone(this.nodes);
-    this.order.forEach((id, i) => {
-      const following = this.order[i + 1];
-      if (this.implicit.has(id) && following) (nodes[id] as { next?: string }).next = following;
-    });
-    const parsed = WorkflowDefinition.safeParse({
-      name: this.name,
-      description: this.description,
-      skills: this.skills,
-      start: this.order[0] ?? '',
-      nodes,
-      ...(this.timeoutMs !== undefined ? { timeoutMs: this.timeoutMs } : {}),
-    });
-    if (!parsed.success)
-      throw new Error(`workflow "${this.name}": ${parsed.error.issues.map(describeIssue).join('; ')}`);
-    return parsed.data;
-  }
-
-  /** A step node: without `next` or `end`, it leads to the node added after it. */
-  private flowing(
-    id: string,
-    node: z.input<typeof TaskNode> | z.input<typeof MapNode> | z.input<typeof SwarmNode>,
-    end: boolean | undefined,
-  ): this {
-    this.add(id, node);
-    if (!node.next && !end) this.implicit.add(id);
-    return this;
-  }
-
-  private add(id: string, node: z.input<typeof WorkflowNode>) {
-    if (own(this.nodes, id)) throw new Error(`workflow "${this.name}": node "${id}" is defined twice`);
-    this.order.push(id);
-    this.nodes[id] = node;
-  }
 }

@@ -1,6 +1,6 @@
 import type { Observable, Subscription } from 'rxjs';
 import type { RecordedEvent } from '../events/envelope.ts';
-import type { EventStore } from '../infra/event-store/port.ts';
+import type { EventStore } from './event-store/port.ts';
 
 export interface FollowOptions {
   /** Yield events with a revision greater than this (-1: from the start). */

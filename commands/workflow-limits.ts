@@ -20,8 +20,6 @@ export const DEFAULT_WORKFLOW_LIMITS: Readonly<WorkflowLimits> = {
   maxRunInputBytes: 256 * 1024,
 };
 
-/** A `matches` condition's longest pattern (part of the definition format, so not configurable). */
-export const MAX_PATTERN_LENGTH = 1000;
 /** A step failure's reason kept in the run's events (a failed task's whole output is not a reason). */
 export const MAX_REASON_LENGTH = 2000;
 

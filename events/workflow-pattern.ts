@@ -4,7 +4,9 @@
  * (RegExp) lets `^(a+)+$` on a crafted output stall it for seconds per run.
  */
 import { RE2JS } from 're2js';
-import { MAX_PATTERN_LENGTH } from './limits.ts';
+
+/** A `matches` condition's longest pattern (part of the definition format, so not configurable). */
+export const MAX_PATTERN_LENGTH = 1000;
 
 /** Compiled patterns, most recently used last (a decision is decided again on every redelivery). */
 const compiled = new Map<string, RE2JS>();

@@ -9,18 +9,18 @@
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import type { Agent } from '../agents/agent.ts';
-import { AgentCardError, cardUrlOf, fetchAgentCard } from '../agents/cards.ts';
-import type { AgentDirectory } from '../agents/directory.ts';
+import { AgentCommand, agentDecider, canonicalJson } from '../commands/agent.ts';
+import { CommandError, isRuleViolation, parseCommand } from '../commands/errors.ts';
+import { handle } from '../commands/handle.ts';
 import { agentStream, SYSTEM_TENANT } from '../events/agent.ts';
 import type { RecordedEvent } from '../events/envelope.ts';
 import type { EventStore } from '../infra/event-store/port.ts';
 import type { SqlExecutor } from '../infra/sql/port.ts';
 import type { Lookup, SafeFetchOptions } from '../infra/ssrf.ts';
 import { type AgentView, foldAgentView, summaryOf } from '../projections/agents.ts';
-import { AgentCommand, agentDecider, canonicalJson } from './agent.ts';
-import { CommandError, isRuleViolation, parseCommand } from './errors.ts';
-import { handle } from './handle.ts';
+import type { Agent } from './agent.ts';
+import { AgentCardError, cardUrlOf, fetchAgentCard } from './cards.ts';
+import type { AgentDirectory } from './directory.ts';
 
 export { AgentCardError };
 
