@@ -10,9 +10,15 @@ import {
   type Task,
   TERMINAL_STATES,
 } from '../events/a2a.ts';
-import type { RecordedEvent } from '../events/envelope.ts';
+import { dataOf, isEvent, type RecordedEvent } from '../events/envelope.ts';
 import { describeZodIssues } from '../events/issues.ts';
-import { type TaskEvent, taskStream, toStreamResponse } from '../events/task.ts';
+import {
+  type TaskEvent,
+  TaskMessageAdded,
+  TaskSubmitted,
+  taskStream,
+  toStreamResponse,
+} from '../events/task.ts';
 import { TenantByteRate } from '../infra/byte-rate.ts';
 import type { EventStore } from '../infra/event-store/port.ts';
 import { FairScheduler } from '../infra/fair-scheduler.ts';
@@ -157,12 +163,7 @@ const sentForm = (m: Message, metadata: unknown, agent: string | null) => {
 
 /** A retry must be the same message: a different one reusing a messageId is refused, not merged. */
 const requireSameMessage = (request: Accepted['request'], submitted: RecordedEvent, agent: string | null) => {
-  const first = submitted.data as {
-    message: Message;
-    metadata?: unknown;
-    agent: string | null;
-    contextId: string;
-  };
+  const first = dataOf(TaskSubmitted, submitted);
   const same =
     sentForm(first.message, first.metadata, first.agent) ===
       sentForm(request.message, request.metadata, agent) &&
@@ -332,8 +333,8 @@ export class A2AService {
   /** For a retried message: the answer the first one got, when the task has given it already. */
   private async answerSoFar(taskId: string): Promise<{ task: Task } | { message: Message } | null> {
     const events = await this.deps.store.readStream(taskStream(taskId));
-    const reply = events.find((e) => e.type === 'TaskMessageAdded');
-    if (reply) return { message: (reply.data as { message: Message }).message };
+    const reply = events.find((e) => isEvent(TaskMessageAdded, e));
+    if (reply) return { message: reply.data.message };
     const { task } = fold(taskDecider, events);
     return task && settled(task) ? { task } : null;
   }
@@ -358,8 +359,8 @@ export class A2AService {
       for await (const { event, state: next } of this.follow(taskId, state, revision, abort.signal)) {
         latest = next;
         seen = event.revision;
-        if (event.type === 'TaskMessageAdded') {
-          reply = { message: (event.data as { message: Message }).message };
+        if (isEvent(TaskMessageAdded, event)) {
+          reply = { message: event.data.message };
           break;
         }
         if (settled(next.task!)) break;
@@ -406,11 +407,8 @@ export class A2AService {
       const response = toStreamResponse(state.task!, event);
       // Bookkeeping events (routing, remote-call records) are not the agent's first move.
       if (!response && !snapshotSent) continue;
-      if (!snapshotSent && event.type === 'TaskMessageAdded') {
-        yield {
-          revision: event.revision,
-          response: { message: (event.data as { message: Message }).message },
-        };
+      if (!snapshotSent && isEvent(TaskMessageAdded, event)) {
+        yield { revision: event.revision, response: { message: event.data.message } };
         return;
       }
       if (!snapshotSent) {

@@ -51,8 +51,15 @@ import {
   TERMINAL_STATES,
 } from '../events/a2a.ts';
 import { type AgentEndpoint, agentStream, SYSTEM_TENANT } from '../events/agent.ts';
-import type { RecordedEvent } from '../events/envelope.ts';
-import { RemoteCallCompleted, type RemoteCallOutcome, type TaskEvent } from '../events/task.ts';
+import { dataOf, isEvent, type RecordedEvent } from '../events/envelope.ts';
+import {
+  RemoteCallCompleted,
+  type RemoteCallOutcome,
+  type TaskEvent,
+  TaskInputReceived,
+  TaskStatusUpdated,
+  TaskSubmitted,
+} from '../events/task.ts';
 import { type ConsumerOptions, type Delivery, heartbeatMs, perEventType } from '../infra/bus/port.ts';
 import type { EventStore } from '../infra/event-store/port.ts';
 import { forLog, safeErr } from '../infra/log-safe.ts';
@@ -353,12 +360,12 @@ export const remoteAgentWorker = (deps: RemoteWorkerDeps): ConsumerOptions[] => 
   const handler = async ({ event, working }: Delivery) => {
     if (!RELEVANT.has(event.type)) return;
     if (event.type === 'TaskStatusUpdated') {
-      if ((event.data as { state?: string }).state === 'TASK_STATE_CANCELED') await propagateCancel(event);
+      if (dataOf(TaskStatusUpdated, event).state === 'TASK_STATE_CANCELED') await propagateCancel(event);
       return;
     }
     if (event.type === 'TaskSubmitted') {
       // Most submissions are not a remote agent's: tell without reading the stream.
-      const agent = (event.data as { agent?: string | null }).agent ?? null;
+      const agent = dataOf(TaskSubmitted, event).agent;
       if (agent === null || needsRouting(agent, deps.routeByDefault) || deps.agents.get(agent)) return;
     }
     const history = await deps.store.readStream(event.stream);
@@ -413,10 +420,9 @@ export const remoteAgentWorker = (deps: RemoteWorkerDeps): ConsumerOptions[] => 
     target: RemoteTarget,
     idempotencyKey: string,
   ) => {
-    const input =
-      trigger.type === 'TaskInputReceived'
-        ? (trigger.data as { message: Message }).message
-        : (state.task!.history?.[0] as Message);
+    const input = isEvent(TaskInputReceived, trigger)
+      ? trigger.data.message
+      : (state.task!.history?.[0] as Message);
     const linked = state.remote && state.remote.agentKey === target.agentKey ? state.remote : undefined;
     const followUp = trigger.type === 'TaskInputReceived' && linked;
     return SendMessageRequest.fromJSON({
@@ -633,9 +639,7 @@ export const remoteAgentWorker = (deps: RemoteWorkerDeps): ConsumerOptions[] => 
     loaded?: RecordedEvent[],
   ) => {
     const history = loaded ?? (await deps.store.readStream(stream));
-    const completed = history.find(
-      (e) => e.type === 'RemoteCallCompleted' && (e.data as { callId?: string }).callId === callId,
-    );
+    const completed = history.find((e) => isEvent(RemoteCallCompleted, e) && e.data.callId === callId);
     const parsed = completed && RemoteCallCompleted.safeParse({ type: completed.type, data: completed.data });
     if (!parsed?.success) return;
     const d = parsed.data.data;

@@ -3,8 +3,8 @@ import { ignoreRuleViolation, isRuleViolation } from '../commands/errors.ts';
 import { needsRouting, type TaskCommand, taskDecider } from '../commands/task.ts';
 import { INTERRUPTED_STATES, type Message, type Part, TERMINAL_STATES } from '../events/a2a.ts';
 import { agentStream, SYSTEM_TENANT } from '../events/agent.ts';
-import type { RecordedEvent } from '../events/envelope.ts';
-import type { TaskEvent } from '../events/task.ts';
+import { isEvent, type RecordedEvent } from '../events/envelope.ts';
+import { type TaskEvent, TaskInputReceived, TaskSubmitted } from '../events/task.ts';
 import { type ConsumerOptions, heartbeatMs, perEventType } from '../infra/bus/port.ts';
 import type { EventStore } from '../infra/event-store/port.ts';
 import { safeErr } from '../infra/log-safe.ts';
@@ -102,8 +102,8 @@ export const agentWorker = (deps: WorkerDeps): AgentWorker => {
  * with no routing to wait for; follow-ups go through the bus.
  */
 const runsHereAtOnce = (deps: WorkerDeps, trigger: RecordedEvent, history?: RecordedEvent[]): boolean => {
-  if (trigger.type !== 'TaskSubmitted' || !history) return false;
-  const { agent: named } = trigger.data as { agent?: string | null };
+  if (!isEvent(TaskSubmitted, trigger) || !history) return false;
+  const named = trigger.data.agent;
   if (needsRouting(named ?? null, deps.routeByDefault ?? false)) return false;
   const agent = named ? deps.agents.get(named) : deps.agents.fallback;
   return agent?.deterministic === true;
@@ -163,9 +163,9 @@ const run = async (deps: WorkerDeps, trigger: RecordedEvent, now: () => string, 
     return;
   }
   const input =
-    trigger.type === 'TaskInputReceived'
-      ? (trigger.data as { message: Message }).message
-      : ((trigger.data as { message?: Message }).message ?? task.history![0]!);
+    isEvent(TaskInputReceived, trigger) || isEvent(TaskSubmitted, trigger)
+      ? trigger.data.message
+      : task.history![0]!;
   const abort = new AbortController();
   // A cancel (or any terminal state written by someone else) stops the agent.
   const watcher = (async () => {

@@ -10,8 +10,19 @@ import { fold, handle } from '../commands/handle.ts';
 import { type TaskAggregate, taskDecider } from '../commands/task.ts';
 import { waitingStep, workflowRunDecider } from '../commands/workflow.ts';
 import type { Message } from '../events/a2a.ts';
+import { isEvent } from '../events/envelope.ts';
 import { type TaskEvent, taskStream } from '../events/task.ts';
-import { runCorrelation, runStream, workflowStream } from '../events/workflow.ts';
+import {
+  runCorrelation,
+  runStream,
+  WorkflowHandoff,
+  WorkflowRunCompleted,
+  WorkflowRunFailed,
+  WorkflowStepCompleted,
+  WorkflowStepFailed,
+  WorkflowStepWaiting,
+  workflowStream,
+} from '../events/workflow.ts';
 import type { EventStore } from '../infra/event-store/port.ts';
 import { startWorkflowRun } from '../workflows/service.ts';
 import { type Agent, type AgentUpdate, textOf } from './agent.ts';
@@ -22,42 +33,46 @@ export const WORKFLOW_AGENT_PREFIX = 'workflow:';
 const delay = (ms: number, signal: AbortSignal) => sleep(ms, undefined, { signal }).catch(() => {});
 
 /** What a run's event says to the client of the parent task, if anything; `done` ends this agent run. */
-const toUpdate = (type: string, data: Record<string, unknown>): { update?: AgentUpdate; done?: boolean } => {
+const toUpdate = (event: { type: string; data: unknown }): { update?: AgentUpdate; done?: boolean } => {
   const text = (t: string): AgentUpdate => ({
     kind: 'status',
     state: 'TASK_STATE_WORKING',
     parts: [{ text: t }],
   });
-  switch (type) {
-    case 'WorkflowStepCompleted':
-      return { update: text(`${data.compensation ? 'compensated' : 'completed'} step ${data.stepId}`) };
-    case 'WorkflowStepFailed':
-      return {
-        update: text(
-          `step ${data.stepId} attempt ${data.attempt} failed: ${data.error}${data.willRetry ? ' (retrying)' : ''}`,
-        ),
-      };
-    case 'WorkflowHandoff':
-      return { update: text(`step ${data.stepId}: handed over to ${data.capability}`) };
-    case 'WorkflowRunCompleted':
-      return {
-        update: {
-          kind: 'artifact',
-          artifact: { artifactId: 'output', name: 'output', parts: [{ text: String(data.output) }] },
-        },
-        done: true,
-      };
-    case 'WorkflowRunFailed': {
-      const compensated = (data.compensated as string[]).join(', ') || 'none';
-      return {
-        update: {
-          kind: 'status',
-          state: 'TASK_STATE_FAILED',
-          parts: [{ text: `step ${data.failedStep} failed: ${data.reason}; compensated: ${compensated}` }],
-        },
-        done: true,
-      };
-    }
+  if (isEvent(WorkflowStepCompleted, event)) {
+    const { compensation, stepId } = event.data;
+    return { update: text(`${compensation ? 'compensated' : 'completed'} step ${stepId}`) };
+  }
+  if (isEvent(WorkflowStepFailed, event)) {
+    const { stepId, attempt, error, willRetry } = event.data;
+    return {
+      update: text(`step ${stepId} attempt ${attempt} failed: ${error}${willRetry ? ' (retrying)' : ''}`),
+    };
+  }
+  if (isEvent(WorkflowHandoff, event)) {
+    return { update: text(`step ${event.data.stepId}: handed over to ${event.data.capability}`) };
+  }
+  if (isEvent(WorkflowRunCompleted, event)) {
+    return {
+      update: {
+        kind: 'artifact',
+        artifact: { artifactId: 'output', name: 'output', parts: [{ text: String(event.data.output) }] },
+      },
+      done: true,
+    };
+  }
+  if (isEvent(WorkflowRunFailed, event)) {
+    const { compensated, failedStep, reason } = event.data;
+    return {
+      update: {
+        kind: 'status',
+        state: 'TASK_STATE_FAILED',
+        parts: [
+          { text: `step ${failedStep} failed: ${reason}; compensated: ${compensated.join(', ') || 'none'}` },
+        ],
+      },
+      done: true,
+    };
   }
   return {};
 };
@@ -133,9 +148,9 @@ export const workflowAgent = async (
         const events = await store.readStream(runStream(runId), { fromRevision: next });
         for (const e of events) {
           next = e.revision + 1;
-          if (e.type === 'WorkflowStepWaiting') {
+          if (isEvent(WorkflowStepWaiting, e)) {
             // The parent task asks what the step asks; a follow-up to it is passed on (above).
-            const { stepId, taskId } = e.data as { stepId: string; taskId: string };
+            const { stepId, taskId } = e.data;
             const question = await questionOf(store, taskId);
             yield {
               kind: 'status',
@@ -144,7 +159,7 @@ export const workflowAgent = async (
             };
             return;
           }
-          const { update, done } = toUpdate(e.type, e.data as Record<string, unknown>);
+          const { update, done } = toUpdate(e);
           if (update) yield update;
           if (done) return;
         }

@@ -64,3 +64,32 @@ export const derivedUuid = (text: string): string => {
   const variant = ((Number.parseInt(h[16]!, 16) & 0x3) | 0x8).toString(16);
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`;
 };
+
+/** An event's zod schema as events/ writes them: a literal `type` and the `data` it carries. */
+export type EventSchema = z.ZodObject<{ type: z.ZodLiteral<string>; data: z.ZodType }>;
+
+/** The recorded event of one schema's type, its data typed as that schema reads it. */
+export type RecordedOf<S extends EventSchema> = RecordedEvent<z.output<S>['type'], z.output<S>['data']>;
+
+/** An event (recorded or about to be) of one schema's type: its data typed as that schema reads it. */
+export type Narrowed<E extends { type: string; data: unknown }, S extends EventSchema> = E & {
+  type: z.output<S>['type'];
+  data: z.output<S>['data'];
+};
+
+/**
+ * Whether `event` is of the type `schema` describes; narrows its data to the schema's type. The data is not
+ * parsed again: the hub's deciders wrote it with that type, and upcasters bring older versions to it.
+ */
+export const isEvent = <S extends EventSchema, E extends { type: string; data: unknown }>(
+  schema: S,
+  event: E | undefined,
+): event is Narrowed<E, S> => event !== undefined && event.type === schema.shape.type.value;
+
+/** `event`'s data as `schema` reads it, for a handler that receives only that type (another is a bug: throws). */
+export const dataOf = <S extends EventSchema>(schema: S, event: RecordedEvent): z.output<S>['data'] => {
+  if (!isEvent(schema, event)) {
+    throw new TypeError(`expected a ${schema.shape.type.value} event, got ${event.type} (${event.id})`);
+  }
+  return event.data;
+};

@@ -10,8 +10,8 @@ import {
   pushConfigDecider,
 } from '../commands/push-config.ts';
 import { type TaskAggregate, taskDecider } from '../commands/task.ts';
-import type { RecordedEvent } from '../events/envelope.ts';
-import { type PushConfigData, pushStream } from '../events/push.ts';
+import { isEvent, type RecordedEvent } from '../events/envelope.ts';
+import { type PushConfigData, PushDeliveryAttempted, pushStream } from '../events/push.ts';
 import { type TaskEvent, taskStream, toStreamResponse } from '../events/task.ts';
 import type { ConsumerOptions, Delivery } from '../infra/bus/port.ts';
 import { coalescedStreamReader } from '../infra/event-store/coalesce.ts';
@@ -245,15 +245,13 @@ export const pushDeliverer = (deps: PushDeliveryDeps) => {
       // An attempt left open by another process that may still be making it: leave it alone for now.
       const open = entry.open;
       if (open && Date.now() - Date.parse(open.at) < staleAttemptMs) {
-        const intent = pushEvents.filter((e) => {
-          const d = e.data as { configId?: string; revision?: number; attempt?: number };
-          return (
-            e.type === 'PushDeliveryAttempted' &&
-            d.configId === config.id &&
-            d.revision === open.revision &&
-            d.attempt === open.attempt
-          );
-        })[0];
+        const intent = pushEvents.find(
+          (e) =>
+            isEvent(PushDeliveryAttempted, e) &&
+            e.data.configId === config.id &&
+            e.data.revision === open.revision &&
+            e.data.attempt === open.attempt,
+        );
         if (intent && intent.metadata.principal !== principal) {
           busy = true;
           problems.push(`push config ${config.id}: attempt ${open.attempt} is in flight elsewhere`);

@@ -41,14 +41,18 @@ import {
 } from '../commands/handle.ts';
 import { type TaskAggregate, type TaskCommand, taskDecider } from '../commands/task.ts';
 import { type WorkflowRunCommand, workflowRunDecider } from '../commands/workflow.ts';
-import { INTERRUPTED_STATES, type Task, type TaskState, TERMINAL_STATES } from '../events/a2a.ts';
-import type { RecordedEvent } from '../events/envelope.ts';
-import { type TaskEvent, taskStream } from '../events/task.ts';
+import { INTERRUPTED_STATES, type Task, TERMINAL_STATES } from '../events/a2a.ts';
+import { dataOf, isEvent, type RecordedEvent } from '../events/envelope.ts';
+import { type TaskEvent, TaskStatusUpdated, TaskSubmitted, taskStream } from '../events/task.ts';
 import {
   runCorrelation,
   runIdOfCorrelation,
   runIdOfStream,
   runStream,
+  WorkflowRunCancelRequested,
+  WorkflowRunStarted,
+  WorkflowRunTimedOut,
+  WorkflowStepFailed,
   WorkflowStepScheduled,
 } from '../events/workflow.ts';
 import { type ConsumerOptions, heartbeatMs, perEventType } from '../infra/bus/port.ts';
@@ -169,7 +173,7 @@ const decideWithSteps = async (
   const runNew = enveloped(decided, sagaContext(trigger, runId, commandId));
   const due = dueNow(runNew);
   const tasks = due.map((e) => {
-    const step = WorkflowStepScheduled.parse({ type: e.type, data: e.data }).data;
+    const step = e.data;
     const submitted = taskDecider.decide(
       submission(deps, runId, step, contextId),
       taskDecider.initialState(),
@@ -203,13 +207,15 @@ const decideWithSteps = async (
 };
 
 const runOfTask = (events: RecordedEvent[]): string | null => {
-  const link = (events[0]?.data as { metadata?: { workflow?: { runId?: unknown } } } | undefined)?.metadata
-    ?.workflow?.runId;
+  const first = events[0];
+  if (!isEvent(TaskSubmitted, first)) return null;
+  // metadata is the sender's free-form map: the run link is only trusted as a string.
+  const link = (first.data.metadata?.workflow as { runId?: unknown } | undefined)?.runId;
   return typeof link === 'string' ? link : null;
 };
 
 const reportOutcome = async (deps: WorkflowSagaDeps, event: RecordedEvent, once: Once) => {
-  const { state } = event.data as { state: TaskState };
+  const { state } = dataOf(TaskStatusUpdated, event);
   if (!TERMINAL_STATES.has(state) && !INTERRUPTED_STATES.has(state)) return;
   let runId = runIdOfCorrelation(event.metadata.correlationId);
   if (!runId && state !== 'TASK_STATE_CANCELED') return;
@@ -297,8 +303,8 @@ const decideOnRun = async (
 };
 
 /** Steps scheduled to start now (not a retry waiting out its backoff). */
-const dueNow = <E extends { type: string; data: unknown }>(events: E[]): E[] =>
-  events.filter((e) => e.type === 'WorkflowStepScheduled' && !(e.data as Step).notBefore);
+const dueNow = <E extends { type: string; data: unknown }>(events: E[]) =>
+  events.filter((e) => isEvent(WorkflowStepScheduled, e)).filter((e) => !e.data.notBefore);
 
 /** Run events whose steps' tasks are given up: a timed-out attempt, a canceled or timed-out run's steps in flight. */
 const CANCELS = new Set(['WorkflowStepFailed', 'WorkflowRunCancelRequested', 'WorkflowRunTimedOut']);
@@ -309,7 +315,8 @@ const cancelRunOf = async (
   history: RecordedEvent[],
   once: Once,
 ) => {
-  const agent = (history[0]?.data as { agent?: string | null } | undefined)?.agent;
+  const first = history[0];
+  const agent = isEvent(TaskSubmitted, first) ? first.data.agent : null;
   if (!agent?.startsWith(WORKFLOW_AGENT_PREFIX)) return;
   const runId = event.stream.slice('task-'.length);
   try {
@@ -327,17 +334,16 @@ const cancelRunOf = async (
   }
 };
 
-interface Step {
-  taskId: string;
-  notBefore?: string;
-  timeoutAt?: string;
-  timedOut?: boolean;
-}
 type Once = (id: string, fn: () => Promise<void>) => Promise<void>;
 
 const cancelGivenUpTasks = async (deps: WorkflowSagaDeps, event: RecordedEvent) => {
-  const data = event.data as Step & { tasks?: string[] };
-  const tasks = event.type !== 'WorkflowStepFailed' ? (data.tasks ?? []) : data.timedOut ? [data.taskId] : [];
+  const tasks = isEvent(WorkflowStepFailed, event)
+    ? event.data.timedOut
+      ? [event.data.taskId]
+      : []
+    : isEvent(WorkflowRunCancelRequested, event) || isEvent(WorkflowRunTimedOut, event)
+      ? event.data.tasks
+      : [];
   const runId = runIdOfStream(event.stream);
   await Promise.all(
     tasks.map(async (taskId) => {
@@ -374,7 +380,7 @@ const waitUntil = async (deps: WorkflowSagaDeps, at: string, working: () => void
 };
 
 const runTimers = async (deps: WorkflowSagaDeps, event: RecordedEvent, working: () => void, once: Once) => {
-  const step = event.data as Step;
+  const step = dataOf(WorkflowStepScheduled, event);
   if (step.notBefore) {
     await waitUntil(deps, step.notBefore, working);
     // The run may have given the step up meanwhile (canceled): then it is not submitted at all.
@@ -390,7 +396,7 @@ const runTimers = async (deps: WorkflowSagaDeps, event: RecordedEvent, working: 
 
 /** A run with a time limit: at its deadline, the run is told (TimeOutRun) and its steps in flight canceled. */
 const runDeadline = async (deps: WorkflowSagaDeps, event: RecordedEvent, working: () => void, once: Once) => {
-  const { deadline, runId } = event.data as { deadline?: string; runId: string };
+  const { deadline, runId } = dataOf(WorkflowRunStarted, event);
   if (!deadline) return;
   await waitUntil(deps, deadline, working);
   await decideOnRun(
@@ -427,7 +433,9 @@ export const workflowSaga = (deps: WorkflowSagaDeps): ConsumerOptions[] => {
       ...redelivery,
       // A retry with a backoff is the timers' (below): held here, it would hold up every other step.
       handler: async ({ event }) =>
-        (event.data as Step).notBefore ? undefined : once(event.id, () => submitStep(deps, event)),
+        dataOf(WorkflowStepScheduled, event).notBefore
+          ? undefined
+          : once(event.id, () => submitStep(deps, event)),
     },
     // Tasks given up (a timed-out attempt, a canceled run's steps), when the decision's own process did not
     // get to cancel them.
