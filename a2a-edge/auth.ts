@@ -1,6 +1,8 @@
+/** API-key authentication for every HTTP route: the caller's tenant and principal, from a hashed key. */
 import type { Context, MiddlewareHandler } from 'hono';
 import { hashApiKey } from '../commands/bootstrap.ts';
 import type { SqlExecutor } from '../infra/sql/port.ts';
+import { findLiveKey } from '../projections/tenants.ts';
 import { A2AError } from './errors.ts';
 import type { Caller } from './service.ts';
 
@@ -26,12 +28,9 @@ export const apiKeyAuthenticator = (db: SqlExecutor, ttlMs = 5_000): Authenticat
       const hash = hashApiKey(apiKey);
       const hit = cache.get(hash);
       if (hit && hit.expires > Date.now()) return hit.holder;
-      const [row] = await db.query<{ tenant: string; key_id: string; acts_for: string[] }>(
-        'SELECT tenant, key_id, acts_for FROM rm_api_keys WHERE key_hash = $1 AND NOT revoked',
-        [hash],
-      );
-      const holder = row
-        ? { tenant: row.tenant, principal: `apikey:${row.tenant}/${row.key_id}`, actsFor: row.acts_for }
+      const key = await findLiveKey(db, hash);
+      const holder = key
+        ? { tenant: key.tenant, principal: `apikey:${key.tenant}/${key.keyId}`, actsFor: key.actsFor }
         : null;
       if (cache.size > 10_000) cache.clear();
       cache.set(hash, { holder, expires: Date.now() + ttlMs });

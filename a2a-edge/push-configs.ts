@@ -1,3 +1,4 @@
+/** The A2A push-notification config operations (create, get, list, delete), scoped to the caller's tenant. */
 import { randomUUID } from 'node:crypto';
 import { fold, handle } from '../commands/handle.ts';
 import {

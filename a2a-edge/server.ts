@@ -1,3 +1,4 @@
+/** The HTTP server: health routes and `listen`, which serves a Hono app on Node. */
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';

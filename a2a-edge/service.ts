@@ -1,3 +1,4 @@
+/** The A2A operations, transport-agnostic: the JSON-RPC and HTTP+JSON bindings both call A2AService. */
 import { randomUUID } from 'node:crypto';
 import type { z } from 'zod';
 import { canonicalJson } from '../commands/agent.ts';

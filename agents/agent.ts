@@ -1,3 +1,4 @@
+/** What an in-process agent is: an async generator of status, artifact and reply updates for one task. */
 import type { Artifact, Message, Part, Task, TaskState } from '../events/a2a.ts';
 
 /** What an agent says back: the worker turns each update into a task command. */

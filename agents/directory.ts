@@ -1,3 +1,4 @@
+/** The in-process agents this hub runs, by id, and which one takes a task that names none. */
 import type { Agent } from './agent.ts';
 import { echoAgent, scenarioAgent } from './scenario.ts';
 

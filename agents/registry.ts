@@ -17,7 +17,13 @@ import type { RecordedEvent } from '../events/envelope.ts';
 import type { EventStore } from '../infra/event-store/port.ts';
 import type { SqlExecutor } from '../infra/sql/port.ts';
 import type { Lookup, SafeFetchOptions } from '../infra/ssrf.ts';
-import { type AgentView, foldAgentView, summaryOf } from '../projections/agents.ts';
+import {
+  type AgentView,
+  agentIdByCardUrl,
+  foldAgentView,
+  listAgentViews,
+  summaryOf,
+} from '../projections/agents.ts';
 import type { Agent } from './agent.ts';
 import { AgentCardError, cardUrlOf, fetchAgentCard } from './cards.ts';
 import type { AgentDirectory } from './directory.ts';
@@ -169,12 +175,7 @@ export const listAgents = async (
   caller: RegistryCaller,
 ): Promise<Array<Omit<AgentView, 'card'>>> => {
   if (!deps.readModels) throw new Error('listAgents needs the agents read model');
-  const rows = await deps.readModels.query<{ view: AgentView | string }>(
-    `SELECT view FROM rm_agents WHERE tenant = $1 OR tenant = $2
-     ORDER BY CASE WHEN tenant = $2 THEN 1 ELSE 0 END, agent_id`,
-    [caller.tenant, SYSTEM_TENANT],
-  );
-  return rows.map((r) => summaryOf(typeof r.view === 'string' ? (JSON.parse(r.view) as AgentView) : r.view));
+  return (await listAgentViews(deps.readModels, caller.tenant, SYSTEM_TENANT)).map(summaryOf);
 };
 
 // ---- registration ---------------------------------------------------------------------------------------
@@ -212,17 +213,14 @@ export const registerRemoteAgent = async (
     if (why) throw failure('rule_violated', 'ALREADY_EXISTS', why);
   }
   if (deps.readModels) {
-    const [dup] = await deps.readModels.query<{ agent_id: string }>(
-      'SELECT agent_id FROM rm_agents WHERE tenant = $1 AND card_url = $2',
-      [caller.tenant, cardUrl],
-    );
+    const dup = await agentIdByCardUrl(deps.readModels, caller.tenant, cardUrl);
     if (dup) {
-      const again = await replayed(dup.agent_id);
+      const again = await replayed(dup);
       if (again) return again;
       throw failure(
         'rule_violated',
         'ALREADY_EXISTS',
-        `the agent at ${cardUrl} is already registered as ${dup.agent_id}`,
+        `the agent at ${cardUrl} is already registered as ${dup}`,
       );
     }
   }

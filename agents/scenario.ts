@@ -1,3 +1,4 @@
+/** The scenario agent: answers the conformance kit's `tck-*` message ids as its feature files expect. */
 import { setTimeout as wait } from 'node:timers/promises';
 import type { Agent, AgentUpdate } from './agent.ts';
 import { textOf } from './agent.ts';

@@ -1,3 +1,4 @@
+/** Records an agent run's updates as task commands, several per append, idempotent across crashes. */
 import { randomUUID } from 'node:crypto';
 import { checkEventSizes, fold } from '../commands/handle.ts';
 import { type TaskAggregate, type TaskCommand, taskDecider } from '../commands/task.ts';

@@ -1,3 +1,4 @@
+/** The in-process agent worker: runs the hub's own agents for submitted tasks and their follow-ups. */
 import type { Logger } from 'pino';
 import { ignoreRuleViolation, isRuleViolation } from '../commands/errors.ts';
 import { needsRouting, type TaskCommand, taskDecider } from '../commands/task.ts';

@@ -1,4 +1,6 @@
-/** The composition root: picks every adapter from the configuration and starts the roles this process runs. */
+/**
+ * The composition root: picks every adapter from the configuration and starts the roles this process runs.
+ */
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';

@@ -1,4 +1,7 @@
-/** The hub's configuration, read and checked from the environment (and AGENTCORE_LLM_AGENTS_FILE) once at start. */
+/**
+ * The hub's configuration, read and checked from the environment (and AGENTCORE_LLM_AGENTS_FILE) once at
+ * start.
+ */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { LlmAgentSpec } from '../agents/llm.ts';

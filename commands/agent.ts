@@ -1,3 +1,7 @@
+/**
+ * The agent aggregate's decider: registering an agent, updating, disabling, enabling and deregistering it,
+ * refreshing its card.
+ */
 import { z } from 'zod';
 import { AgentEndpoint, type AgentEvent, AgentSkillInfo, CardValidators } from '../events/agent.ts';
 import { notFound, ruleViolated } from './errors.ts';

@@ -1,3 +1,4 @@
+/** A hub's first start: the default tenant and a development API key, once. */
 import { createHash, randomBytes } from 'node:crypto';
 import { tenantStream } from '../events/tenant.ts';
 import type { EventStore } from '../infra/event-store/port.ts';

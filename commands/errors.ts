@@ -1,3 +1,7 @@
+/**
+ * Why a command was refused (validation, not found, conflict, a rule), in terms the edge maps to protocol
+ * errors.
+ */
 import type { z } from 'zod';
 import { describeZodIssues } from '../events/issues.ts';
 

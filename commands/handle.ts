@@ -1,3 +1,6 @@
+/**
+ * handle(): load a stream, decide a command on its state, append with the expected revision, retry conflicts.
+ */
 import { randomUUID } from 'node:crypto';
 import type { EventMetadata, NewEvent, RecordedEvent } from '../events/envelope.ts';
 import type { EventSchemaRegistry } from '../events/upcasting.ts';

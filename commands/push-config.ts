@@ -1,3 +1,4 @@
+/** The push aggregate's decider: a task's webhook configs and the intent and outcome of every delivery. */
 import { isDeepStrictEqual } from 'node:util';
 import { z } from 'zod';
 import {

@@ -1,3 +1,7 @@
+/**
+ * The task aggregate's decider: submission, status, artifacts, messages, routing and remote calls of one
+ * task.
+ */
 import { z } from 'zod';
 import {
   type Artifact,

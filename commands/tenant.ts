@@ -1,3 +1,4 @@
+/** The tenant aggregate's decider: registering a tenant, renaming it, issuing and revoking its API keys. */
 import { z } from 'zod';
 import { tenantId } from '../events/envelope.ts';
 import type { TenantEvent } from '../events/tenant.ts';

@@ -1,3 +1,4 @@
+/** The A2A v1.0 data model (Message, Part, Task, Artifact, ...) as zod schemas, the shapes the log stores. */
 import { z } from 'zod';
 
 /**

@@ -1,3 +1,7 @@
+/**
+ * The agent aggregate's events: an agent registered, updated, disabled or enabled, deregistered, its card
+ * refreshed.
+ */
 import { z } from 'zod';
 
 /** An agent's skill as discovery indexes it (A2A AgentSkill). */

@@ -1,3 +1,4 @@
+/** The circuit breaker aggregate's events, one circuit per agent. */
 import { z } from 'zod';
 
 /**

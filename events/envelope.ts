@@ -1,3 +1,6 @@
+/**
+ * The envelope every event travels in (ids, stream, positions, tenant, principal, trace) and typed narrowing.
+ */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 

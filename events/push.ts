@@ -1,3 +1,4 @@
+/** The push-notification aggregate's events: a task's webhook configs and its deliveries. */
 import { z } from 'zod';
 
 /**

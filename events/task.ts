@@ -1,3 +1,7 @@
+/**
+ * The task aggregate's events: a task submitted, its status, artifacts and messages, its routing and remote
+ * calls.
+ */
 import { z } from 'zod';
 import { Artifact, Message, type StreamResponse, type Task, TaskState } from './a2a.ts';
 import type { RecordedEvent } from './envelope.ts';

@@ -1,3 +1,4 @@
+/** The tenant aggregate's events: a tenant registered or renamed, an API key issued or revoked. */
 import { z } from 'zod';
 import { tenantId } from './envelope.ts';
 

@@ -1,3 +1,4 @@
+/** Event schema versions: upcasters bring an event written with an older schema to the current one. */
 import type { RecordedEvent } from './envelope.ts';
 
 /** Turns the data of one schema version of an event type into the next version's shape. */

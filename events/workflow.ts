@@ -1,3 +1,4 @@
+/** The workflow aggregates' events: a definition's versions, and a run's steps, branches and outcome. */
 import { z } from 'zod';
 import { TaskState } from './a2a.ts';
 import { derivedUuid } from './envelope.ts';

@@ -1,3 +1,6 @@
+/**
+ * Leader locks: one process leads a role that must run once (the relay), a standby takes over when it dies.
+ */
 import type postgres from 'postgres';
 
 /** Exclusive leadership for roles where copies must not run side by side (the relay). */

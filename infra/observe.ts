@@ -1,3 +1,4 @@
+/** Wraps an event store so that every successful append is also published in process (rxjs). */
 import { Subject } from 'rxjs';
 import type { EventStore } from './event-store/port.ts';
 

@@ -1,3 +1,4 @@
+/** The relay: moves events from the store to the bus in log order, resuming from what the bus holds. */
 import type { Logger } from 'pino';
 import type { RecordedEvent } from '../events/envelope.ts';
 import type { Bus } from './bus/port.ts';

@@ -1,3 +1,4 @@
+/** Live, gap-free feeds of one task's events for SSE clients, from one shared subscription. */
 import type { Observable, Subscription } from 'rxjs';
 import type { RecordedEvent } from '../events/envelope.ts';
 import type { EventStore } from './event-store/port.ts';

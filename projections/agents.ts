@@ -14,6 +14,7 @@ import {
   SYSTEM_TENANT,
 } from '../events/agent.ts';
 import type { RecordedEvent } from '../events/envelope.ts';
+import type { SqlExecutor } from '../infra/sql/port.ts';
 import type { Projection } from './projection.ts';
 
 /** An agent as the admin API shows it. */
@@ -197,3 +198,42 @@ export const agentsProjection: Projection = {
     );
   },
 };
+
+/** A tenant's agents, then the built-in ones (`systemTenant`'s), as the read model holds their views. */
+export const listAgentViews = async (
+  db: SqlExecutor,
+  tenant: string,
+  systemTenant: string,
+): Promise<AgentView[]> => {
+  const rows = await db.query<{ view: AgentView | string }>(
+    `SELECT view FROM rm_agents WHERE tenant = $1 OR tenant = $2
+     ORDER BY CASE WHEN tenant = $2 THEN 1 ELSE 0 END, agent_id`,
+    [tenant, systemTenant],
+  );
+  return rows.map((r) => (typeof r.view === 'string' ? (JSON.parse(r.view) as AgentView) : r.view));
+};
+
+/** The id of the tenant's agent registered from this card URL, if any. */
+export const agentIdByCardUrl = async (
+  db: SqlExecutor,
+  tenant: string,
+  cardUrl: string,
+): Promise<string | null> => {
+  const [row] = await db.query<{ agent_id: string }>(
+    'SELECT agent_id FROM rm_agents WHERE tenant = $1 AND card_url = $2',
+    [tenant, cardUrl],
+  );
+  return row?.agent_id ?? null;
+};
+
+/** Remote agents whose card is due for a refresh and was not fetched since `fetchedBefore`, most overdue first. */
+export const agentsDueForRefresh = (
+  db: SqlExecutor,
+  o: { dueBy: Date; fetchedBefore: Date; limit: number },
+) =>
+  db.query<{ tenant: string; agent_id: string; fetched_at: string | Date }>(
+    `SELECT tenant, agent_id, fetched_at FROM rm_agents
+     WHERE kind = 'remote' AND refresh_due_at <= $1::timestamptz AND fetched_at <= $2::timestamptz
+     ORDER BY refresh_due_at LIMIT $3`,
+    [o.dueBy.toISOString(), o.fetchedBefore.toISOString(), o.limit],
+  );

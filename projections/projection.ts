@@ -1,3 +1,4 @@
+/** What a projection is: its tables' migrations, the event types it reads and how it applies them. */
 import type { RecordedEvent } from '../events/envelope.ts';
 import type { AllFilter } from '../infra/event-store/port.ts';
 import type { SqlExecutor } from '../infra/sql/port.ts';

@@ -1,3 +1,4 @@
+/** The projection runner: migrates, catches up and follows the log, each batch with its checkpoint. */
 import { type Observable, Subscription } from 'rxjs';
 import type { RecordedEvent } from '../events/envelope.ts';
 import { type EventStore, matchesFilter } from '../infra/event-store/port.ts';

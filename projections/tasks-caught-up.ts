@@ -1,3 +1,4 @@
+/** Read-your-writes for the tasks read model: wait until ListTasks shows what an answer shows. */
 import { type Observable, Subscription } from 'rxjs';
 import type { RecordedEvent } from '../events/envelope.ts';
 import type { SqlExecutor } from '../infra/sql/port.ts';

@@ -1,3 +1,4 @@
+/** The tasks read model (rm_tasks) and its queries: ListTasks pages and a task's tenant. */
 import { type TaskAggregate, taskDecider } from '../commands/task.ts';
 import type { Task } from '../events/a2a.ts';
 import type { RecordedEvent } from '../events/envelope.ts';

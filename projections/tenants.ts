@@ -1,3 +1,4 @@
+/** The tenants read model (tenants and their API keys' hashes) and the key lookup it answers. */
 import { hashApiKey } from '../commands/bootstrap.ts';
 import type { RecordedEvent } from '../events/envelope.ts';
 import { TenantEvent } from '../events/tenant.ts';
@@ -72,3 +73,15 @@ export const tenantsProjection: Projection = {
 /** Whether the read model knows this API key (what the edge's authenticator looks up). */
 export const apiKeyReadable = async (db: SqlExecutor, key: string): Promise<boolean> =>
   (await db.query('SELECT 1 FROM rm_api_keys WHERE key_hash = $1', [hashApiKey(key)])).length > 0;
+
+/** The tenant, id and delegations of the live (unrevoked) API key with this hash; null for none. */
+export const findLiveKey = async (
+  db: SqlExecutor,
+  keyHash: string,
+): Promise<{ tenant: string; keyId: string; actsFor: string[] } | null> => {
+  const [row] = await db.query<{ tenant: string; key_id: string; acts_for: string[] }>(
+    'SELECT tenant, key_id, acts_for FROM rm_api_keys WHERE key_hash = $1 AND NOT revoked',
+    [keyHash],
+  );
+  return row ? { tenant: row.tenant, keyId: row.key_id, actsFor: row.acts_for } : null;
+};

@@ -19,6 +19,7 @@ import type { EventStore } from '../infra/event-store/port.ts';
 import { forLog, safeErr } from '../infra/log-safe.ts';
 import type { SqlExecutor } from '../infra/sql/port.ts';
 import type { Lookup, SafeFetchOptions } from '../infra/ssrf.ts';
+import { agentsDueForRefresh } from '../projections/agents.ts';
 
 export interface CardRefreshOptions {
   store: EventStore;
@@ -79,12 +80,11 @@ export const startCardRefresh = (o: CardRefreshOptions): CardRefresher => {
   const tick = async (): Promise<RefreshTickReport> => {
     const t = now();
     const report: RefreshTickReport = { due: 0, refreshed: [], revalidated: [], failed: [] };
-    const rows = await o.db.query<{ tenant: string; agent_id: string; fetched_at: string | Date }>(
-      `SELECT tenant, agent_id, fetched_at FROM rm_agents
-       WHERE kind = 'remote' AND refresh_due_at <= $1::timestamptz AND fetched_at <= $2::timestamptz
-       ORDER BY refresh_due_at LIMIT $3`,
-      [t.toISOString(), new Date(t.getTime() - minIntervalSeconds * 1000).toISOString(), batchSize * 2],
-    );
+    const rows = await agentsDueForRefresh(o.db, {
+      dueBy: t,
+      fetchedBefore: new Date(t.getTime() - minIntervalSeconds * 1000),
+      limit: batchSize * 2,
+    });
     const due = rows
       .filter((r) => (backoff.get(`${r.tenant}:${r.agent_id}`)?.at ?? 0) <= t.getTime())
       .slice(0, batchSize);

@@ -1,3 +1,4 @@
+/** Exactly-once effects for consumers: the effect and the event's processed mark commit together. */
 import type { RecordedEvent } from '../events/envelope.ts';
 import type { ConsumerOptions, SubjectFilter } from '../infra/bus/port.ts';
 import type { SqlDatabase, SqlExecutor } from '../infra/sql/port.ts';

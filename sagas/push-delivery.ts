@@ -1,3 +1,4 @@
+/** The push delivery saga: POSTs task updates to the clients' webhooks, fairly between tenants, once each. */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { isRuleViolation } from '../commands/errors.ts';

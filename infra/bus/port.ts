@@ -1,3 +1,4 @@
+/** The bus port: publish events, consume them durably by subject filter, watch them live. */
 import type { Observable } from 'rxjs';
 import { categoryOf, type RecordedEvent } from '../../events/envelope.ts';
 

@@ -1,4 +1,6 @@
-/** A capability request: exact (skill id, tags) and/or semantic (natural language); both run, results merge. */
+/**
+ * A capability request: exact (skill id, tags) and/or semantic (natural language); both run, results merge.
+ */
 export interface DiscoveryQuery {
   tenant: string;
   text?: string;

@@ -1,3 +1,4 @@
+/** Coalesces whole-stream reads asked in one turn of the event loop into one readStreams call. */
 import type { RecordedEvent } from '../../events/envelope.ts';
 import type { EventStore } from './port.ts';
 

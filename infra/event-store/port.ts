@@ -1,3 +1,4 @@
+/** The event store port: append with an expected revision, read streams and the log, subscribe to the log. */
 import type { NewEvent, RecordedEvent } from '../../events/envelope.ts';
 
 /** Optimistic concurrency: what the writer believes about the stream before appending. */

@@ -1,3 +1,4 @@
+/** The SQL port over PGlite (embedded PostgreSQL in WASM, in process). */
 import type { PGlite, Transaction } from '@electric-sql/pglite';
 import type { SqlDatabase, SqlExecutor } from './port.ts';
 

@@ -1,3 +1,4 @@
+/** The SQL port over postgres.js (a PostgreSQL server), and one-at-a-time start-up migrations. */
 import type postgres from 'postgres';
 import type { SqlDatabase, SqlExecutor } from './port.ts';
 
