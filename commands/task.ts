@@ -155,124 +155,187 @@ export const mergeArtifact = (artifacts: Artifact[], update: Artifact, append: b
   return next;
 };
 
+type Command<T extends TaskCommand['type']> = Extract<TaskCommand, { type: T }>;
+
+/** The task, which must exist. */
+const existing = (state: TaskAggregate): Task => {
+  if (!state.task) throw notFound('task');
+  return state.task;
+};
+
+/** The task, which must exist and not be terminal: a terminal task takes no more messages or updates. */
+const open = (state: TaskAggregate): Task => {
+  const task = existing(state);
+  if (isTerminal(task)) {
+    throw ruleViolated(`task ${task.id} is ${task.status.state}: it takes no more messages or updates`, {
+      reason: UNSUPPORTED_OPERATION,
+    });
+  }
+  return task;
+};
+
+/** A message of the task's, whatever ids its sender put on it. */
+const ofTask = <M extends { taskId?: string; contextId?: string }>(message: M, task: Task) => ({
+  ...message,
+  taskId: task.id,
+  contextId: task.contextId,
+});
+
+const submitTask = (command: Command<'SubmitTask'>, state: TaskAggregate): TaskEvent[] => {
+  if (state.task) throw ruleViolated(`task ${command.taskId} already exists`);
+  const { taskId, contextId, agent, configuration, metadata } = command;
+  const message = { ...command.message, taskId, contextId };
+  return [
+    {
+      type: 'TaskSubmitted',
+      data: {
+        taskId,
+        contextId,
+        message,
+        agent,
+        ...(configuration ? { configuration } : {}),
+        ...(metadata ? { metadata } : {}),
+        at: command.at,
+      },
+    },
+  ];
+};
+
+// A call's link and outcome are recorded whatever became of the task meanwhile (canceled under it).
+const linkRemoteTask = (command: Command<'LinkRemoteTask'>, state: TaskAggregate): TaskEvent[] => {
+  existing(state);
+  const { type: _t, ...data } = command;
+  const r = state.remote;
+  if (r && r.agentKey === data.agentKey && r.remoteTaskId === data.remoteTaskId) return [];
+  return [{ type: 'RemoteTaskLinked', data }];
+};
+
+const completeRemoteCall = (command: Command<'CompleteRemoteCall'>, state: TaskAggregate): TaskEvent[] => {
+  existing(state);
+  const call = state.calls?.[command.callId];
+  if (!call) throw ruleViolated(`remote call ${command.callId} was never intended`);
+  if (call.completed) return [];
+  const { type: _t, ...rest } = command;
+  return [{ type: 'RemoteCallCompleted', data: { ...rest, agentKey: call.agentKey } }];
+};
+
+const cancelTask = (command: Command<'CancelTask'>, state: TaskAggregate): TaskEvent[] => {
+  const task = existing(state);
+  if (task.status.state === 'TASK_STATE_CANCELED') return [];
+  if (isTerminal(task)) {
+    throw ruleViolated(`task ${task.id} is ${task.status.state} and cannot be canceled`, {
+      reason: TASK_NOT_CANCELABLE,
+    });
+  }
+  return [{ type: 'TaskStatusUpdated', data: { state: 'TASK_STATE_CANCELED', at: command.at } }];
+};
+
+const receiveInput = (command: Command<'ReceiveInput'>, state: TaskAggregate): TaskEvent[] => {
+  const task = open(state);
+  if (command.message.contextId && command.message.contextId !== task.contextId) {
+    throw ruleViolated(`contextId ${command.message.contextId} does not match task ${task.id}`, {
+      reason: 'INVALID_PARAMS',
+    });
+  }
+  return [{ type: 'TaskInputReceived', data: { message: ofTask(command.message, task), at: command.at } }];
+};
+
+const startWork = (command: Command<'StartWork'>, state: TaskAggregate): TaskEvent[] =>
+  open(state).status.state === 'TASK_STATE_WORKING'
+    ? []
+    : [{ type: 'TaskStatusUpdated', data: { state: 'TASK_STATE_WORKING', at: command.at } }];
+
+const updateStatus = (command: Command<'UpdateStatus'>, state: TaskAggregate): TaskEvent[] => {
+  const task = open(state);
+  if (!agentTargets.has(command.state)) throw ruleViolated(`an agent cannot move a task to ${command.state}`);
+  const message = command.message && ofTask(command.message, task);
+  return [
+    {
+      type: 'TaskStatusUpdated',
+      data: { state: command.state, ...(message ? { message } : {}), at: command.at },
+    },
+  ];
+};
+
+const updateArtifact = (command: Command<'UpdateArtifact'>, state: TaskAggregate): TaskEvent[] => {
+  open(state);
+  const { artifact, append, lastChunk, at } = command;
+  return [{ type: 'TaskArtifactUpdated', data: { artifact, append, lastChunk, at } }];
+};
+
+const addAgentMessage = (command: Command<'AddAgentMessage'>, state: TaskAggregate): TaskEvent[] => [
+  { type: 'TaskMessageAdded', data: { message: ofTask(command.message, open(state)), at: command.at } },
+];
+
+const notRoutedYet = (state: TaskAggregate): Task => {
+  const task = open(state);
+  if (state.routed) throw ruleViolated(`task ${task.id} is already routed to ${state.routed.agentKey}`);
+  return task;
+};
+
+const routeTask = (command: Command<'RouteTask'>, state: TaskAggregate): TaskEvent[] => {
+  notRoutedYet(state);
+  const { type: _t, ...data } = command;
+  return [{ type: 'TaskRouted', data }];
+};
+
+const rejectRouting = (command: Command<'RejectRouting'>, state: TaskAggregate): TaskEvent[] => {
+  const task = notRoutedYet(state);
+  const { type: _t, message, ...data } = command;
+  return [
+    { type: 'TaskRoutingFailed', data },
+    {
+      type: 'TaskStatusUpdated',
+      data: { state: 'TASK_STATE_REJECTED', message: ofTask(message, task), at: command.at },
+    },
+  ];
+};
+
+const intendRemoteCall = (command: Command<'IntendRemoteCall'>, state: TaskAggregate): TaskEvent[] => {
+  open(state);
+  const call = state.calls?.[command.callId];
+  if (call?.completed) throw ruleViolated(`remote call ${command.callId} is already completed`);
+  const expected = (call?.attempts ?? 0) + 1;
+  if (command.attempt !== expected) {
+    throw ruleViolated(
+      `remote call ${command.callId}: attempt ${command.attempt} is not the next one (${expected})`,
+    );
+  }
+  const { type: _t, ...data } = command;
+  return [{ type: 'RemoteCallIntended', data }];
+};
+
 export const taskDecider: Decider<TaskCommand, TaskAggregate, TaskEvent> = {
   initialState: () => ({ task: null, agent: null, inputs: 0 }),
   decide(command, state) {
-    const { task } = state;
-    if (command.type === 'SubmitTask') {
-      if (task) throw ruleViolated(`task ${command.taskId} already exists`);
-      const { taskId, contextId, agent, configuration, metadata } = command;
-      const message = { ...command.message, taskId, contextId };
-      return [
-        {
-          type: 'TaskSubmitted',
-          data: {
-            taskId,
-            contextId,
-            message,
-            agent,
-            ...(configuration ? { configuration } : {}),
-            ...(metadata ? { metadata } : {}),
-            at: command.at,
-          },
-        },
-      ];
-    }
-    if (!task) throw notFound('task');
-    // A call's link and outcome are recorded whatever became of the task meanwhile (canceled under it).
-    if (command.type === 'LinkRemoteTask') {
-      const { type: _t, ...data } = command;
-      const r = state.remote;
-      if (r && r.agentKey === data.agentKey && r.remoteTaskId === data.remoteTaskId) return [];
-      return [{ type: 'RemoteTaskLinked', data }];
-    }
-    if (command.type === 'CompleteRemoteCall') {
-      const call = state.calls?.[command.callId];
-      if (!call) throw ruleViolated(`remote call ${command.callId} was never intended`);
-      if (call.completed) return [];
-      const { type: _t, ...rest } = command;
-      return [{ type: 'RemoteCallCompleted', data: { ...rest, agentKey: call.agentKey } }];
-    }
-    if (command.type === 'CancelTask') {
-      if (task.status.state === 'TASK_STATE_CANCELED') return [];
-      if (isTerminal(task)) {
-        throw ruleViolated(`task ${task.id} is ${task.status.state} and cannot be canceled`, {
-          reason: TASK_NOT_CANCELABLE,
-        });
-      }
-      return [{ type: 'TaskStatusUpdated', data: { state: 'TASK_STATE_CANCELED', at: command.at } }];
-    }
-    if (isTerminal(task)) {
-      throw ruleViolated(`task ${task.id} is ${task.status.state}: it takes no more messages or updates`, {
-        reason: UNSUPPORTED_OPERATION,
-      });
-    }
     switch (command.type) {
-      case 'ReceiveInput': {
-        if (command.message.contextId && command.message.contextId !== task.contextId) {
-          throw ruleViolated(`contextId ${command.message.contextId} does not match task ${task.id}`, {
-            reason: 'INVALID_PARAMS',
-          });
-        }
-        const message = { ...command.message, taskId: task.id, contextId: task.contextId };
-        return [{ type: 'TaskInputReceived', data: { message, at: command.at } }];
-      }
+      case 'SubmitTask':
+        return submitTask(command, state);
+      case 'LinkRemoteTask':
+        return linkRemoteTask(command, state);
+      case 'CompleteRemoteCall':
+        return completeRemoteCall(command, state);
+      case 'CancelTask':
+        return cancelTask(command, state);
+      case 'ReceiveInput':
+        return receiveInput(command, state);
       case 'StartWork':
-        return task.status.state === 'TASK_STATE_WORKING'
-          ? []
-          : [{ type: 'TaskStatusUpdated', data: { state: 'TASK_STATE_WORKING', at: command.at } }];
-      case 'UpdateStatus': {
-        if (!agentTargets.has(command.state))
-          throw ruleViolated(`an agent cannot move a task to ${command.state}`);
-        const message = command.message && { ...command.message, taskId: task.id, contextId: task.contextId };
-        return [
-          {
-            type: 'TaskStatusUpdated',
-            data: { state: command.state, ...(message ? { message } : {}), at: command.at },
-          },
-        ];
-      }
+        return startWork(command, state);
+      case 'UpdateStatus':
+        return updateStatus(command, state);
       case 'UpdateArtifact':
-        return [
-          {
-            type: 'TaskArtifactUpdated',
-            data: {
-              artifact: command.artifact,
-              append: command.append,
-              lastChunk: command.lastChunk,
-              at: command.at,
-            },
-          },
-        ];
-      case 'AddAgentMessage': {
-        const message = { ...command.message, taskId: task.id, contextId: task.contextId };
-        return [{ type: 'TaskMessageAdded', data: { message, at: command.at } }];
-      }
-      case 'RouteTask': {
-        if (state.routed) throw ruleViolated(`task ${task.id} is already routed to ${state.routed.agentKey}`);
-        const { type: _t, ...data } = command;
-        return [{ type: 'TaskRouted', data }];
-      }
-      case 'RejectRouting': {
-        if (state.routed) throw ruleViolated(`task ${task.id} is already routed to ${state.routed.agentKey}`);
-        const { type: _t, message: m, ...data } = command;
-        const message = { ...m, taskId: task.id, contextId: task.contextId };
-        return [
-          { type: 'TaskRoutingFailed', data },
-          { type: 'TaskStatusUpdated', data: { state: 'TASK_STATE_REJECTED', message, at: command.at } },
-        ];
-      }
-      case 'IntendRemoteCall': {
-        const call = state.calls?.[command.callId];
-        if (call?.completed) throw ruleViolated(`remote call ${command.callId} is already completed`);
-        const expected = (call?.attempts ?? 0) + 1;
-        if (command.attempt !== expected) {
-          throw ruleViolated(
-            `remote call ${command.callId}: attempt ${command.attempt} is not the next one (${expected})`,
-          );
-        }
-        const { type: _t, ...data } = command;
-        return [{ type: 'RemoteCallIntended', data }];
+        return updateArtifact(command, state);
+      case 'AddAgentMessage':
+        return addAgentMessage(command, state);
+      case 'RouteTask':
+        return routeTask(command, state);
+      case 'RejectRouting':
+        return rejectRouting(command, state);
+      case 'IntendRemoteCall':
+        return intendRemoteCall(command, state);
+      default: {
+        const unknownCommand: never = command;
+        throw new Error(`unknown task command ${JSON.stringify(unknownCommand)}`);
       }
     }
   },
