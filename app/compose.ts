@@ -28,7 +28,6 @@ import { createInProcessBus } from '../infra/bus/in-process.ts';
 import { createJetStreamBus } from '../infra/bus/jetstream.ts';
 import type { Bus, Consumer, ConsumerOptions } from '../infra/bus/port.ts';
 import type { Discovery } from '../infra/discovery/port.ts';
-import { createDiscovery, ensureVectorExtension } from '../infra/discovery/postgres.ts';
 import { createOfflineEmbeddings } from '../infra/embeddings/offline.ts';
 import { createOpenAIEmbeddings } from '../infra/embeddings/openai.ts';
 import type { Embeddings } from '../infra/embeddings/port.ts';
@@ -48,6 +47,7 @@ import { oneMigratorAtATime, postgresDatabase } from '../infra/sql/postgres.ts';
 import { TaskFeed } from '../infra/task-feed.ts';
 import { agentsProjection } from '../projections/agents.ts';
 import { discoveryProjection } from '../projections/discovery.ts';
+import { createDiscovery, ensureVectorExtension } from '../projections/discovery-search.ts';
 import type { Projection } from '../projections/projection.ts';
 import {
   adoptInline,

@@ -2,7 +2,6 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { PGlite } from '@electric-sql/pglite';
 import { vector } from '@electric-sql/pglite-pgvector';
 import postgres from 'postgres';
-import { createDiscovery, ensureVectorExtension } from '../infra/discovery/postgres.ts';
 import { createOfflineEmbeddings } from '../infra/embeddings/offline.ts';
 import { cosine, type Embeddings } from '../infra/embeddings/port.ts';
 import { quoteIdent } from '../infra/event-store/sql.ts';
@@ -10,6 +9,7 @@ import { pgliteDatabase } from '../infra/sql/pglite.ts';
 import type { SqlDatabase } from '../infra/sql/port.ts';
 import { postgresDatabase } from '../infra/sql/postgres.ts';
 import { discoveryProjection, skillText } from '../projections/discovery.ts';
+import { createDiscovery, ensureVectorExtension } from '../projections/discovery-search.ts';
 import { migrateProjection } from '../projections/runner.ts';
 import { syntheticAgentRegistered } from './synthetic.ts';
 

@@ -1,6 +1,6 @@
 /**
  * Discovery read model: one row per agent skill with its embedding, the agent's status, circuit, observed
- * latency, cost per request and quality; what hybrid discovery (infra/discovery/postgres.ts) searches.
+ * latency, cost per request and quality; what hybrid discovery (projections/discovery-search.ts) searches.
  *
  * Tables (owned here, dropped on rebuild):
  * - `rm_agent_skills`: PRIMARY KEY (tenant, agent_id, skill_id); `embedding vector(<dimensions>)` with an

@@ -20,8 +20,8 @@ import { callerOf, type EdgeEnv } from '../a2a-edge/auth.ts';
 import { A2AError } from '../a2a-edge/errors.ts';
 import { describeZodIssues } from '../events/issues.ts';
 import type { Discovery } from '../infra/discovery/port.ts';
-import { MAX_LIMIT } from '../infra/discovery/postgres.ts';
 import { EmbeddingsError } from '../infra/embeddings/port.ts';
+import { MAX_LIMIT } from '../projections/discovery-search.ts';
 import { queryText } from './query-text.ts';
 
 const Query = z

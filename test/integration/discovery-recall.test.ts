@@ -20,11 +20,11 @@ import { vector } from '@electric-sql/pglite-pgvector';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { type AgentSkillInfo, agentStream } from '../../events/agent.ts';
-import { createDiscovery, ensureVectorExtension } from '../../infra/discovery/postgres.ts';
 import { createOfflineEmbeddings } from '../../infra/embeddings/offline.ts';
 import { createPgliteEventStore } from '../../infra/event-store/pglite.ts';
 import { pgliteDatabase } from '../../infra/sql/pglite.ts';
 import { discoveryProjection } from '../../projections/discovery.ts';
+import { createDiscovery, ensureVectorExtension } from '../../projections/discovery-search.ts';
 import { catchUp, migrateProjection } from '../../projections/runner.ts';
 
 interface FixtureAgent {

@@ -14,11 +14,6 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { EdgeEnv } from '../../a2a-edge/auth.ts';
 import { type AgentSkillInfo, agentStream, SYSTEM_TENANT } from '../../events/agent.ts';
-import {
-  createDiscovery,
-  type DiscoveredSkill,
-  ensureVectorExtension,
-} from '../../infra/discovery/postgres.ts';
 import { createOfflineEmbeddings } from '../../infra/embeddings/offline.ts';
 import type { Embeddings } from '../../infra/embeddings/port.ts';
 import { EmbeddingsError } from '../../infra/embeddings/port.ts';
@@ -30,6 +25,11 @@ import { pgliteDatabase } from '../../infra/sql/pglite.ts';
 import type { SqlDatabase } from '../../infra/sql/port.ts';
 import { postgresDatabase } from '../../infra/sql/postgres.ts';
 import { discoveryProjection } from '../../projections/discovery.ts';
+import {
+  createDiscovery,
+  type DiscoveredSkill,
+  ensureVectorExtension,
+} from '../../projections/discovery-search.ts';
 import type { Projection } from '../../projections/projection.ts';
 import { catchUp, migrateProjection, rebuild } from '../../projections/runner.ts';
 import { agentRoutes } from '../../read-api/agents.ts';

@@ -14,10 +14,10 @@
  * only), then tag overlap, then ids (deterministic).
  */
 import pgvector from 'pgvector';
-import { normaliseTags, SYSTEM_TENANT } from '../../events/agent.ts';
-import type { Embeddings } from '../embeddings/port.ts';
-import type { SqlDatabase, SqlExecutor } from '../sql/port.ts';
-import type { Candidate, Discovery, DiscoveryQuery } from './port.ts';
+import { normaliseTags, SYSTEM_TENANT } from '../events/agent.ts';
+import type { Candidate, Discovery, DiscoveryQuery } from '../infra/discovery/port.ts';
+import type { Embeddings } from '../infra/embeddings/port.ts';
+import type { SqlDatabase, SqlExecutor } from '../infra/sql/port.ts';
 
 export const DEFAULT_LIMIT = 10;
 export const MAX_LIMIT = 100;
