@@ -5,8 +5,6 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
-import { PGlite } from '@electric-sql/pglite';
-import { vector } from '@electric-sql/pglite-pgvector';
 import pino, { type Logger } from 'pino';
 import postgres from 'postgres';
 import { filter, map, merge, Observable, Subject } from 'rxjs';
@@ -42,6 +40,7 @@ import { type LeaderLock, postgresLeaderLock, soleLeader } from '../infra/leader
 import { observeAppends } from '../infra/observe.ts';
 import { runRelay } from '../infra/relay.ts';
 import { pgliteDatabase } from '../infra/sql/pglite.ts';
+import { startPgliteThread } from '../infra/sql/pglite-thread.ts';
 import type { SqlDatabase } from '../infra/sql/port.ts';
 import { oneMigratorAtATime, postgresDatabase } from '../infra/sql/postgres.ts';
 import { TaskFeed } from '../infra/task-feed.ts';
@@ -147,7 +146,8 @@ export const createRuntime = async (config: Config, overrides: RuntimeOverrides 
   if (config.mode === 'embedded') {
     const dir = resolve(config.dataDir, 'pglite');
     mkdirSync(dir, { recursive: true });
-    const pglite = await PGlite.create(dir, { extensions: { vector } });
+    // PGlite works in a thread of its own: its queries (synchronous WASM) never hold the hub's event loop.
+    const pglite = await startPgliteThread({ dataDir: dir });
     db = pgliteDatabase(pglite);
     // The only store on this database: nobody else needs to hear of its appends.
     baseStore = await createPgliteEventStore({ db: pglite, notify: false, inline });

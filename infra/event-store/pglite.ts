@@ -5,19 +5,19 @@
  * "everything committed", but the SQL is kept identical. Live subscriptions are woken by PGlite's
  * in-process LISTEN/NOTIFY (db.listen), by appends through this store, and by the safety-net poll.
  */
-import type { PGlite } from '@electric-sql/pglite';
+import type { EmbeddedPostgres } from '../sql/pglite.ts';
 import type { EventStore } from './port.ts';
 import { migrationSql, type SqlDriver, SqlEventStore, type SqlStoreOptions } from './sql.ts';
 
 export interface PgliteEventStoreOptions extends SqlStoreOptions {
-  db: PGlite;
+  db: EmbeddedPostgres;
   /** Default `public`. */
   schema?: string;
   /** Run `migrate` first (default true; idempotent). */
   migrate?: boolean;
 }
 
-const driver = (db: PGlite): SqlDriver => ({
+const driver = (db: EmbeddedPostgres): SqlDriver => ({
   query: async (text, params) => (await db.query<Record<string, unknown>>(text, params)).rows,
   transaction: (fn) =>
     db.transaction((tx) =>
@@ -35,7 +35,13 @@ const driver = (db: PGlite): SqlDriver => ({
 });
 
 /** Creates (or updates) the event store's tables and append function in `schema`. */
-export const migrate = async ({ db, schema = 'public' }: { db: PGlite; schema?: string }): Promise<void> => {
+export const migrate = async ({
+  db,
+  schema = 'public',
+}: {
+  db: EmbeddedPostgres;
+  schema?: string;
+}): Promise<void> => {
   await driver(db).exec(migrationSql(schema));
 };
 
