@@ -8,7 +8,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fold, handle } from '../commands/handle.ts';
 import { type TaskAggregate, taskDecider } from '../commands/task.ts';
-import { waitingStep, workflowRunDecider } from '../commands/workflow.ts';
+import { waitingStep, workflowRunDecider } from '../commands/workflow-run.ts';
 import type { Message } from '../events/a2a.ts';
 import { isEvent } from '../events/envelope.ts';
 import { type TaskEvent, taskStream } from '../events/task.ts';

@@ -1,10 +1,16 @@
 /**
- * handle(): load a stream, decide a command on its state, append with the expected revision, retry conflicts.
+ * handle(): load a stream, decide a command on its state, append with the expected revision, retry conflicts;
+ * handleLinked(): one decision and the first events of the streams it brings into being, in one append.
  */
 import { randomUUID } from 'node:crypto';
 import type { EventMetadata, NewEvent, RecordedEvent } from '../events/envelope.ts';
 import type { EventSchemaRegistry } from '../events/upcasting.ts';
-import { ConcurrencyError, type EventStore, type ExpectedRevision } from '../infra/event-store/port.ts';
+import {
+  type AppendResult,
+  ConcurrencyError,
+  type EventStore,
+  type ExpectedRevision,
+} from '../infra/event-store/port.ts';
 import { formatBytes } from '../infra/log-safe.ts';
 import { CommandError } from './errors.ts';
 
@@ -90,10 +96,10 @@ export const fold = <State, Event extends DomainEvent>(
   events.reduce((s, e) => decider.evolve(s, { type: e.type, data: e.data } as Event), decider.initialState());
 
 /** The expected revision of an append after the stream's last revision (-1: none). */
-export const expectedAfter = (revision: number): ExpectedRevision => (revision < 0 ? 'no_stream' : revision);
+const expectedAfter = (revision: number): ExpectedRevision => (revision < 0 ? 'no_stream' : revision);
 
 /** A decision's events in their envelope: new ids, and the command id as their causation. */
-export const enveloped = (
+const enveloped = (
   decided: DomainEvent[],
   context: CommandContext & { commandId: string },
   schemas?: EventSchemaRegistry,
@@ -115,7 +121,7 @@ export const enveloped = (
 };
 
 /** Appended events as a reader sees them, after the stream's last revision `revision`. */
-export const recorded = (
+const recorded = (
   stream: string,
   revision: number,
   events: NewEvent[],
@@ -172,4 +178,72 @@ export const handle = async <Command, State, Event extends DomainEvent>(
       await new Promise((r) => setTimeout(r, Math.random() * 5 * 2 ** attempt));
     }
   }
+};
+
+/** A stream a decision brings into being, with its first events (decided by its own aggregate). */
+export interface LinkedFollower {
+  stream: string;
+  events: DomainEvent[];
+  context: CommandContext & { commandId: string };
+}
+
+export interface LinkedResult {
+  events: RecordedEvent[];
+  followers: Array<{ stream: string; events: RecordedEvent[] }>;
+}
+
+/**
+ * Decides `command` on the primary stream (as read: `history`) and appends its events together with the
+ * first events of the streams they bring into being, in one transaction, where the store links appends
+ * (PostgreSQL, PGlite): one commit instead of several, and never a follower without the decision that made
+ * it. `followersOf` gets the decision's events in their envelope (ids included). Null when it cannot: no
+ * linked appends, a command already recorded, or a conflict; the caller then goes the `handle()` way,
+ * which reads and decides again.
+ *
+ * @example
+ * const linked = await handleLinked(store, { stream, history, command, decider, context }, (events) =>
+ *   events.filter(isDue).map((e) => ({ stream: taskStream(e.data.taskId), events: submitted(e), context })),
+ * );
+ * if (!linked) await handle(store, stream, command, decider, context);
+ */
+export const handleLinked = async <Command, State, Event extends DomainEvent>(
+  store: EventStore,
+  primary: {
+    stream: string;
+    history: RecordedEvent[];
+    command: Command;
+    decider: Decider<Command, State, Event>;
+    context: CommandContext & { commandId: string };
+  },
+  followersOf: (events: NewEvent[]) => LinkedFollower[],
+): Promise<LinkedResult | null> => {
+  const { stream, history, decider, context } = primary;
+  const appendLinked = store.appendLinked?.bind(store);
+  if (!appendLinked || history.some((e) => e.metadata.causationId === context.commandId)) return null;
+  const decided = decider.decide(primary.command, fold(decider, history));
+  if (decided.length === 0) return { events: [], followers: [] };
+  checkEventSizes(stream, decided);
+  const newEvents = enveloped(decided, context);
+  const followers = followersOf(newEvents).map((f) => {
+    checkEventSizes(f.stream, f.events);
+    return { stream: f.stream, events: enveloped(f.events, f.context) };
+  });
+  const revision = history.length - 1;
+  let results: AppendResult[];
+  try {
+    results = await appendLinked([
+      { stream, events: newEvents, expectedRevision: expectedAfter(revision) },
+      ...followers.map((f) => ({ ...f, expectedRevision: 'no_stream' as const })),
+    ]);
+  } catch (error) {
+    if (error instanceof ConcurrencyError) return null;
+    throw error;
+  }
+  return {
+    events: recorded(stream, revision, newEvents, results[0]!.positions),
+    followers: followers.map((f, i) => ({
+      stream: f.stream,
+      events: recorded(f.stream, -1, f.events, results[i + 1]!.positions),
+    })),
+  };
 };

@@ -10,6 +10,20 @@ export const workflowStream = (tenant: string, name: string) => `workflow-${tena
 export const runStream = (runId: string) => `wfrun-${runId}`;
 export const runIdOfStream = (stream: string) => stream.slice('wfrun-'.length);
 /**
+ * A step's task id, a UUID (v5 layout) from the run, the step, the attempt, the iteration and whether it
+ * compensates: deciding twice yields the same id, so a resubmitted step is the same task.
+ */
+export const stepTaskId = (
+  runId: string,
+  stepId: string,
+  attempt: number,
+  compensation: boolean,
+  iteration = 1,
+) =>
+  derivedUuid(
+    `${runId}\0${stepId}\0${attempt}\0${compensation ? 'c' : 's'}${iteration > 1 ? `\0${iteration}` : ''}`,
+  );
+/**
  * The run a start under an `Idempotency-Key` makes: the same tenant, workflow and key always name the same
  * run, so retries of the request (at once, or on two edges) find it rather than making another.
  */

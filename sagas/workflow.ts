@@ -30,17 +30,9 @@ import { z } from 'zod';
 import { textOf } from '../agents/agent.ts';
 import { WORKFLOW_AGENT_PREFIX } from '../agents/workflow-agent.ts';
 import { CommandError, ignoreRuleViolation } from '../commands/errors.ts';
-import {
-  checkEventSizes,
-  enveloped,
-  expectedAfter,
-  fold,
-  handle,
-  isEventTooLarge,
-  recorded,
-} from '../commands/handle.ts';
+import { fold, handle, handleLinked, isEventTooLarge } from '../commands/handle.ts';
 import { type TaskAggregate, type TaskCommand, taskDecider } from '../commands/task.ts';
-import { type WorkflowRunCommand, workflowRunDecider } from '../commands/workflow.ts';
+import { type WorkflowRunCommand, workflowRunDecider } from '../commands/workflow-run.ts';
 import { INTERRUPTED_STATES, type Task, TERMINAL_STATES } from '../events/a2a.ts';
 import { dataOf, isEvent, type RecordedEvent } from '../events/envelope.ts';
 import { type TaskEvent, TaskStatusUpdated, TaskSubmitted, taskStream } from '../events/task.ts';
@@ -56,7 +48,7 @@ import {
   WorkflowStepScheduled,
 } from '../events/workflow.ts';
 import { type ConsumerOptions, heartbeatMs, perEventType } from '../infra/bus/port.ts';
-import { type AppendResult, ConcurrencyError, type EventStore } from '../infra/event-store/port.ts';
+import type { EventStore } from '../infra/event-store/port.ts';
 import { safeErr } from '../infra/log-safe.ts';
 import { oncePerKey } from '../infra/once-per-key.ts';
 
@@ -165,45 +157,34 @@ const decideWithSteps = async (
   contextId: string,
   once: Once,
 ): Promise<{ replayed: false; events: RecordedEvent[] } | null> => {
-  const appendLinked = deps.store.appendLinked?.bind(deps.store);
-  if (!appendLinked || runEvents.some((e) => e.metadata.causationId === commandId)) return null;
-  const decided = workflowRunDecider.decide(command, fold(workflowRunDecider, runEvents));
-  if (decided.length === 0) return { replayed: false, events: [] };
-  checkEventSizes(runStream(runId), decided);
-  const runNew = enveloped(decided, sagaContext(trigger, runId, commandId));
-  const due = dueNow(runNew);
-  const tasks = due.map((e) => {
-    const step = e.data;
-    const submitted = taskDecider.decide(
-      submission(deps, runId, step, contextId),
-      taskDecider.initialState(),
-    );
-    const stream = taskStream(step.taskId);
-    checkEventSizes(stream, submitted);
-    return { stream, events: enveloped(submitted, sagaContext(trigger, runId, `wf-submit:${e.id}`)) };
-  });
-  const revision = runEvents.length - 1;
-  let results: AppendResult[];
-  try {
-    results = await appendLinked([
-      { stream: runStream(runId), events: runNew, expectedRevision: expectedAfter(revision) },
-      ...tasks.map((t) => ({ ...t, expectedRevision: 'no_stream' as const })),
-    ]);
-  } catch (error) {
-    if (error instanceof ConcurrencyError) return null;
-    throw error;
-  }
-  const events = recorded(runStream(runId), revision, runNew, results[0]!.positions);
+  let due: Array<{ id: string }> = [];
+  const linked = await handleLinked(
+    deps.store,
+    {
+      stream: runStream(runId),
+      history: runEvents,
+      command,
+      decider: workflowRunDecider,
+      context: sagaContext(trigger, runId, commandId),
+    },
+    (decided) => {
+      const scheduled = dueNow(decided);
+      due = scheduled;
+      return scheduled.map((e) => ({
+        stream: taskStream(e.data.taskId),
+        events: taskDecider.decide(submission(deps, runId, e.data, contextId), taskDecider.initialState()),
+        context: sagaContext(trigger, runId, `wf-submit:${e.id}`),
+      }));
+    },
+  );
+  if (!linked) return null;
   await Promise.all(
-    tasks.map((t, i) =>
+    linked.followers.map((task, i) =>
       // Submitted: the bus delivery of the scheduling event finds it done here.
-      once(due[i]!.id, async () => {
-        const written = recorded(t.stream, -1, t.events, results[i + 1]!.positions);
-        deps.dispatch?.(written[0]!, written);
-      }),
+      once(due[i]!.id, async () => deps.dispatch?.(task.events[0]!, task.events)),
     ),
   );
-  return { replayed: false, events };
+  return { replayed: false, events: linked.events };
 };
 
 const runOfTask = (events: RecordedEvent[]): string | null => {

@@ -6,13 +6,9 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { CommandError, notFound, parseCommand } from '../commands/errors.ts';
 import { fold, type HandleResult, handle } from '../commands/handle.ts';
-import {
-  type WorkflowRun,
-  type WorkflowVersions,
-  workflowDefinitionDecider,
-  workflowRunDecider,
-} from '../commands/workflow.ts';
+import { type WorkflowVersions, workflowDefinitionDecider } from '../commands/workflow-definition.ts';
 import { jsonBytes, workflowLimits } from '../commands/workflow-limits.ts';
+import { type WorkflowRun, workflowRunDecider } from '../commands/workflow-run.ts';
 import type { RecordedEvent } from '../events/envelope.ts';
 import { runCorrelation, runStream, workflowStream } from '../events/workflow.ts';
 import { WorkflowDefinition } from '../events/workflow-definition.ts';

@@ -6,11 +6,11 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { conditionHolds } from '../../commands/step-results.ts';
-import { stepTaskId, type WorkflowRunCommand, workflowRunDecider } from '../../commands/workflow.ts';
 import { DEFAULT_WORKFLOW_LIMITS } from '../../commands/workflow-limits.ts';
+import { type WorkflowRunCommand, workflowRunDecider } from '../../commands/workflow-run.ts';
 import { renderWithin } from '../../commands/workflow-template.ts';
 import { describeZodIssues } from '../../events/issues.ts';
-import type { WorkflowRunEvent } from '../../events/workflow.ts';
+import { stepTaskId, type WorkflowRunEvent } from '../../events/workflow.ts';
 import { WorkflowDefinition } from '../../events/workflow-definition.ts';
 import { MAX_PATTERN_LENGTH } from '../../events/workflow-pattern.ts';
 import { WorkflowBuilder } from '../../workflows/builder.ts';

@@ -9,7 +9,7 @@ import postgres from 'postgres';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { fold } from '../../commands/handle.ts';
-import { workflowRunDecider } from '../../commands/workflow.ts';
+import { workflowRunDecider } from '../../commands/workflow-run.ts';
 import { createPostgresEventStore } from '../../infra/event-store/postgres.ts';
 import { WorkflowBuilder } from '../../workflows/builder.ts';
 import { defineWorkflow, startWorkflowRun } from '../../workflows/service.ts';

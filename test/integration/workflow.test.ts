@@ -7,7 +7,7 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { type WorkflowRun, waitingStep } from '../../commands/workflow.ts';
+import { type WorkflowRun, waitingStep } from '../../commands/workflow-run.ts';
 import { taskStream } from '../../events/task.ts';
 import { runStream } from '../../events/workflow.ts';
 import { WorkflowBuilder } from '../../workflows/builder.ts';

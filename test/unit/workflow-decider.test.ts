@@ -1,14 +1,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { handoffOf } from '../../commands/step-results.ts';
-import {
-  stepTaskId,
-  type WorkflowRunCommand,
-  workflowDefinitionDecider,
-  workflowRunDecider,
-} from '../../commands/workflow.ts';
+import { workflowDefinitionDecider } from '../../commands/workflow-definition.ts';
+import { type WorkflowRunCommand, workflowRunDecider } from '../../commands/workflow-run.ts';
 import { renderInput } from '../../commands/workflow-template.ts';
-import type { WorkflowRunEvent } from '../../events/workflow.ts';
+import { stepTaskId, type WorkflowRunEvent } from '../../events/workflow.ts';
 import { WorkflowDefinition } from '../../events/workflow-definition.ts';
 import { WorkflowBuilder } from '../../workflows/builder.ts';
 import { deciderSpec } from '../support/decider-spec.ts';
