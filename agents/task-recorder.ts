@@ -76,7 +76,7 @@ export class TaskRecorder {
           stream: this.stream,
           revision: this.revision + 1 + i,
           position: result.positions[i]!,
-          schemaVersion: 1,
+          schemaVersion: event.schemaVersion ?? 1,
           occurredAt,
         }));
         this.revision = result.nextExpectedRevision;
@@ -111,7 +111,8 @@ export class TaskRecorder {
           batch.push({
             commandId: p.commandId,
             domain,
-            event: { id: randomUUID(), type: domain.type, data: domain.data, schemaVersion: 1, metadata },
+            // The version is the store's to stamp (infra/event-store/upcasting.ts).
+            event: { id: randomUUID(), type: domain.type, data: domain.data, metadata },
           });
         }
       }

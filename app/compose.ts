@@ -22,9 +22,11 @@ import { configureMaxEventBytes } from '../commands/handle.ts';
 import { ROUTE_DEFAULT_AGENT } from '../commands/task.ts';
 import { configureWorkflowLimits } from '../commands/workflow-limits.ts';
 import type { RecordedEvent } from '../events/envelope.ts';
+import { currentSchemas, type EventSchemaRegistry } from '../events/upcasting.ts';
 import { createInProcessBus } from '../infra/bus/in-process.ts';
 import { createJetStreamBus } from '../infra/bus/jetstream.ts';
 import type { Bus, Consumer, ConsumerOptions } from '../infra/bus/port.ts';
+import { upcastingBus } from '../infra/bus/upcasting.ts';
 import type { Discovery } from '../infra/discovery/port.ts';
 import { createOfflineEmbeddings } from '../infra/embeddings/offline.ts';
 import { createOpenAIEmbeddings } from '../infra/embeddings/openai.ts';
@@ -34,6 +36,7 @@ import { createPgliteEventStore } from '../infra/event-store/pglite.ts';
 import type { EventStore } from '../infra/event-store/port.ts';
 import { createPostgresEventStore } from '../infra/event-store/postgres.ts';
 import { channelFor } from '../infra/event-store/sql.ts';
+import { upcastingStore } from '../infra/event-store/upcasting.ts';
 import { redisIdempotencyStore } from '../infra/idempotency/redis.ts';
 import { sqlIdempotencyStore } from '../infra/idempotency/sql.ts';
 import { type LeaderLock, postgresLeaderLock, soleLeader } from '../infra/leader.ts';
@@ -97,6 +100,8 @@ export interface RuntimeOverrides {
   /** Extra bus consumers with database effects for the `sagas` role, applied exactly once per event. */
   sagas?: TransactionalConsumer[];
   agents?: AgentDirectory;
+  /** The event schemas every read brings events up to (default: this build's, events/upcasting.ts). */
+  schemas?: EventSchemaRegistry;
 }
 
 /**
@@ -198,6 +203,9 @@ export const createRuntime = async (config: Config, overrides: RuntimeOverrides 
       });
     leader = postgresLeaderLock(sql, `${config.pgSchema}:${config.namespace}:relay`);
   }
+  // Every consumer gets events at this build's schema versions; what is published stays as stored.
+  const schemas = overrides.schemas ?? currentSchemas;
+  bus = upcastingBus(bus, schemas);
   // Discovery (agent skills with embeddings) needs pgvector; its type is referred to by schema.
   const vectorSchema = await schemaChanges(async () => {
     await db.exec(PROCESSED_EVENTS_DDL);
@@ -208,7 +216,9 @@ export const createRuntime = async (config: Config, overrides: RuntimeOverrides 
       ? createOpenAIEmbeddings(config.embeddings)
       : createOfflineEmbeddings();
   const discovery = createDiscovery({ db, embeddings, vectorSchema });
-  const { store, appended$ } = observeAppends(baseStore);
+  const { store: storedForm, appended$ } = observeAppends(baseStore);
+  // Every reader gets events at this build's schema versions, except the relay: it publishes them as stored.
+  const store = upcastingStore(storedForm, schemas);
   const projections = overrides.projections ?? [
     ...coreProjections,
     discoveryProjection(embeddings, { vectorSchema }),
@@ -279,7 +289,7 @@ export const createRuntime = async (config: Config, overrides: RuntimeOverrides 
             }
             log.info('relay: this process leads');
             leading = true;
-            const relay = runRelay(store, bus, { log });
+            const relay = runRelay(storedForm, bus, { log });
             const stopRelay = new Promise<void>((r) =>
               abort.signal.addEventListener('abort', () => r(), { once: true }),
             );

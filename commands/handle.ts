@@ -115,7 +115,8 @@ const enveloped = (
     id: randomUUID(),
     type: e.type,
     data: e.data,
-    schemaVersion: schemas?.currentVersion(e.type) ?? 1,
+    // Without a registry here, the store stamps its own (infra/event-store/upcasting.ts).
+    ...(schemas ? { schemaVersion: schemas.currentVersion(e.type) } : {}),
     metadata,
   }));
 };

@@ -16,11 +16,14 @@ export interface EventSchemaRegistry {
  * back through the chain, so the log stays an honest record of what was written.
  */
 export const schemaRegistry = (upcasters: Record<string, Record<number, Upcaster>>): EventSchemaRegistry => {
-  const current = (type: string): number => {
-    const steps = upcasters[type];
-    if (!steps) return 1;
-    return Math.max(1, ...Object.keys(steps).map((v) => Number(v) + 1));
-  };
+  // Every event read goes through upcast(): the current versions are worked out once.
+  const versions = new Map(
+    Object.entries(upcasters).map(([type, steps]) => [
+      type,
+      Math.max(1, ...Object.keys(steps).map((v) => Number(v) + 1)),
+    ]),
+  );
+  const current = (type: string): number => versions.get(type) ?? 1;
   return {
     currentVersion: current,
     upcast(event) {
@@ -38,3 +41,11 @@ export const schemaRegistry = (upcasters: Record<string, Record<number, Upcaster
     },
   };
 };
+
+/**
+ * This build's event schemas: every read path (the store's reads and subscriptions, bus deliveries, the
+ * projections, `/api/events`) brings events up to these versions, and new events are written with them.
+ * When an event's shape changes, its upcaster from the old version goes here, e.g.
+ * `TaskSubmitted: { 1: (v1) => ({ ...v1, priority: 'normal' }) }`, and new events are written as v2.
+ */
+export const currentSchemas: EventSchemaRegistry = schemaRegistry({});
