@@ -1,8 +1,14 @@
 /** The in-process agent worker: runs the hub's own agents for submitted tasks and their follow-ups. */
 import type { Logger } from 'pino';
 import { ignoreRuleViolation, isRuleViolation } from '../commands/errors.ts';
-import { needsRouting, type TaskCommand, taskDecider } from '../commands/task.ts';
-import { INTERRUPTED_STATES, type Message, type Part, TERMINAL_STATES } from '../events/a2a.ts';
+import { needsRouting, type TaskAggregate, type TaskCommand, taskDecider } from '../commands/task.ts';
+import {
+  INTERRUPTED_STATES,
+  type Message,
+  type Part,
+  type TaskState,
+  TERMINAL_STATES,
+} from '../events/a2a.ts';
 import { agentStream, SYSTEM_TENANT } from '../events/agent.ts';
 import { isEvent, type RecordedEvent } from '../events/envelope.ts';
 import { type TaskEvent, TaskInputReceived, TaskSubmitted } from '../events/task.ts';
@@ -110,12 +116,12 @@ const runsHereAtOnce = (deps: WorkerDeps, trigger: RecordedEvent, history?: Reco
   return agent?.deterministic === true;
 };
 
+/** Runs the agent `trigger` asks for, when it runs here, and records what it says on the task. */
 const run = async (deps: WorkerDeps, trigger: RecordedEvent, now: () => string, known?: RecordedEvent[]) => {
-  const stream = trigger.stream;
-  const history = known ?? (await deps.store.readStream(stream));
+  const history = known ?? (await deps.store.readStream(trigger.stream));
   const recorder = new TaskRecorder(
     deps.store,
-    stream,
+    trigger.stream,
     history,
     {
       tenant: trigger.metadata.tenant,
@@ -124,45 +130,73 @@ const run = async (deps: WorkerDeps, trigger: RecordedEvent, now: () => string, 
     },
     (events) => deps.feed.offer(events),
   );
-  const state = recorder.current;
-  const task = state.task;
+  const task = recorder.current.task;
   if (!task || TERMINAL_STATES.has(task.status.state)) return;
-  const command = (cmd: TaskCommand, key: string) => recorder.record(cmd, `${trigger.id}:${key}`);
+  const agent = await agentFor(deps, trigger, recorder.current);
+  if (agent === 'not-here') return;
+  const run: AgentRun = { deps, trigger, history, recorder, now };
+  if (agent === 'unknown') {
+    const text = `No agent named "${recorder.current.agent}" runs here`;
+    await settle(run, 'TASK_STATE_REJECTED', 'no-agent', text);
+    return;
+  }
+  await runAgent(run, agent);
+};
 
-  // ---- which agent (routing: sagas/routing.ts; remote agents: agents/remote.ts) ----
+/** One run of an agent on a task: what it needs to record its updates. */
+interface AgentRun {
+  deps: WorkerDeps;
+  trigger: RecordedEvent;
+  history: RecordedEvent[];
+  recorder: TaskRecorder;
+  now: () => string;
+}
+
+const record = (run: AgentRun, cmd: TaskCommand, key: string) =>
+  run.recorder.record(cmd, `${run.trigger.id}:${key}`);
+
+/**
+ * The in-process agent this trigger runs here (routing: sagas/routing.ts; remote agents: agents/remote.ts):
+ * `not-here` when routing or a remote agent's worker has it, `unknown` when the task names no agent there is.
+ */
+const agentFor = async (
+  deps: WorkerDeps,
+  trigger: RecordedEvent,
+  state: TaskAggregate,
+): Promise<Agent | 'not-here' | 'unknown'> => {
   const named = state.agent;
-  let agent: Agent | undefined;
   if (state.routed) {
     // Routed: run here only when the chosen agent is one of this hub's in-process agents, on TaskRouted
     // (or a follow-up); a TaskSubmitted seen after the routing decision is left to the TaskRouted event.
     const { agentKey } = state.routed;
-    if (trigger.type === 'TaskSubmitted' || !agentKey.startsWith(`${SYSTEM_TENANT}:`)) return;
-    agent = deps.agents.get(agentKey.slice(SYSTEM_TENANT.length + 1));
-    if (!agent) return; // a remote agent's (the remote worker runs it)
-  } else {
-    if (trigger.type === 'TaskRouted' || needsRouting(named, deps.routeByDefault ?? false)) return;
-    agent = named ? deps.agents.get(named) : deps.agents.fallback;
-    // `workflow:<name>`: the tenant's workflow, run as an agent (agents/workflow-agent.ts).
-    if (!agent && named) agent = await workflowAgent(deps.store, trigger.metadata.tenant, named);
-    if (!agent && named && (await isRemoteAgent(deps.store, trigger.metadata.tenant, named))) return;
+    if (trigger.type === 'TaskSubmitted' || !agentKey.startsWith(`${SYSTEM_TENANT}:`)) return 'not-here';
+    return deps.agents.get(agentKey.slice(SYSTEM_TENANT.length + 1)) ?? 'not-here'; // else a remote agent's
   }
-  if (!agent) {
-    try {
-      command(
-        {
-          type: 'UpdateStatus',
-          state: 'TASK_STATE_REJECTED',
-          message: agentMessage(`${trigger.id}:no-agent`, [{ text: `No agent named "${named}" runs here` }]),
-          at: now(),
-        },
-        'no-agent',
-      );
-      await recorder.flush();
-    } catch (error) {
-      ignoreRuleViolation(error);
-    }
-    return;
+  if (trigger.type === 'TaskRouted' || needsRouting(named, deps.routeByDefault ?? false)) return 'not-here';
+  const agent = named ? deps.agents.get(named) : deps.agents.fallback;
+  if (agent) return agent;
+  // `workflow:<name>`: the tenant's workflow, run as an agent (agents/workflow-agent.ts).
+  const workflow = named ? await workflowAgent(deps.store, trigger.metadata.tenant, named) : undefined;
+  if (workflow) return workflow;
+  if (named && (await isRemoteAgent(deps.store, trigger.metadata.tenant, named))) return 'not-here';
+  return 'unknown';
+};
+
+/** Ends the task in `state` with the agent's `text`, unless it has ended meanwhile. */
+const settle = async (run: AgentRun, state: TaskState, key: string, text: string) => {
+  try {
+    const message = agentMessage(`${run.trigger.id}:${key}`, [{ text }]);
+    record(run, { type: 'UpdateStatus', state, message, at: run.now() }, key);
+    await run.recorder.flush();
+  } catch (error) {
+    ignoreRuleViolation(error);
   }
+};
+
+const runAgent = async (run: AgentRun, agent: Agent) => {
+  const { deps, trigger, history, recorder, now } = run;
+  const state = recorder.current;
+  const task = state.task!;
   const input =
     isEvent(TaskInputReceived, trigger) || isEvent(TaskSubmitted, trigger)
       ? trigger.data.message
@@ -171,7 +205,7 @@ const run = async (deps: WorkerDeps, trigger: RecordedEvent, now: () => string, 
   // A cancel (or any terminal state written by someone else) stops the agent.
   const watcher = (async () => {
     let current = state;
-    for await (const e of deps.feed.follow(stream, {
+    for await (const e of deps.feed.follow(trigger.stream, {
       after: history.length - 1,
       signal: abort.signal,
       fresh: true,
@@ -199,38 +233,25 @@ const run = async (deps: WorkerDeps, trigger: RecordedEvent, now: () => string, 
       if (done || abort.signal.aborted) break;
       const announcesWork = update.kind === 'status' && update.state === 'TASK_STATE_WORKING';
       if (!started && update.kind !== 'reply' && !announcesWork)
-        command({ type: 'StartWork', at: now() }, 'start');
+        record(run, { type: 'StartWork', at: now() }, 'start');
       started = true;
       const key = String(seq++);
-      command(toCommand(update, `${trigger.id}:${key}`, now()), key);
+      record(run, toCommand(update, `${trigger.id}:${key}`, now()), key);
       if (update.kind === 'reply') {
-        command({ type: 'UpdateStatus', state: 'TASK_STATE_COMPLETED', at: now() }, `${key}:done`);
+        record(run, { type: 'UpdateStatus', state: 'TASK_STATE_COMPLETED', at: now() }, `${key}:done`);
       }
     }
     const s = recorder.current.task!.status.state;
     if (!abort.signal.aborted && !TERMINAL_STATES.has(s) && !INTERRUPTED_STATES.has(s)) {
-      command({ type: 'UpdateStatus', state: 'TASK_STATE_COMPLETED', at: now() }, 'end');
+      record(run, { type: 'UpdateStatus', state: 'TASK_STATE_COMPLETED', at: now() }, 'end');
     }
     await recorder.flush();
   } catch (error) {
     if (!isRuleViolation(error)) {
-      deps.log.warn({ err: safeErr(error), stream }, 'agent run failed');
+      deps.log.warn({ err: safeErr(error), stream: trigger.stream }, 'agent run failed');
+      // Whatever the agent said before failing is kept, then the failure.
       const text = `Agent ${agent.id} failed: ${error instanceof Error ? error.message : String(error)}`;
-      try {
-        // Whatever the agent said before failing is kept, then the failure.
-        command(
-          {
-            type: 'UpdateStatus',
-            state: 'TASK_STATE_FAILED',
-            message: agentMessage(`${trigger.id}:failed`, [{ text }]),
-            at: now(),
-          },
-          'failed',
-        );
-        await recorder.flush();
-      } catch (e) {
-        ignoreRuleViolation(e);
-      }
+      await settle(run, 'TASK_STATE_FAILED', 'failed', text);
     }
   } finally {
     abort.abort();

@@ -102,7 +102,13 @@ const internalError = (log: Logger) => (error: Error, c: Context) => {
   return c.json(body, e.http as ContentfulStatusCode);
 };
 
-/** The hub's HTTP surface: agent card, A2A over JSON-RPC and HTTP+JSON, health. */
+/**
+ * The hub's HTTP surface: agent card, A2A over JSON-RPC and HTTP+JSON, health.
+ *
+ * @example
+ * const app = edgeApp({ service, auth, agents, version, capabilities, checks: [], store });
+ * serve({ fetch: app.fetch, port: 7700 });
+ */
 export const edgeApp = (o: EdgeOptions) => {
   const app = new Hono<EdgeEnv>();
   const log = o.log ?? pino({ name: 'a2a-edge', level: process.env.LOG_LEVEL ?? 'info' });

@@ -143,6 +143,13 @@ const recorded = (
  * Load, decide, append with the expected revision; on a concurrency conflict, reload and decide again.
  * The causation id of every written event is the command id, which is what makes a retried command
  * idempotent: its earlier events are found in the stream and returned instead of deciding twice.
+ *
+ * @example
+ * const { state, events } = await handle(store, taskStream(id), { type: 'CancelTask', at }, taskDecider, {
+ *   tenant,
+ *   principal,
+ *   commandId: `cancel:${requestId}`, // the same request again decides nothing new
+ * });
  */
 export const handle = async <Command, State, Event extends DomainEvent>(
   store: EventStore,

@@ -54,7 +54,13 @@ export interface CircuitSagaDeps {
 
 const taskIdOf = (stream: string) => stream.slice(stream.indexOf('-') + 1);
 
-/** The two consumers of the saga. Call `prepareCircuitSaga` first (the table). */
+/**
+ * The two consumers of the saga. Call `prepareCircuitSaga` first (the table).
+ *
+ * @example
+ * await prepareCircuitSaga(db);
+ * for (const consumer of circuitBreakerConsumers({ store, db, log })) await bus.consume(consumer);
+ */
 export const circuitBreakerConsumers = (deps: CircuitSagaDeps): ConsumerOptions[] => {
   const now = deps.now ?? (() => new Date().toISOString());
   const { threshold, cooldownMs } = { ...DEFAULT_CIRCUIT, ...deps.circuit };

@@ -450,7 +450,12 @@ export const routeTask = async (deps: RoutingDeps, submitted: RecordedEvent): Pr
   }
 };
 
-/** The routing saga's consumer (durable `routing`): TaskSubmitted events. */
+/**
+ * The routing saga's consumer (durable `routing`): TaskSubmitted events.
+ *
+ * @example
+ * await bus.consume(routingSaga({ store, discovery, log, routeByDefault: config.routing.routeByDefault }));
+ */
 export const routingSaga = (deps: RoutingDeps): ConsumerOptions => {
   const maxDeliver = 6;
   return {

@@ -390,6 +390,12 @@ const runDeadline = async (deps: WorkflowSagaDeps, event: RecordedEvent, working
   );
 };
 
+/**
+ * The saga's consumers: step outcomes, scheduled steps (submitted, or timed), run deadlines, cancels.
+ *
+ * @example
+ * for (const consumer of workflowSaga({ store, log, stopping: abort.signal })) await bus.consume(consumer);
+ */
 export const workflowSaga = (deps: WorkflowSagaDeps): ConsumerOptions[] => {
   const once: Once = oncePerKey().run;
   const redelivery = { maxDeliver: 10, ackWaitMs: deps.ackWaitMs };

@@ -5,7 +5,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mapStreamResponse } from '../../agents/remote.ts';
+import { mapStreamResponse } from '../../agents/remote-client.ts';
 import { loadConfig } from '../../app/config.ts';
 import { needsRouting, taskDecider } from '../../commands/task.ts';
 import type { Message } from '../../events/a2a.ts';
