@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { LIST_TASKS_MAX_BYTES } from '../../a2a-edge/service.ts';
+import { LIST_TASKS_MAX_BYTES } from '../../a2a-edge/list-tasks.ts';
 import { runtimesFor, startHub, type TestHub } from '../support/hub.ts';
 import { waitFor } from '../support/wait.ts';
 import {

@@ -1,11 +1,11 @@
 /**
- * ListTasks' share per tenant (a2a-edge/service.ts, listTasksBudget): a tenant paging through large tasks
+ * ListTasks' share per tenant (a2a-edge/list-tasks.ts, listTasksBudget): a tenant paging through large tasks
  * past its byte rate waits for its next page, while another tenant's page runs at once; and no tenant
  * runs more pages at once than its share.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { listTasksBudget } from '../../a2a-edge/service.ts';
+import { listTasksBudget } from '../../a2a-edge/list-tasks.ts';
 
 const tick = () => new Promise((r) => setImmediate(r));
 
