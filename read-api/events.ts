@@ -55,6 +55,8 @@ const Query = z.object({
     ),
   /** Only streams whose name starts with this (e.g. `task-`). */
   streamPrefix: queryText(500).optional(),
+  /** Only events of this correlation (metadata `correlationId`): one task's, or a workflow run's `wfrun:<run id>`. */
+  correlationId: queryText(500).optional(),
 });
 
 /** Data fields that hold secrets: an API key's hash, a push webhook's token and credentials. */
@@ -158,6 +160,7 @@ export const eventRoutes = (store: EventStore, limits: EventStreamLimits = event
       tenant: holder.tenant,
       types: parsed.data.types,
       streamPrefix: parsed.data.streamPrefix,
+      correlationId: parsed.data.correlationId,
     };
     try {
       // Throws RangeError when `after` is no position of the log (the SQL stores check; EventStoreDB cannot).

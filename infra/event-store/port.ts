@@ -32,16 +32,19 @@ export interface AllFilter {
    * (one tenant's subscription never reads another's events); EventStoreDB filters in the client.
    */
   tenant?: string;
+  /** Only events of this correlation (metadata `correlationId`): one task's, one workflow run's... */
+  correlationId?: string;
 }
 
-/** Whether an event passes the filter (absent fields pass everything; a tenant filter needs metadata). */
+/** Whether an event passes the filter (absent fields pass everything; tenant and correlation need metadata). */
 export const matchesFilter = (
   filter: AllFilter | undefined,
-  e: { stream: string; type: string; metadata?: { tenant?: string } },
+  e: { stream: string; type: string; metadata?: { tenant?: string; correlationId?: string } },
 ): boolean =>
   (!filter?.streamPrefix || e.stream.startsWith(filter.streamPrefix)) &&
   (!filter?.types || filter.types.includes(e.type)) &&
-  (filter?.tenant === undefined || e.metadata?.tenant === filter.tenant);
+  (filter?.tenant === undefined || e.metadata?.tenant === filter.tenant) &&
+  (filter?.correlationId === undefined || e.metadata?.correlationId === filter.correlationId);
 
 export interface ReadAllOptions {
   /** Exclusive: only events after the event at this position in log order. 0 (or absent) means the start. */

@@ -794,6 +794,36 @@ export const eventStoreContract = (
     assert.equal(none.filter(mine), [], 'a tenant without events reads nothing');
   });
 
+  it('filters by correlation id: readAll and a subscription see only that correlation, with tenant and types', async ({
+    store,
+  }) => {
+    const p = prefix();
+    const mine = (e: RecordedEvent) => e.stream.startsWith(p);
+    const tenant = `${p}-t`;
+    const of = (correlationId: string, type = 'Thing') =>
+      event(type, {}, { metadata: metadata({ tenant, correlationId }) });
+    const want = [of(`${p}-run`), of(`${p}-run`, 'Other')];
+    await store.append(`${p}-a`, [of(`${p}-else`), want[0]!, of(`${p}-else`)]);
+    await store.append(`${p}-b`, [want[1]!, of(`${p}-else`)]);
+    const filter = { tenant, correlationId: `${p}-run` };
+    const got = await readAllUntil(store, { filter }, (s) => s.length >= 2, mine);
+    assert.equal(ids(got), ids(want), 'readAll: only the correlation, in log order');
+    const typed = await readAllUntil(
+      store,
+      { filter: { ...filter, types: ['Other'] } },
+      (s) => s.length >= 1,
+      mine,
+    );
+    assert.equal(ids(typed), [want[1]!.id], 'correlation and types combine');
+    const sub = store.subscribeAll({ filter, pageSize: 2 });
+    const seen = collect(sub, (s) => s.length >= 3, 10_000, mine);
+    seen.catch(() => {});
+    await sleep(50);
+    const live = of(`${p}-run`);
+    await store.append(`${p}-c`, [of(`${p}-else`), live]);
+    assert.equal(ids(await seen), [...ids(want), live.id], 'subscribeAll: the correlation only, then live');
+  });
+
   it('a subscription reads events larger than its byte budget per page, every one once, in order', async ({
     store,
   }) => {

@@ -1,7 +1,8 @@
 /**
  * Hostile query parameters on the read API, on both runtimes: a bad `after` or `Last-Event-ID` on
  * GET /api/events, and NUL characters or broken Unicode in any string parameter of GET /api/events and
- * GET /api/agents, each answered 400 naming the parameter (they answered 500, or a 200 stream that broke).
+ * GET /api/agents, each answered 400 naming the parameter (they answered 500, or a 200 stream that broke);
+ * and the correlation filter of GET /api/events.
  */
 import { randomUUID } from 'node:crypto';
 import { suite } from 'uvu';
@@ -96,6 +97,35 @@ for (const kind of await runtimesFor('read API parameters')) {
         assert.ok((await get(`/api/events?streamPrefix=${bad}`)).status < 500, bad);
     },
   );
+
+  s('GET /api/events?correlationId= serves only that correlation; a bad one is 400 naming it', async () => {
+    const stream = `corr-${randomUUID()}`;
+    const probe = (correlationId: string) => ({
+      id: randomUUID(),
+      type: 'CorrelationProbed',
+      data: { correlationId },
+      metadata: { tenant: 'default', principal: 'test', correlationId, causationId: null },
+    });
+    const run = `run-${randomUUID()}`;
+    await hub.runtime.store.append(stream, [probe('other'), probe(run), probe('other'), probe(run)]);
+    const res = await fetch(`${hub.url}/api/events?streamPrefix=corr-&correlationId=${run}`, {
+      headers: { 'X-API-Key': hub.apiKey },
+    });
+    const got: Array<{ stream: string; metadata: { correlationId: string } }> = [];
+    for await (const e of readSse(res)) {
+      got.push(e.data as (typeof got)[number]);
+      if (got.length === 2) break;
+    }
+    assert.equal(
+      got.map((e) => [e.stream, e.metadata.correlationId]),
+      [
+        [stream, run],
+        [stream, run],
+      ],
+    );
+    await refused('/api/events?correlationId=a%00b', /^correlationId: must not contain a NUL character/);
+    await refused(`/api/events?correlationId=${'x'.repeat(501)}`, /^correlationId: at most 500 characters/);
+  });
 
   s('GET /api/agents: NUL characters in any string parameter are 400 naming it, never 500', async () => {
     await refused('/api/agents?skill=a%00b', /^skill: must not contain a NUL character/);

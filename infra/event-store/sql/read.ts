@@ -65,6 +65,11 @@ export const filterSql = (filter: AllFilter | undefined, params: unknown[]): str
     // The same expression as events_tenant_log_order's, so that index serves it.
     where += ` AND (e.metadata->>'tenant') = $${params.length}::text`;
   }
+  if (filter?.correlationId !== undefined) {
+    params.push(filter.correlationId);
+    // No index of its own: it narrows what the tenant's index (or the log order) already reads.
+    where += ` AND (e.metadata->>'correlationId') = $${params.length}::text`;
+  }
   return where;
 };
 
