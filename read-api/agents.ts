@@ -22,33 +22,31 @@ import { describeZodIssues } from '../events/issues.ts';
 import type { Discovery } from '../infra/discovery/port.ts';
 import { EmbeddingsError } from '../infra/embeddings/port.ts';
 import { MAX_LIMIT } from '../projections/discovery-search.ts';
-import { queryText } from './query-text.ts';
+import { queryParams, queryText } from './query-text.ts';
 
-const Query = z
-  .object({
-    q: queryText(1000).trim().optional(),
-    skill: queryText(200).trim().optional(),
-    tags: queryText(2200)
-      .optional()
-      .transform((v) =>
-        (v ?? '')
-          .split(',')
-          .map((t) => t.trim())
-          .filter(Boolean),
-      )
-      .pipe(z.array(z.string().max(100, 'a tag has at most 100 characters')).max(20, 'at most 20 tags')),
-    limit: z.coerce
-      .number({ message: 'must be a number' })
-      .int('must be a whole number')
-      .min(1, 'must be at least 1')
-      .max(MAX_LIMIT, `must be at most ${MAX_LIMIT}`)
-      .default(10),
-    routable: z.enum(['true', 'false'], { message: 'must be true or false' }).default('false'),
-    tenant: queryText(63).optional(),
-  })
-  .refine((v) => Boolean(v.q || v.skill || v.tags.length), {
-    message: 'give at least one of q (a capability in words), skill (a skill id) or tags (comma-separated)',
-  });
+const Query = queryParams({
+  q: queryText(1000).trim().optional(),
+  skill: queryText(200).trim().optional(),
+  tags: queryText(2200)
+    .optional()
+    .transform((v) =>
+      (v ?? '')
+        .split(',')
+        .map((t) => t.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(z.string().max(100, 'a tag has at most 100 characters')).max(20, 'at most 20 tags')),
+  limit: z.coerce
+    .number({ message: 'must be a number' })
+    .int('must be a whole number')
+    .min(1, 'must be at least 1')
+    .max(MAX_LIMIT, `must be at most ${MAX_LIMIT}`)
+    .default(10),
+  routable: z.enum(['true', 'false'], { message: 'must be true or false' }).default('false'),
+  tenant: queryText(63).optional(),
+}).refine((v) => Boolean(v.q || v.skill || v.tags.length), {
+  message: 'give at least one of q (a capability in words), skill (a skill id) or tags (comma-separated)',
+});
 
 const error = (code: number, status: string, message: string) => ({ error: { code, status, message } });
 

@@ -31,7 +31,7 @@ import { TenantByteRate } from '../infra/byte-rate.ts';
 import type { EventStore } from '../infra/event-store/port.ts';
 import { FairScheduler } from '../infra/fair-scheduler.ts';
 import { type EventStreamLimits, eventStreamLimits } from '../infra/limits.ts';
-import { queryText } from './query-text.ts';
+import { queryParams, queryText } from './query-text.ts';
 
 /** A global position as a client may send it: digits only, within what a JS number holds exactly. */
 const position = z
@@ -40,7 +40,7 @@ const position = z
   .transform(Number)
   .refine(Number.isSafeInteger, `must be at most ${Number.MAX_SAFE_INTEGER}`);
 
-const Query = z.object({
+const Query = queryParams({
   /** Resume after this global position (the `id` of the last SSE event received); 0 = from the start. */
   after: position.default(0),
   /** Only these event types (comma-separated). */

@@ -14,3 +14,17 @@ export const queryText = (maxLength: number) =>
     .max(maxLength, `at most ${maxLength} characters`)
     .refine((v) => !v.includes('\u0000'), 'must not contain a NUL character')
     .refine((v) => !LONE_SURROGATE.test(v), 'must be well-formed Unicode (a lone surrogate was found)');
+
+/**
+ * A query's parameters, and no others: a misspelt or unsupported filter is a 400 naming it, not a filter
+ * silently ignored (an integrator would take the unfiltered answer for the filtered one).
+ */
+export const queryParams = <Shape extends z.ZodRawShape>(shape: Shape) => {
+  const known = Object.keys(shape).join(', ');
+  return z.strictObject(shape, {
+    error: (issue) =>
+      issue.code === 'unrecognized_keys'
+        ? `unknown parameter${issue.keys.length > 1 ? 's' : ''} ${issue.keys.join(', ')} (known: ${known})`
+        : undefined,
+  });
+};

@@ -127,6 +127,22 @@ for (const kind of await runtimesFor('read API parameters')) {
     await refused(`/api/events?correlationId=${'x'.repeat(501)}`, /^correlationId: at most 500 characters/);
   });
 
+  s(
+    'an unknown query parameter is a 400 naming it and the known ones, on /api/events and /api/agents',
+    async () => {
+      await refused(
+        '/api/events?streamPrefx=task-',
+        /^unknown parameter streamPrefx \(known: after, types, streamPrefix, correlationId\)$/,
+      );
+      await refused('/api/events?status=x&foo=1', /^unknown parameters status, foo \(known: /);
+      await refused(
+        '/api/agents?skill=echo&limt=5',
+        /^unknown parameter limt \(known: q, skill, tags, limit, routable, tenant\)$/,
+      );
+      assert.is((await get('/api/events?streamPrefix=task-')).status, 200, 'the known ones still answer');
+    },
+  );
+
   s('GET /api/agents: NUL characters in any string parameter are 400 naming it, never 500', async () => {
     await refused('/api/agents?skill=a%00b', /^skill: must not contain a NUL character/);
     await refused('/api/agents?q=find%00me', /^q: must not contain a NUL character/);
