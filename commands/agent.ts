@@ -4,10 +4,10 @@
  */
 import { z } from 'zod';
 import { AgentEndpoint, type AgentEvent, AgentSkillInfo, CardValidators } from '../events/agent.ts';
+import { at } from './command-time.ts';
 import { notFound, ruleViolated } from './errors.ts';
 import type { Decider } from './handle.ts';
 
-const at = z.string().datetime({ offset: false });
 const agentId = z
   .string()
   .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'agent ids are 1-63 chars of a-z, 0-9, "_" or "-"');

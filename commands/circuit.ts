@@ -5,10 +5,9 @@
 import { z } from 'zod';
 import type { CircuitEvent } from '../events/circuit.ts';
 import { RemoteCallOutcome } from '../events/task.ts';
+import { at } from './command-time.ts';
 import { ruleViolated } from './errors.ts';
 import type { Decider } from './handle.ts';
-
-const at = z.string().datetime({ offset: false });
 
 export const CircuitCommand = z.discriminatedUnion('type', [
   /** A remote call's outcome (RemoteCallCompleted), as the saga reads it. */

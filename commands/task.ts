@@ -20,6 +20,7 @@ import {
   SendConfiguration,
   type TaskEvent,
 } from '../events/task.ts';
+import { at } from './command-time.ts';
 import { notFound, ruleViolated } from './errors.ts';
 import type { Decider } from './handle.ts';
 
@@ -36,7 +37,6 @@ export const needsRouting = (agent: string | null, routeByDefault: boolean): boo
 export const TASK_NOT_CANCELABLE = 'TASK_NOT_CANCELABLE';
 export const UNSUPPORTED_OPERATION = 'UNSUPPORTED_OPERATION';
 
-const at = z.string().datetime({ offset: false });
 export const TaskCommand = z.discriminatedUnion('type', [
   z.object({
     type: z.literal('SubmitTask'),

@@ -3,12 +3,13 @@ import { z } from 'zod';
 import type { WorkflowDefinitionEvent } from '../events/workflow.ts';
 import { WorkflowDefinition } from '../events/workflow-definition.ts';
 import { canonicalJson } from './agent.ts';
+import { at } from './command-time.ts';
 import type { Decider } from './handle.ts';
 
 export const WorkflowDefinitionCommand = z.object({
   type: z.literal('DefineWorkflow'),
   definition: WorkflowDefinition,
-  at: z.string().datetime({ offset: false }),
+  at,
 });
 export type WorkflowDefinitionCommand = z.infer<typeof WorkflowDefinitionCommand>;
 export interface WorkflowVersions {

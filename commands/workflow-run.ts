@@ -8,12 +8,11 @@ import { z } from 'zod';
 import { TaskState } from '../events/a2a.ts';
 import type { WorkflowRunEvent } from '../events/workflow.ts';
 import { own, type StepNode, WorkflowDefinition } from '../events/workflow-definition.ts';
+import { at } from './command-time.ts';
 import { notFound, ruleViolated } from './errors.ts';
 import type { Decider } from './handle.ts';
 import { evolveRun, initialRun, type WorkflowRun } from './workflow-run-state.ts';
 import { compensateWhenSettled, Decision, later, onOutcome, walk } from './workflow-run-steps.ts';
-
-const at = z.string().datetime({ offset: false });
 
 export const WorkflowRunCommand = z.discriminatedUnion('type', [
   z.object({
