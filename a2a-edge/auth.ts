@@ -39,7 +39,14 @@ export const apiKeyAuthenticator = (db: SqlExecutor, ttlMs = 5_000): Authenticat
   };
 };
 
-export type EdgeEnv = { Variables: { holder: KeyHolder | null } };
+/** `requestId`: hono/request-id's, set on every request by the edge (app/http.ts). */
+export type EdgeEnv = { Variables: { holder: KeyHolder | null; requestId?: string } };
+
+/** The peer address of the request's socket (not X-Forwarded-For, which any client can write). */
+export const sourceOf = (c: Context<EdgeEnv>): string | undefined => {
+  const incoming = (c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming;
+  return incoming?.socket?.remoteAddress || undefined;
+};
 
 /** Reads `X-API-Key` or `Authorization: Bearer <key>`; the bindings decide what an anonymous call may do. */
 export const authenticate =
@@ -63,5 +70,12 @@ export const callerOf = (c: Context<EdgeEnv>, requestedTenant?: string): Caller 
   if (tenant !== holder.tenant && !holder.actsFor.includes(tenant)) {
     throw new A2AError('PERMISSION_DENIED', `This key may not act for tenant "${tenant}"`);
   }
-  return { tenant, principal: holder.principal };
+  const requestId = c.get('requestId');
+  const source = sourceOf(c);
+  return {
+    tenant,
+    principal: holder.principal,
+    ...(requestId ? { requestId } : {}),
+    ...(source ? { source } : {}),
+  };
 };

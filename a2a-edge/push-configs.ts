@@ -79,6 +79,8 @@ export const pushConfigs = (deps: PushConfigsDeps): PushConfigs => {
       return await handle(deps.store, pushStream(taskId), cmd, pushConfigDecider, {
         tenant: caller.tenant,
         principal: caller.principal,
+        ...(caller.requestId ? { requestId: caller.requestId } : {}),
+        ...(caller.source ? { source: caller.source } : {}),
       });
     } catch (error) {
       throw toA2AError(error);

@@ -2,6 +2,8 @@
 import { randomUUID } from 'node:crypto';
 import type { z } from 'zod';
 import { canonicalJson } from '../commands/agent.ts';
+import { recordRefusal, refusalOf } from '../commands/audit.ts';
+import { CommandError } from '../commands/errors.ts';
 import { fold, handle } from '../commands/handle.ts';
 import { type TaskAggregate, type TaskCommand, taskDecider } from '../commands/task.ts';
 import {
@@ -13,6 +15,7 @@ import {
 } from '../events/a2a.ts';
 import { dataOf, isEvent, type RecordedEvent } from '../events/envelope.ts';
 import { describeZodIssues } from '../events/issues.ts';
+import { upstreamOf } from '../events/lineage.ts';
 import {
   type TaskEvent,
   TaskMessageAdded,
@@ -41,6 +44,9 @@ import {
 export interface Caller {
   tenant: string;
   principal: string;
+  /** For the audit trail: the HTTP request (X-Request-Id) and the peer address it came from. */
+  requestId?: string;
+  source?: string;
 }
 
 /** One SSE event: the StreamResponse and the task-stream revision it reflects (the SSE `id`). */
@@ -104,6 +110,9 @@ export const parseParams = <S extends z.ZodType>(schema: S, input: unknown): z.o
   if (!parsed.success) throw new A2AError('INVALID_PARAMS', describeZodIssues(parsed.error.issues));
   return parsed.data;
 };
+
+/** What handle() named of a refused command, kept across toA2AError (which makes a new error). */
+const refusedCommands = new WeakMap<Error, { command: string; stream: string }>();
 
 const settled = (task: Task) =>
   TERMINAL_STATES.has(task.status.state) || INTERRUPTED_STATES.has(task.status.state);
@@ -190,13 +199,39 @@ export class A2AService {
         {
           tenant: caller.tenant,
           principal: caller.principal,
+          ...(caller.requestId ? { requestId: caller.requestId } : {}),
+          ...(caller.source ? { source: caller.source } : {}),
           ...(commandId ? { commandId } : {}),
           ...(history[0] ? { correlationId: history[0].metadata.correlationId } : {}),
         },
         { assume: history },
       );
     } catch (error) {
-      throw toA2AError(error);
+      const mapped = toA2AError(error);
+      if (error instanceof CommandError && error.refused) refusedCommands.set(mapped, error.refused);
+      throw mapped;
+    }
+  }
+
+  /**
+   * Runs a write operation; a refusal (anything but an internal failure) is recorded in the tenant's audit
+   * stream before it is answered (commands/audit.ts). Only the refusal path writes: an accepted command is
+   * audited from its own events.
+   */
+  private async audited<T>(caller: Caller, operation: string, run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (error) {
+      const refused = toA2AError(error);
+      if (refused.reason === 'INTERNAL') throw error;
+      const named = error instanceof Error ? refusedCommands.get(error) : undefined;
+      const fallback = { command: operation, stream: null, status: refused.status, reason: refused.message };
+      // The client's answer is the refusal whatever happens to its audit entry: a store that cannot take the
+      // entry (down, or full) must not turn a 4xx into a 500. The health check reports the store.
+      await recordRefusal(this.deps.store, caller, refusalOf(error, { ...fallback, ...named })).catch(
+        () => {},
+      );
+      throw error;
     }
   }
 
@@ -234,6 +269,9 @@ export class A2AService {
     // Bad input changes nothing: a webhook that would be refused must not leave a task behind.
     const pushConfig = request.configuration?.taskPushNotificationConfig;
     if (pushConfig) await this.requirePush().check(pushConfig);
+    // Another hub's call names the task it came from (events/lineage.ts): recorded, the task links back.
+    const upstream = upstreamOf(message.metadata);
+    if (upstream && 'invalid' in upstream) throw new A2AError('INVALID_PARAMS', upstream.invalid);
     const ids = submissionIds(caller.tenant, this.deps.agent ?? '', message.messageId);
     const { taskId } = ids;
     const named = this.deps.agent ?? request.metadata?.agent ?? message.metadata?.agent;
@@ -256,6 +294,7 @@ export class A2AService {
             }
           : {}),
         ...(request.metadata ? { metadata: request.metadata } : {}),
+        ...(upstream ? { upstream } : {}),
         at: this.now(),
       },
       // A new messageId names no existing stream: no need to read it first (a retry is read back).
@@ -303,7 +342,9 @@ export class A2AService {
   }
 
   async sendMessage(caller: Caller, params: unknown): Promise<{ task: Task } | { message: Message }> {
-    const { request, taskId, revision, state, retried } = await this.accept(caller, params);
+    const { request, taskId, revision, state, retried } = await this.audited(caller, 'SendMessage', () =>
+      this.accept(caller, params),
+    );
     const historyLength = request.configuration?.historyLength;
     if (retried && !request.configuration?.returnImmediately) {
       const answer = await this.answerSoFar(taskId);
@@ -342,8 +383,10 @@ export class A2AService {
     params: unknown,
     signal: AbortSignal,
   ): Promise<AsyncIterable<StreamItem>> {
-    this.requireStreaming();
-    const { taskId, revision, state, retried } = await this.accept(caller, params);
+    const { taskId, revision, state, retried } = await this.audited(caller, 'SendStreamingMessage', () => {
+      this.requireStreaming();
+      return this.accept(caller, params);
+    });
     if (retried) {
       const answer = await this.answerSoFar(taskId);
       if (answer && 'message' in answer)
@@ -450,10 +493,12 @@ export class A2AService {
   }
 
   async cancelTask(caller: Caller, params: unknown): Promise<Task> {
-    const { id } = parseParams(TaskIdRequest, params);
-    const { events } = await this.load(caller, id);
-    const result = await this.command(caller, id, { type: 'CancelTask', at: this.now() }, events);
-    return result.state.task!;
+    return this.audited(caller, 'CancelTask', async () => {
+      const { id } = parseParams(TaskIdRequest, params);
+      const { events } = await this.load(caller, id);
+      const result = await this.command(caller, id, { type: 'CancelTask', at: this.now() }, events);
+      return result.state.task!;
+    });
   }
 
   async listTasks(caller: Caller, params: unknown) {
@@ -462,11 +507,13 @@ export class A2AService {
   }
 
   async createPushConfig(caller: Caller, params: unknown) {
-    const push = this.requirePush();
-    const input = parseParams(PushConfigInput, params);
-    if (!input.taskId) throw new A2AError('INVALID_PARAMS', 'taskId is required');
-    await this.load(caller, input.taskId);
-    return push.create(caller, input.taskId, input);
+    return this.audited(caller, 'CreateTaskPushNotificationConfig', async () => {
+      const push = this.requirePush();
+      const input = parseParams(PushConfigInput, params);
+      if (!input.taskId) throw new A2AError('INVALID_PARAMS', 'taskId is required');
+      await this.load(caller, input.taskId);
+      return push.create(caller, input.taskId, input);
+    });
   }
 
   async getPushConfig(caller: Caller, params: unknown) {
@@ -484,10 +531,12 @@ export class A2AService {
   }
 
   async deletePushConfig(caller: Caller, params: unknown) {
-    const push = this.requirePush();
-    const { taskId, id } = parseParams(PushConfigRef, params);
-    await this.load(caller, taskId);
-    await push.delete(caller, taskId, id);
-    return {};
+    return this.audited(caller, 'DeleteTaskPushNotificationConfig', async () => {
+      const push = this.requirePush();
+      const { taskId, id } = parseParams(PushConfigRef, params);
+      await this.load(caller, taskId);
+      await push.delete(caller, taskId, id);
+      return {};
+    });
   }
 }

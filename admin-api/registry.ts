@@ -37,6 +37,7 @@ import {
 } from '../agents/registry.ts';
 import { CommandError } from '../commands/errors.ts';
 import type { SqlExecutor } from '../infra/sql/port.ts';
+import { auditAdminRefusal } from './audit.ts';
 import { mountWorkflowRoutes } from './workflows.ts';
 
 export interface AdminDeps extends RegistryDeps {
@@ -115,9 +116,10 @@ export const jsonBody = async (c: Context<EdgeEnv>, required = true): Promise<un
 
 export const adminRoutes = (deps: AdminDeps) => {
   const app = new Hono<EdgeEnv>();
-  app.onError((error, c) => {
+  app.onError(async (error, c) => {
     const e = toAdminError(error);
     if (e.code === 500) deps.log?.error({ err: error, path: c.req.path }, 'admin API request failed');
+    await auditAdminRefusal(deps.store, c, error, e); // admin-api/audit.ts
     return c.json(errorBody(e), e.code);
   });
   app.use('*', async (c, next) => {

@@ -21,7 +21,7 @@ import { runIdForKey } from '../events/workflow.ts';
 import type { EventStore } from '../infra/event-store/port.ts';
 import { defineWorkflow, latestWorkflow, readWorkflowRun, startWorkflowRun } from '../workflows/service.ts';
 
-const StartRunInput = z.object({
+export const StartRunInput = z.object({
   /** At most AGENTCORE_MAX_RUN_INPUT_BYTES (workflows/service.ts). */
   input: z.string(),
   /** A retried request with the same run id starts nothing new. */

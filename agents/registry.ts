@@ -37,6 +37,9 @@ export interface RegistryCaller {
   /** Idempotency key: the same key on the same agent is not applied twice. */
   commandId?: string;
   correlationId?: string;
+  /** For the audit trail: the HTTP request and the peer address it came from. */
+  requestId?: string;
+  source?: string;
 }
 
 export interface RegistryDeps {
@@ -97,6 +100,8 @@ const contextOf = (caller: RegistryCaller) => ({
   principal: caller.principal,
   ...(caller.commandId ? { commandId: caller.commandId } : {}),
   ...(caller.correlationId ? { correlationId: caller.correlationId } : {}),
+  ...(caller.requestId ? { requestId: caller.requestId } : {}),
+  ...(caller.source ? { source: caller.source } : {}),
 });
 
 const nowIso = (deps: { now?: () => Date }) => (deps.now?.() ?? new Date()).toISOString();

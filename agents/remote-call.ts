@@ -18,6 +18,7 @@ import { handle } from '../commands/handle.ts';
 import { type TaskAggregate, type TaskCommand, taskDecider } from '../commands/task.ts';
 import { type Message, type Part, type TaskState, TERMINAL_STATES } from '../events/a2a.ts';
 import { isEvent, type RecordedEvent } from '../events/envelope.ts';
+import { LINEAGE_EXTENSION } from '../events/lineage.ts';
 import {
   RemoteCallCompleted,
   type RemoteCallOutcome,
@@ -87,12 +88,16 @@ export const failWith = (w: RemoteCalls, messageId: string, text: string): TaskC
   at: w.now(),
 });
 
-/** The outgoing message: the user's input, with our idempotency key, to the linked remote task if any. */
+/**
+ * The outgoing message: the user's input, with our idempotency key and our lineage ids (events/lineage.ts:
+ * the remote task links back to this call), to the linked remote task if any.
+ */
 const outgoing = (
   trigger: RecordedEvent,
   state: TaskAggregate,
   target: RemoteTarget,
   idempotencyKey: string,
+  correlationId: string,
 ) => {
   const input = isEvent(TaskInputReceived, trigger)
     ? trigger.data.message
@@ -106,7 +111,11 @@ const outgoing = (
       parts: input.parts as Part[],
       ...(followUp ? { taskId: linked.remoteTaskId, contextId: linked.remoteContextId } : {}),
       ...(input.extensions ? { extensions: input.extensions } : {}),
-      metadata: { ...(input.metadata ?? {}), idempotencyKey },
+      metadata: {
+        ...(input.metadata ?? {}),
+        idempotencyKey,
+        [LINEAGE_EXTENSION]: { correlationId, causationId: trigger.id, taskId: state.task!.id },
+      },
     },
   });
 };
@@ -224,7 +233,7 @@ const streamCall = async (w: RemoteCalls, call: Call): Promise<CallResult> => {
   const started = Date.now();
   try {
     client = await clientFor(target, w.fetchImpl);
-    const request = outgoing(trigger, state, target, call.idempotencyKey);
+    const request = outgoing(trigger, state, target, call.idempotencyKey, ctx.correlationId);
     for await (const response of client.sendMessageStream(request, { signal })) {
       if (signal.aborted) break;
       const mapped = mapStreamResponse(StreamResponse.toJSON(response) as Record<string, unknown>, w.now());

@@ -48,8 +48,11 @@ import type { SqlDatabase } from '../infra/sql/port.ts';
 import { oneMigratorAtATime, postgresDatabase } from '../infra/sql/postgres.ts';
 import { TaskFeed } from '../infra/task-feed.ts';
 import { agentsProjection } from '../projections/agents.ts';
+import { auditProjection } from '../projections/audit.ts';
 import { discoveryProjection } from '../projections/discovery.ts';
 import { createDiscovery, ensureVectorExtension } from '../projections/discovery-search.ts';
+import { lineageProjection } from '../projections/lineage.ts';
+import { metricsProjection } from '../projections/metrics.ts';
 import type { Projection } from '../projections/projection.ts';
 import {
   adoptInline,
@@ -62,11 +65,14 @@ import {
 import { tasksProjection } from '../projections/tasks.ts';
 import { TasksCaughtUp } from '../projections/tasks-caught-up.ts';
 import { apiKeyReadable, tenantsProjection } from '../projections/tenants.ts';
+import { workflowRunsProjection } from '../projections/workflow-runs.ts';
 import { startCardRefresh } from '../sagas/card-refresh.ts';
 import { circuitBreakerConsumers, prepareCircuitSaga, startCircuitTimer } from '../sagas/circuit-breaker.ts';
 import { exactlyOnce, PROCESSED_EVENTS_DDL, type TransactionalConsumer } from '../sagas/exactly-once.ts';
 import { pushDeliveryConsumers } from '../sagas/push-delivery.ts';
 import { routingSaga } from '../sagas/routing.ts';
+import { prepareWebhookCheckpoints } from '../sagas/webhook-checkpoints.ts';
+import { startWebhookDelivery } from '../sagas/webhook-delivery.ts';
 import { workflowSaga } from '../sagas/workflow.ts';
 import type { Config, Role } from './config.ts';
 import { edgeApp } from './http.ts';
@@ -222,6 +228,10 @@ export const createRuntime = async (config: Config, overrides: RuntimeOverrides 
   const projections = overrides.projections ?? [
     ...coreProjections,
     discoveryProjection(embeddings, { vectorSchema }),
+    metricsProjection(config.metrics),
+    workflowRunsProjection,
+    lineageProjection,
+    auditProjection,
   ];
   const asyncProjections = projections.filter((p) => !inlineProjections.includes(p));
   const sagas = overrides.sagas ?? [];
@@ -250,6 +260,7 @@ export const createRuntime = async (config: Config, overrides: RuntimeOverrides 
         for (const p of projections) await migrateProjection(db, p);
         for (const p of inlineProjections) await adoptInline(db, store, p);
         if (roles.includes('sagas')) await prepareCircuitSaga(db);
+        if (roles.includes('sagas') || roles.includes('edge')) await prepareWebhookCheckpoints(db);
       });
       if (roles.includes('edge')) {
         // Once per database: the first edge to start prints the key (idempotent by command id).
@@ -310,6 +321,18 @@ export const createRuntime = async (config: Config, overrides: RuntimeOverrides 
       if (roles.includes('sagas')) {
         const refresher = startCardRefresh({ store, db, log, allowPrivateUrls: config.allowPrivateUrls });
         stops.unshift(() => refresher.stop());
+        // Webhook subscriptions (sagas/webhook-delivery.ts): the process holding this lock delivers them all.
+        const webhooks = startWebhookDelivery({
+          store,
+          db,
+          log,
+          allowPrivateUrls: config.allowPrivateUrls,
+          settings: config.webhooks,
+          leader: sql
+            ? postgresLeaderLock(sql, `${config.pgSchema}:${config.namespace}:webhooks`)
+            : soleLeader,
+        });
+        stops.unshift(() => webhooks.stop());
       }
       // Routing, circuit breakers and the remote-agent worker (sagas/routing.ts, sagas/circuit-breaker.ts,
       // agents/remote.ts).
@@ -336,6 +359,7 @@ export const createRuntime = async (config: Config, overrides: RuntimeOverrides 
                 weights: routing.weights,
                 minSimilarity: routing.minSimilarity,
                 probeStaleAfterMs: routing.remoteCallTimeoutMs + 30_000,
+                readModels: db, // observed latency, success and cost (projections/metrics-query.ts)
               }),
               ...circuitBreakerConsumers({ store, db, log, circuit }),
             ]
@@ -444,6 +468,7 @@ export const createRuntime = async (config: Config, overrides: RuntimeOverrides 
           maxMessageBytes: config.maxMessageBytes,
           log,
           discovery,
+          readModels: db,
           admin: { store, readModels: db, allowPrivateUrls: config.allowPrivateUrls, log },
           checks: [
             {

@@ -15,6 +15,8 @@ import {
   toEventStreamLimits,
   toPushLimits,
 } from '../infra/limits.ts';
+import { MetricsEnv, type MetricsRetention, toMetricsRetention } from '../projections/metrics-settings.ts';
+import { toWebhookSettings, WebhookEnv, type WebhookSettings } from '../sagas/webhook-settings.ts';
 
 export const ROLES = ['edge', 'sagas', 'workers', 'projections', 'relay'] as const;
 export type Role = (typeof ROLES)[number];
@@ -23,6 +25,8 @@ const Env = z.object({
   ...EventStreamEnv.shape,
   ...PushEnv.shape,
   ...ListTasksEnv.shape,
+  ...WebhookEnv.shape,
+  ...MetricsEnv.shape,
   DATABASE_URL: z.string().url().optional(),
   NATS_URL: z.string().optional(),
   REDIS_URL: z.string().url().optional(),
@@ -149,6 +153,10 @@ export interface Config {
   llm: LlmConfig;
   eventStreams: EventStreamLimits;
   push: PushLimits;
+  /** Webhook delivery (sagas/webhook-delivery.ts): attempts, backoff, timeout, concurrency. */
+  webhooks: WebhookSettings;
+  /** Retention of the metrics read model's minute, hour and day rows (projections/metrics-settings.ts). */
+  metrics: MetricsRetention;
   limits: SizeLimits;
 }
 
@@ -332,6 +340,8 @@ export const loadConfig = (env: Record<string, string | undefined> = process.env
     limits: sizeLimits(e),
     eventStreams: toEventStreamLimits(e),
     push: toPushLimits(e),
+    webhooks: toWebhookSettings(e),
+    metrics: toMetricsRetention(e),
     routing: {
       defaultAgent: e.AGENTCORE_DEFAULT_AGENT,
       routeByDefault: e.AGENTCORE_DEFAULT_AGENT === 'route',

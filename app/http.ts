@@ -1,5 +1,6 @@
 /** The hub's HTTP surface: agent card, A2A over JSON-RPC and HTTP+JSON, health, the read and admin APIs. */
-import { type Context, Hono, type MiddlewareHandler } from 'hono';
+import { OpenAPIHono } from '@hono/zod-openapi';
+import type { Context, MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { requestId } from 'hono/request-id';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
@@ -17,14 +18,22 @@ import { DEFAULT_BODY_LIMIT_BYTES } from '../a2a-edge/sse.ts';
 import type { BindingOptions } from '../a2a-edge/types.ts';
 import { workflowRoutes } from '../a2a-edge/workflow-endpoint.ts';
 import { type IdempotencyOptions, idempotencyKeys } from '../admin-api/idempotency.ts';
+import { documentAdminRoutes } from '../admin-api/openapi.ts';
 import { type AdminDeps, adminRoutes } from '../admin-api/registry.ts';
+import { webhookRoutes } from '../admin-api/webhooks.ts';
 import type { AgentDirectory } from '../agents/directory.ts';
 import type { Discovery } from '../infra/discovery/port.ts';
 import type { EventStore } from '../infra/event-store/port.ts';
 import type { IdempotencyStore } from '../infra/idempotency/port.ts';
 import type { EventStreamLimits } from '../infra/limits.ts';
+import type { SqlExecutor } from '../infra/sql/port.ts';
 import { agentRoutes } from '../read-api/agents.ts';
+import { apiDocsRoutes } from '../read-api/api-docs.ts';
+import { auditRoutes } from '../read-api/audit.ts';
 import { eventRoutes } from '../read-api/events.ts';
+import { lineageRoutes } from '../read-api/lineage.ts';
+import { metricsRoutes } from '../read-api/metrics.ts';
+import { taskRoutes } from '../read-api/tasks.ts';
 
 export interface EdgeOptions {
   service: A2AService;
@@ -45,6 +54,8 @@ export interface EdgeOptions {
   log?: Logger;
   /** Agent discovery, for GET /api/agents (read API). */
   discovery: Discovery;
+  /** The read models' database, for the read API's queries (tasks, workflow runs, metrics, ...). */
+  readModels: SqlExecutor;
   /** Caps of the integrators' event streams (AGENTCORE_*EVENT_STREAM*); absent: from the environment. */
   eventStreams?: EventStreamLimits;
   /** Answers kept by `Idempotency-Key` for the POSTs of /api (admin-api/idempotency.ts). */
@@ -110,7 +121,8 @@ const internalError = (log: Logger) => (error: Error, c: Context) => {
  * serve({ fetch: app.fetch, port: 7700 });
  */
 export const edgeApp = (o: EdgeOptions) => {
-  const app = new Hono<EdgeEnv>();
+  // OpenAPIHono: the read routes' schemas (read-api/openapi.ts) make the document served at /api/openapi.json.
+  const app = new OpenAPIHono<EdgeEnv>();
   const log = o.log ?? pino({ name: 'a2a-edge', level: process.env.LOG_LEVEL ?? 'info' });
   // Every answer names its request (X-Request-Id: the client's when sane, else a new UUID).
   app.use('*', requestId(), echoRequestId, closeAfterTooLarge);
@@ -161,7 +173,26 @@ export const edgeApp = (o: EdgeOptions) => {
   );
   if (o.idempotency) app.use('/api/*', idempotencyKeys(o.idempotency.store, o.idempotency));
   app.route('/api', eventRoutes(o.store, o.eventStreams));
+  app.route('/api', auditRoutes(o.readModels)); // GET /api/audit, /api/audit/verify (read-api/audit.ts)
   app.route('/api', agentRoutes(o.discovery)); // GET /api/agents (read-api/agents.ts)
+  app.route('/api', lineageRoutes(o.readModels)); // GET /api/lineage/tasks|runs/:id (read-api/lineage.ts)
+  app.route('/api', metricsRoutes(o.readModels)); // GET /api/metrics (read-api/metrics.ts)
+  app.route('/api', taskRoutes({ readModels: o.readModels, store: o.store })); // GET /api/tasks, /api/workflow-runs (read-api/tasks.ts)
+  if (o.admin) app.route('/api/admin/webhooks', webhookRoutes(o.admin)); // admin-api/webhooks.ts
   if (o.admin) app.route('/api/admin', adminRoutes(o.admin)); // agent registry admin (admin-api/registry.ts)
+  if (o.admin) documentAdminRoutes(app.openAPIRegistry); // admin-api/openapi.ts
+  app.doc31('/api/openapi.json', (c) => ({
+    openapi: '3.1.0',
+    info: { title: 'AgentCore read and admin API', version: o.version },
+    servers: [{ url: o.publicUrl ?? new URL(c.req.url).origin }],
+    security: [{ apiKey: [] }, { bearer: [] }] as Array<Record<string, string[]>>,
+  }));
+  app.openAPIRegistry.registerComponent('securitySchemes', 'apiKey', {
+    type: 'apiKey',
+    in: 'header',
+    name: 'X-API-Key',
+  });
+  app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer' });
+  app.route('/api', apiDocsRoutes()); // GET /api/docs (read-api/api-docs.ts)
   return app;
 };

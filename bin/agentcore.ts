@@ -20,6 +20,10 @@ import { parseArgs } from 'node:util';
 // Static imports: tsx fails to parse a file that has both this shebang and a dynamic import().
 import { createRuntime } from '../app/compose.ts';
 import { loadConfig, parseRoles } from '../app/config.ts';
+import { AUDIT_USAGE, AuditUsageError, auditCommand } from './audit-cli.ts';
+import { hubClient } from './hub-client.ts';
+import { NATS_ACCESS_USAGE, natsAccessCommand } from './nats-access.ts';
+import { WEBHOOKS_USAGE, WebhooksUsageError, webhooksCommand } from './webhooks-cli.ts';
 
 const AGENTS_USAGE = `usage: agentcore agents <command> [options]
   register <url> [--id ID] [--cost N]
@@ -35,6 +39,9 @@ options: --hub URL (default $AGENTCORE_HUB_URL or http://127.0.0.1:7700), --key 
 
 const USAGE = `usage: agentcore [ROLE ...]          run the hub (default: all roles in one process)
        agentcore agents <command> ...  manage the agent registry of a running hub (agentcore agents --help)
+       agentcore webhooks <command> ...  manage webhook subscriptions (agentcore webhooks --help)
+       agentcore audit verify [--tenant T]  check the audit hash chain of a running hub (agentcore audit --help)
+       agentcore nats-access --tenant T  the NATS user an integrator of tenant T may be given (--help)
        agentcore --help                this text
 roles: all, edge, sagas, workers, projections, relay
   Without DATABASE_URL/NATS_URL the hub runs embedded (PGlite and an in-process bus under
@@ -92,9 +99,7 @@ const agentsCommand = async (argv: string[]): Promise<number> => {
     process.stdout.write(`${AGENTS_USAGE}\n`);
     return values.help ? 0 : 2;
   }
-  const hub = (values.hub ?? process.env.AGENTCORE_HUB_URL ?? 'http://127.0.0.1:7700').replace(/\/+$/, '');
-  const key = values.key ?? process.env.AGENTCORE_API_KEY;
-  if (!key) throw new UsageError('an API key is required: --key KEY or AGENTCORE_API_KEY');
+  const request = hubClient(values, (m) => new UsageError(m));
   const cost = () => {
     if (values.cost === undefined) return undefined;
     const n = Number(values.cost);
@@ -106,30 +111,8 @@ const agentsCommand = async (argv: string[]): Promise<number> => {
     if (!arg) throw new UsageError(`agents ${command} needs an agent id`);
     return encodeURIComponent(arg);
   };
-  const call = async (method: string, path: string, body?: unknown, query: Record<string, string> = {}) => {
-    const url = new URL(`${hub}/api/admin${path}`);
-    if (values.tenant) url.searchParams.set('tenant', values.tenant);
-    for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
-    let res: Response;
-    try {
-      res = await fetch(url, {
-        method,
-        headers: { 'x-api-key': key, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-      });
-    } catch (error) {
-      throw new Error(
-        `cannot reach the hub at ${hub}: ${(error as Error).cause ?? (error as Error).message}`,
-      );
-    }
-    const text = await res.text();
-    const json = text ? (JSON.parse(text) as Record<string, unknown>) : null;
-    if (!res.ok) {
-      const e = (json?.error ?? {}) as { status?: string; message?: string };
-      throw new Error(`${res.status} ${e.status ?? ''}: ${e.message ?? text}`);
-    }
-    return json;
-  };
+  const call = (method: string, path: string, body?: unknown, query: Record<string, string> = {}) =>
+    request(method, `/api/admin${path}`, body, query);
   const print = (json: unknown, human: () => string) =>
     process.stdout.write(`${values.json ? JSON.stringify(json, null, 2) : human()}\n`);
 
@@ -243,26 +226,43 @@ const runHub = async (args: string[]) => {
   process.on('SIGINT', () => void shutdown('SIGINT'));
 };
 
+/** The commands that talk to a running hub (or print configuration), each with its usage and usage errors. */
+const SUBCOMMANDS: Record<
+  string,
+  { run: (argv: string[]) => Promise<number>; usage: string; usageError: new (...a: never[]) => Error }
+> = {
+  agents: { run: agentsCommand, usage: AGENTS_USAGE, usageError: UsageError },
+  audit: { run: auditCommand, usage: AUDIT_USAGE, usageError: AuditUsageError },
+  webhooks: { run: webhooksCommand, usage: WEBHOOKS_USAGE, usageError: WebhooksUsageError },
+  'nats-access': {
+    run: async (argv) => {
+      const { text, code } = natsAccessCommand(argv);
+      (code === 0 ? process.stdout : process.stderr).write(`${text}\n`);
+      return code;
+    },
+    usage: NATS_ACCESS_USAGE,
+    usageError: UsageError,
+  },
+};
+
 const main = async () => {
   const args = process.argv.slice(2);
-  if (args.some((a) => a === '--help' || a === '-h' || a === 'help') && args[0] !== 'agents') {
-    process.stdout.write(`${USAGE}\n`);
+  const sub = args[0] !== undefined ? SUBCOMMANDS[args[0]] : undefined;
+  if (sub) {
+    try {
+      process.exitCode = await sub.run(args.slice(1));
+    } catch (error) {
+      const usage =
+        error instanceof sub.usageError ||
+        (error as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS');
+      if (!usage) throw error;
+      process.stderr.write(`agentcore: ${(error as Error).message}\n${sub.usage}\n`);
+      process.exitCode = 2;
+    }
     return;
   }
-  if (args[0] === 'agents') {
-    try {
-      process.exitCode = await agentsCommand(args.slice(1));
-    } catch (error) {
-      if (
-        error instanceof UsageError ||
-        (error as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')
-      ) {
-        process.stderr.write(`agentcore: ${(error as Error).message}\n${AGENTS_USAGE}\n`);
-        process.exitCode = 2;
-        return;
-      }
-      throw error;
-    }
+  if (args.some((a) => a === '--help' || a === '-h' || a === 'help')) {
+    process.stdout.write(`${USAGE}\n`);
     return;
   }
   try {

@@ -10,6 +10,8 @@ export type CommandErrorKind = 'validation' | 'not_found' | 'conflict' | 'rule_v
 
 export class CommandError extends Error {
   override readonly name = 'CommandError';
+  /** What was refused, set by handle() on the way out: the audit trail records it (commands/audit.ts). */
+  refused?: { command: string; stream: string };
   constructor(
     readonly kind: CommandErrorKind,
     message: string,

@@ -68,6 +68,9 @@ export interface CommandContext {
   commandId?: string;
   correlationId?: string;
   traceparent?: string;
+  /** For the audit trail: the HTTP request that carried the command (X-Request-Id) and its peer address. */
+  requestId?: string;
+  source?: string;
 }
 
 export interface HandleResult<State> {
@@ -103,6 +106,7 @@ const enveloped = (
   decided: DomainEvent[],
   context: CommandContext & { commandId: string },
   schemas?: EventSchemaRegistry,
+  command?: string,
 ): NewEvent[] => {
   const metadata: EventMetadata = {
     tenant: context.tenant,
@@ -110,6 +114,9 @@ const enveloped = (
     correlationId: context.correlationId ?? context.commandId,
     causationId: context.commandId,
     ...(context.traceparent ? { traceparent: context.traceparent } : {}),
+    ...(command ? { command } : {}),
+    ...(context.requestId ? { requestId: context.requestId } : {}),
+    ...(context.source ? { source: context.source } : {}),
   };
   return decided.map((e) => ({
     id: randomUUID(),
@@ -119,6 +126,27 @@ const enveloped = (
     ...(schemas ? { schemaVersion: schemas.currentVersion(e.type) } : {}),
     metadata,
   }));
+};
+
+/** A command's type, when it has one (every command of the hub's deciders is `{type, ...}`). */
+const typeOf = (command: unknown): string | undefined => {
+  const type = (command as { type?: unknown } | null)?.type;
+  return typeof type === 'string' && type ? type : undefined;
+};
+
+/** Decides; a refusal leaves with what was refused, for the audit trail (the accepted path pays nothing). */
+const decideOrRefuse = <Command, State, Event extends DomainEvent>(
+  decider: Decider<Command, State, Event>,
+  command: Command,
+  state: State,
+  stream: string,
+): Event[] => {
+  try {
+    return decider.decide(command, state);
+  } catch (error) {
+    if (error instanceof CommandError) error.refused ??= { command: typeOf(command) ?? 'command', stream };
+    throw error;
+  }
 };
 
 /** Appended events as a reader sees them, after the stream's last revision `revision`. */
@@ -169,10 +197,10 @@ export const handle = async <Command, State, Event extends DomainEvent>(
     const earlier = history.filter((e) => e.metadata.causationId === commandId);
     if (earlier.length > 0) return { state, events: earlier, nextExpectedRevision: revision, replayed: true };
 
-    const decided = decider.decide(command, state);
+    const decided = decideOrRefuse(decider, command, state, stream);
     if (decided.length === 0) return { state, events: [], nextExpectedRevision: revision, replayed: false };
     checkEventSizes(stream, decided);
-    const newEvents = enveloped(decided, { ...context, commandId }, options.schemas);
+    const newEvents = enveloped(decided, { ...context, commandId }, options.schemas, typeOf(command));
     try {
       const result = await store.append(stream, newEvents, { expectedRevision: expectedAfter(revision) });
       const events = recorded(stream, revision, newEvents, result.positions);
@@ -228,10 +256,10 @@ export const handleLinked = async <Command, State, Event extends DomainEvent>(
   const { stream, history, decider, context } = primary;
   const appendLinked = store.appendLinked?.bind(store);
   if (!appendLinked || history.some((e) => e.metadata.causationId === context.commandId)) return null;
-  const decided = decider.decide(primary.command, fold(decider, history));
+  const decided = decideOrRefuse(decider, primary.command, fold(decider, history), stream);
   if (decided.length === 0) return { events: [], followers: [] };
   checkEventSizes(stream, decided);
-  const newEvents = enveloped(decided, context);
+  const newEvents = enveloped(decided, context, undefined, typeOf(primary.command));
   const followers = followersOf(newEvents).map((f) => {
     checkEventSizes(f.stream, f.events);
     return { stream: f.stream, events: enveloped(f.events, f.context) };

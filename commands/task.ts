@@ -11,6 +11,7 @@ import {
   TaskState,
   TERMINAL_STATES,
 } from '../events/a2a.ts';
+import { LineageUpstream } from '../events/lineage.ts';
 import {
   RemoteCallOutcome,
   type RemoteCallOutcome as RemoteCallOutcomeType,
@@ -46,6 +47,7 @@ export const TaskCommand = z.discriminatedUnion('type', [
     agent: z.string().nullable(),
     configuration: SendConfiguration.optional(),
     metadata: z.record(z.string(), z.unknown()).optional(),
+    upstream: LineageUpstream.optional(),
     at,
   }),
   z.object({ type: z.literal('ReceiveInput'), message: Message, at }),
@@ -183,7 +185,7 @@ const ofTask = <M extends { taskId?: string; contextId?: string }>(message: M, t
 
 const submitTask = (command: Command<'SubmitTask'>, state: TaskAggregate): TaskEvent[] => {
   if (state.task) throw ruleViolated(`task ${command.taskId} already exists`);
-  const { taskId, contextId, agent, configuration, metadata } = command;
+  const { taskId, contextId, agent, configuration, metadata, upstream } = command;
   const message = { ...command.message, taskId, contextId };
   return [
     {
@@ -195,6 +197,7 @@ const submitTask = (command: Command<'SubmitTask'>, state: TaskAggregate): TaskE
         agent,
         ...(configuration ? { configuration } : {}),
         ...(metadata ? { metadata } : {}),
+        ...(upstream ? { upstream } : {}),
         at: command.at,
       },
     },

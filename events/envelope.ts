@@ -19,6 +19,12 @@ export const eventMetadata = z.object({
     .string()
     .regex(/^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/)
     .optional(),
+  /** For the audit trail (projections/audit.ts), optional so older events still read: the command's type, */
+  command: z.string().min(1).optional(),
+  /** the HTTP request that carried it (X-Request-Id) */
+  requestId: z.string().min(1).optional(),
+  /** and the address it came from (the socket's peer). */
+  source: z.string().min(1).optional(),
 });
 export type EventMetadata = z.infer<typeof eventMetadata>;
 

@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { Artifact, Message, type StreamResponse, type Task, TaskState } from './a2a.ts';
 import type { RecordedEvent } from './envelope.ts';
+import { LineageUpstream } from './lineage.ts';
 
 export const SendConfiguration = z.object({
   acceptedOutputModes: z.array(z.string()).optional(),
@@ -22,6 +23,8 @@ export const TaskSubmitted = z.object({
     agent: z.string().nullable(),
     configuration: SendConfiguration.optional(),
     metadata: z.record(z.string(), z.unknown()).optional(),
+    /** The caller's ids when the message came from another hub's call (events/lineage.ts); absent before. */
+    upstream: LineageUpstream.optional(),
     at: z.string(),
   }),
 });
@@ -59,7 +62,23 @@ export const RoutingLimits = z.object({
   maxCost: z.number().min(0).optional(),
   minSimilarity: z.number().optional(),
 });
-/** One candidate as routing saw it: what discovery said, its score, and why it was left out (if it was). */
+/**
+ * What the metrics read model observed of a candidate over routing's recent window
+ * (projections/metrics-query.ts): `samples` tasks that ended completed, failed or rejected, the share
+ * completed, the p95 latency (of the remote agent's calls; for an in-process agent, of submitted →
+ * terminal), and the mean cost per task. Null: no history (the declared values alone were scored).
+ */
+export const ObservedFigures = z.object({
+  samples: z.number().int().min(0),
+  successRate: z.number().nullable(),
+  p95Ms: z.number().nullable(),
+  cost: z.number().nullable(),
+});
+/**
+ * One candidate as routing saw it: what discovery said, its score, and why it was left out (if it was).
+ * `latencyMs`, `cost` and `quality` are the values scored: declared ones blended with `observed` (absent in
+ * events written before routing read the metrics).
+ */
 export const RoutingCandidate = z.object({
   agentKey: z.string(),
   skillId: z.string(),
@@ -69,6 +88,7 @@ export const RoutingCandidate = z.object({
   quality: z.number(),
   score: z.number(),
   excludedBy: z.string().optional(),
+  observed: ObservedFigures.nullable().optional(),
 });
 /** The routing decision: the agent (`<tenant>:<agentId>`) and skill chosen, and every candidate scored. */
 export const TaskRouted = z.object({
@@ -129,6 +149,7 @@ export const RemoteCallOutcome = z.enum([
 ]);
 export type RemoteCallOutcome = z.infer<typeof RemoteCallOutcome>;
 export type RoutingCandidate = z.infer<typeof RoutingCandidate>;
+export type ObservedFigures = z.infer<typeof ObservedFigures>;
 export type RoutingWeights = z.infer<typeof RoutingWeights>;
 export type RoutingLimits = z.infer<typeof RoutingLimits>;
 /** After the call: its outcome (what the circuit breaker and the discovery health columns read). */

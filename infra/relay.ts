@@ -1,6 +1,7 @@
-/** The relay: moves events from the store to the bus in log order, resuming from what the bus holds. */
+/** The relay: moves events from the store to the bus in log order, secrets redacted, resuming from what the bus holds. */
 import type { Logger } from 'pino';
 import type { RecordedEvent } from '../events/envelope.ts';
+import { servableEvent } from '../events/secrets.ts';
 import type { Bus } from './bus/port.ts';
 import type { EventStore } from './event-store/port.ts';
 
@@ -52,7 +53,9 @@ export const runRelay = (store: EventStore, bus: Bus, options: RelayOptions): Ru
         }
         const batch = buffer.splice(0, maxBatch);
         try {
-          await bus.publish(batch);
+          // The bus is a way out of the hub (integrators read its subjects, infra/bus/tenant-access.ts): secrets
+          // stay in the log. No consumer of the bus needs them; those that do read the store.
+          await bus.publish(batch.map(servableEvent));
           published += batch.length;
         } catch (error) {
           failure = error;

@@ -191,3 +191,74 @@ export const listTaskRows = async (db: SqlExecutor, q: TaskListQuery): Promise<T
   );
   return rows;
 };
+
+export interface TaskSearch {
+  tenant: string;
+  state?: string;
+  agent?: string;
+  contextId?: string;
+  /** Tasks whose status last changed at or after / before this instant. */
+  from?: string;
+  to?: string;
+  /** Words anywhere in the task (messages, artifacts, status), case-insensitive: a scan the other filters bound. */
+  text?: string;
+  after?: { at: string; id: string };
+  limit: number;
+}
+
+export interface TaskSummary {
+  id: string;
+  contextId: string;
+  state: string;
+  agent: string | null;
+  statusAt: string;
+  revision: number;
+}
+
+/** A page of a tenant's tasks for dashboards, newest status first: the rows, not the tasks' JSON. */
+export const searchTasks = async (db: SqlExecutor, q: TaskSearch): Promise<TaskSummary[]> => {
+  const args: unknown[] = [];
+  const arg = (v: unknown) => `$${args.push(v)}`;
+  const where = [`tenant = ${arg(q.tenant)}`];
+  if (q.state) where.push(`state = ${arg(q.state)}`);
+  if (q.agent) where.push(`agent = ${arg(q.agent)}`);
+  if (q.contextId) where.push(`context_id = ${arg(q.contextId)}`);
+  if (q.from) where.push(`status_at >= ${arg(q.from)}::timestamptz`);
+  if (q.to) where.push(`status_at < ${arg(q.to)}::timestamptz`);
+  // LIKE's own wildcards in the words are matched literally.
+  if (q.text) where.push(`task::text ILIKE ${arg(`%${q.text.replace(/[\\%_]/g, '\\$&')}%`)}`);
+  if (q.after) where.push(`(status_at, id) < (${arg(q.after.at)}::timestamptz, ${arg(q.after.id)})`);
+  const rows = await db.query<{
+    id: string;
+    context_id: string;
+    state: string;
+    agent: string | null;
+    status_at: string | Date;
+    revision: number;
+  }>(
+    `SELECT id, context_id, state, agent, status_at, revision FROM rm_tasks WHERE ${where.join(' AND ')}
+      ORDER BY status_at DESC, id DESC LIMIT ${arg(q.limit)}::int`,
+    args,
+  );
+  return rows.map((r) => ({
+    id: r.id,
+    contextId: r.context_id,
+    state: r.state,
+    agent: r.agent,
+    statusAt: new Date(r.status_at).toISOString(),
+    revision: Number(r.revision),
+  }));
+};
+
+/** One task of a tenant as its row holds it (null: no such task for this tenant), with its revision. */
+export const readTaskRow = async (
+  db: SqlExecutor,
+  tenant: string,
+  id: string,
+): Promise<{ task: Task; agent: string | null; revision: number } | null> => {
+  const [row] = await db.query<{ task: Task; agent: string | null; revision: number }>(
+    'SELECT task, agent, revision FROM rm_tasks WHERE id = $1 AND tenant = $2',
+    [id, tenant],
+  );
+  return row ? { ...row, revision: Number(row.revision) } : null;
+};

@@ -14,14 +14,11 @@
  * parameter (also for a NUL character or a lone surrogate in any of them), 503 when
  * the embeddings service (a configured OpenAI-compatible endpoint) fails.
  */
-import { Hono } from 'hono';
 import { z } from 'zod';
-import { callerOf, type EdgeEnv } from '../a2a-edge/auth.ts';
-import { A2AError } from '../a2a-edge/errors.ts';
-import { describeZodIssues } from '../events/issues.ts';
 import type { Discovery } from '../infra/discovery/port.ts';
 import { EmbeddingsError } from '../infra/embeddings/port.ts';
 import { MAX_LIMIT } from '../projections/discovery-search.ts';
+import { ApiError, apiError, readErrors, readRoute, readRouter, tenantOf } from './openapi.ts';
 import { queryParams, queryText } from './query-text.ts';
 
 const Query = queryParams({
@@ -48,38 +45,58 @@ const Query = queryParams({
   message: 'give at least one of q (a capability in words), skill (a skill id) or tags (comma-separated)',
 });
 
-const error = (code: number, status: string, message: string) => ({ error: { code, status, message } });
+const Candidate = z.object({
+  agentId: z.string(),
+  skillId: z.string(),
+  skillName: z.string(),
+  similarity: z.number(),
+  matchedBy: z.array(z.enum(['skill-id', 'tag', 'semantic'])),
+  latencyMs: z.number().nullable(),
+  costPerRequest: z.number(),
+  quality: z.number(),
+  status: z.enum(['active', 'disabled']),
+  circuit: z.enum(['closed', 'open', 'half-open']),
+  tenant: z.string().optional(),
+  description: z.string().optional(),
+  tags: z.array(z.string()).optional(),
+});
+
+const route = readRoute({
+  method: 'get',
+  path: '/agents',
+  summary: 'Agents that can do something, best first (hybrid discovery: words, skill id, tags)',
+  request: { query: Query },
+  responses: {
+    200: {
+      description: 'One entry per matching skill',
+      content: { 'application/json': { schema: z.object({ agents: z.array(Candidate) }) } },
+    },
+    ...readErrors,
+    503: {
+      description: 'The embeddings service failed',
+      content: { 'application/json': { schema: ApiError } },
+    },
+  },
+});
 
 export const agentRoutes = (discovery: Discovery) => {
-  const app = new Hono<EdgeEnv>();
-  app.get('/agents', async (c) => {
-    const parsed = Query.safeParse(c.req.query());
-    let tenant: string;
-    try {
-      // 401 before 400: an anonymous caller learns nothing; 403 only for a well-formed tenant.
-      tenant = callerOf(c, parsed.success ? parsed.data.tenant : undefined).tenant;
-    } catch (err) {
-      if (!(err instanceof A2AError)) throw err;
-      return c.json(error(err.http, err.status, err.message), err.http as 401 | 403);
-    }
-    if (!parsed.success) {
-      return c.json(error(400, 'INVALID_ARGUMENT', describeZodIssues(parsed.error.issues)), 400);
-    }
-    const { q, skill, tags, limit, routable } = parsed.data;
+  const app = readRouter();
+  app.openapi(route, async (c) => {
+    const { q, skill, tags, limit, routable } = c.req.valid('query');
     try {
       const agents = await discovery.discover({
-        tenant,
+        tenant: tenantOf(c),
         text: q || undefined,
         skillId: skill || undefined,
         tags,
         limit,
         routableOnly: routable === 'true',
       });
-      return c.json({ agents });
+      return c.json({ agents }, 200);
     } catch (err) {
       // The embeddings service (OpenAI-compatible endpoint) failing is not the caller's fault, nor ours.
       if (!(err instanceof EmbeddingsError)) throw err;
-      return c.json(error(503, 'UNAVAILABLE', `agent discovery is unavailable: ${err.message}`), 503);
+      return c.json(apiError(503, 'UNAVAILABLE', `agent discovery is unavailable: ${err.message}`), 503);
     }
   });
   return app;

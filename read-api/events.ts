@@ -18,19 +18,21 @@
  * - at most `perKey` streams per API key and `perTenant` per tenant are open at once in this process;
  *   one more is answered 429.
  * Secrets in events (an API key's hash, a webhook's token or credentials) are served redacted: the event
- * stays (a gapless log, and the audit trail that a key was issued), the secret never leaves the hub.
+ * stays (a gapless log, and the audit trail that a key was issued), the secret never leaves the hub. The
+ * list of secret fields is events/secrets.ts's, shared with every other way events leave the hub.
  */
 import { ServerResponse } from 'node:http';
-import { Hono } from 'hono';
 import { type SSEStreamingApi, streamSSE } from 'hono/streaming';
 import { z } from 'zod';
-import type { EdgeEnv, KeyHolder } from '../a2a-edge/auth.ts';
+import type { KeyHolder } from '../a2a-edge/auth.ts';
 import type { RecordedEvent } from '../events/envelope.ts';
 import { describeZodIssues } from '../events/issues.ts';
+import { servableEvent } from '../events/secrets.ts';
 import { TenantByteRate } from '../infra/byte-rate.ts';
 import type { EventStore } from '../infra/event-store/port.ts';
 import { FairScheduler } from '../infra/fair-scheduler.ts';
 import { type EventStreamLimits, eventStreamLimits } from '../infra/limits.ts';
+import { ApiError, readErrors, readRoute, readRouter } from './openapi.ts';
 import { queryParams, queryText } from './query-text.ts';
 
 /** A global position as a client may send it: digits only, within what a JS number holds exactly. */
@@ -58,19 +60,6 @@ const Query = queryParams({
   /** Only events of this correlation (metadata `correlationId`): one task's, or a workflow run's `wfrun:<run id>`. */
   correlationId: queryText(500).optional(),
 });
-
-/** Data fields that hold secrets: an API key's hash, a push webhook's token and credentials. */
-const SECRET_FIELDS = new Set(['keyHash', 'token', 'credentials']);
-export const REDACTED = '[redacted]';
-
-/** A copy of `value` with every secret field's value replaced by REDACTED, however deep. */
-export const redactSecrets = (value: unknown): unknown => {
-  if (Array.isArray(value)) return value.map(redactSecrets);
-  if (value === null || typeof value !== 'object') return value;
-  return Object.fromEntries(
-    Object.entries(value).map(([k, v]) => [k, SECRET_FIELDS.has(k) ? REDACTED : redactSecrets(v)]),
-  );
-};
 
 const status = (code: number, name: string, message: string) => ({ error: { code, status: name, message } });
 
@@ -126,7 +115,7 @@ const within = async (write: Promise<unknown>, ms: number): Promise<boolean> => 
 const toSse = (event: RecordedEvent) => ({
   id: String(event.position),
   event: event.type,
-  data: JSON.stringify({ ...event, data: redactSecrets(event.data) }),
+  data: JSON.stringify(servableEvent(event)),
 });
 
 /** `after` from the query, or from a `Last-Event-ID` header (which wins, as EventSource resumes with it). */
@@ -138,22 +127,46 @@ const resumePosition = (header: string | undefined, after: number): number | { i
     : { invalid: `Last-Event-ID: ${describeZodIssues(parsed.error.issues)}` };
 };
 
+const route = readRoute({
+  method: 'get',
+  path: '/events',
+  summary: "The tenant's events as Server-Sent Events, from any position, then live",
+  description:
+    'Each SSE message: `id` the global position (send it back as `Last-Event-ID` to resume), `event` the type, ' +
+    '`data` the event envelope as JSON, secrets redacted.',
+  request: {
+    query: Query,
+    headers: z.object({ 'last-event-id': z.string().optional().describe('Resume after this position') }),
+  },
+  responses: {
+    200: {
+      description: 'An SSE stream of events',
+      content: {
+        'text/event-stream': {
+          schema: z.string().describe('id: <position>\nevent: <type>\ndata: <event JSON>\n\n, repeated'),
+        },
+      },
+    },
+    ...readErrors,
+    429: {
+      description: 'Too many event streams open for this key or tenant (Retry-After)',
+      content: { 'application/json': { schema: ApiError } },
+    },
+  },
+});
+
 /**
  * @example
  * app.route('/api', eventRoutes(store)); // limits from AGENTCORE_MAX_EVENT_STREAMS_* and friends
  */
 export const eventRoutes = (store: EventStore, limits: EventStreamLimits = eventStreamLimits()) => {
-  const app = new Hono<EdgeEnv>();
+  const app = readRouter();
   const counter = streamCounter(limits);
   const reads = new FairScheduler(limits.readsPerTenant, limits.reads);
   const rate = new TenantByteRate(limits.bytesPerSecond);
-  app.get('/events', async (c) => {
-    const holder = c.get('holder');
-    if (!holder) return c.json(status(401, 'UNAUTHENTICATED', 'A valid API key is required'), 401);
-    const parsed = Query.safeParse(c.req.query());
-    if (!parsed.success) {
-      return c.json(status(400, 'INVALID_ARGUMENT', describeZodIssues(parsed.error.issues)), 400);
-    }
+  app.openapi(route, async (c) => {
+    const holder = c.get('holder')!; // readRoute answered 401 without one
+    const parsed = { data: c.req.valid('query') };
     const after = resumePosition(c.req.header('last-event-id'), parsed.data.after);
     if (typeof after !== 'number') return c.json(status(400, 'INVALID_ARGUMENT', after.invalid), 400);
     const filter = {

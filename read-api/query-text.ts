@@ -28,3 +28,27 @@ export const queryParams = <Shape extends z.ZodRawShape>(shape: Shape) => {
         : undefined,
   });
 };
+
+/** An instant as a query parameter: ISO 8601 with a zone (`2026-12-07T10:00:00Z`). */
+export const queryInstant = z.iso.datetime({
+  offset: true,
+  message: 'must be an ISO 8601 instant with a zone, such as 2026-12-07T10:00:00Z',
+});
+
+/** A page size: 1..max, `fallback` when absent. */
+export const queryLimit = (max: number, fallback: number) =>
+  z.coerce
+    .number({ message: 'must be a number' })
+    .int('must be a whole number')
+    .min(1, 'must be at least 1')
+    .max(max, `must be at most ${max}`)
+    .default(fallback);
+
+/** The query schema, refusing a `from` (when given) that is not before its `to` (when given). */
+export const rangeInOrder = <T extends z.ZodType<{ from?: string | undefined; to?: string | undefined }>>(
+  schema: T,
+) =>
+  schema.refine((v) => !v.from || !v.to || Date.parse(v.from) < Date.parse(v.to), {
+    message: 'from must be before to',
+    path: ['from'],
+  });

@@ -27,11 +27,19 @@ import { type Message, TERMINAL_STATES } from '../events/a2a.ts';
 import { agentStream, SYSTEM_TENANT } from '../events/agent.ts';
 import { type CircuitEvent, circuitStream, tenantOfAgentKey } from '../events/circuit.ts';
 import type { RecordedEvent } from '../events/envelope.ts';
-import type { RoutingCandidate, RoutingLimits, RoutingWeights, TaskEvent } from '../events/task.ts';
+import type {
+  ObservedFigures,
+  RoutingCandidate,
+  RoutingLimits,
+  RoutingWeights,
+  TaskEvent,
+} from '../events/task.ts';
 import type { ConsumerOptions } from '../infra/bus/port.ts';
 import type { Candidate, Discovery } from '../infra/discovery/port.ts';
 import type { EventStore } from '../infra/event-store/port.ts';
 import { safeErr } from '../infra/log-safe.ts';
+import type { SqlExecutor } from '../infra/sql/port.ts';
+import { observedFigures } from '../projections/metrics-query.ts';
 
 export type { RoutingCandidate, RoutingLimits, RoutingWeights };
 
@@ -71,7 +79,35 @@ export interface ScoreInput {
   /** 'half-open' means a probe may go now; an open circuit is excluded, as is a probe already in flight. */
   circuit?: 'closed' | 'open' | 'half-open';
   probeInFlight?: boolean;
+  /**
+   * What the metrics read model observed of it recently (projections/metrics-query.ts); null: no history,
+   * absent: not asked. The declared `latencyMs`, `cost` and `quality` are the prior it is blended with.
+   */
+  observed?: ObservedFigures | null;
 }
+
+/**
+ * How many observations the declared values weigh as (the prior's pseudo-count): an agent's first few
+ * tasks move its figures part of the way, a few dozen make them its own.
+ */
+export const PRIOR_WEIGHT = 2;
+
+/**
+ * The values scored: the declared ones blended with the observed ones by sample count. Success rate:
+ * (completed + k·quality) / (n + k), which is (ok + 1) / (n + 2) for the neutral prior 0.5; latency (the
+ * observed p95 of submitted → terminal) and cost: (k·declared + n·observed) / (k + n), the observed one alone
+ * when nothing was declared. No history: the declared values as they are.
+ */
+export const blendObserved = (c: ScoreInput): { latencyMs: number | null; cost: number; quality: number } => {
+  const o = c.observed;
+  if (!o) return { latencyMs: c.latencyMs, cost: c.cost, quality: c.quality };
+  const n = o.samples;
+  const k = PRIOR_WEIGHT;
+  const mix = (declared: number | null, seen: number | null) =>
+    seen === null ? declared : declared === null ? seen : (k * declared + n * seen) / (k + n);
+  const quality = o.successRate === null ? c.quality : (o.successRate * n + k * clamp01(c.quality)) / (n + k);
+  return { latencyMs: mix(c.latencyMs, o.p95Ms), cost: mix(c.cost, o.cost) ?? c.cost, quality };
+};
 
 const median = (values: number[]): number | null => {
   if (values.length === 0) return null;
@@ -107,6 +143,8 @@ const exclusion = (c: ScoreInput, limits: RoutingLimits): ExclusionReason | unde
  *   median scores 0.5, twice as slow 0.33); unknown (never called) 0.5;
  * - cost: m / (m + cost), m the median positive cost of the candidates; free is 1;
  * - quality: as observed (0.5 before any call).
+ * Latency, cost and quality are first blended with what the metrics read model observed (`blendObserved`);
+ * the candidate records the blended values and the observed figures.
  * Medians make the latency and cost terms unit-free and smooth: 100 ms against 101 ms barely differ.
  */
 export const scoreCandidates = (
@@ -116,11 +154,12 @@ export const scoreCandidates = (
 ): RoutingCandidate[] => {
   const total = weights.similarity + weights.latency + weights.cost + weights.quality;
   if (!(total > 0)) throw new RangeError('routing weights must not all be 0');
+  const blended = candidates.map((c) => ({ ...c, ...blendObserved(c) }));
   const latencyScale = median(
-    candidates.flatMap((c) => (c.latencyMs !== null && c.latencyMs > 0 ? [c.latencyMs] : [])),
+    blended.flatMap((c) => (c.latencyMs !== null && c.latencyMs > 0 ? [c.latencyMs] : [])),
   );
-  const costScale = median(candidates.flatMap((c) => (c.cost > 0 ? [c.cost] : [])));
-  const scored = candidates.map((c) => {
+  const costScale = median(blended.flatMap((c) => (c.cost > 0 ? [c.cost] : [])));
+  const scored = blended.map((c) => {
     const latency =
       c.latencyMs === null ? 0.5 : latencyScale === null ? 1 : latencyScale / (latencyScale + c.latencyMs);
     const cost = c.cost <= 0 || costScale === null ? 1 : costScale / (costScale + c.cost);
@@ -140,6 +179,7 @@ export const scoreCandidates = (
       quality: round(c.quality),
       score: round(score),
       ...(excludedBy ? { excludedBy } : {}),
+      ...(c.observed !== undefined ? { observed: c.observed } : {}),
     };
     return out;
   });
@@ -249,6 +289,12 @@ export interface RoutingDeps {
   /** A claimed probe older than this is taken for lost (commands/circuit.ts ClaimProbe). */
   probeStaleAfterMs?: number;
   now?: () => string;
+  /**
+   * The read models (the metrics one): candidates are scored on what they were observed to do over the last
+   * `observedWindowMs` (default 1 h). Absent, or the metrics unreadable: the declared values alone.
+   */
+  readModels?: SqlExecutor;
+  observedWindowMs?: number;
 }
 
 export type RoutingResult =
@@ -272,6 +318,18 @@ const readCircuit = async (
 ): Promise<CircuitState & { revision: number }> => {
   const events = await store.readStream(circuitStream(agentKey));
   return { ...fold<CircuitState, CircuitEvent>(circuitDecider, events), revision: events.length };
+};
+
+/** Sets each candidate's observed figures (null: no history); left unset when the metrics cannot be read. */
+const addObserved = async (deps: RoutingDeps, tenant: string, inputs: ScoreInput[], at: string) => {
+  if (!deps.readModels || inputs.length === 0) return;
+  try {
+    const seen = await observedFigures(deps.readModels, tenant, inputs, at, deps.observedWindowMs);
+    for (const c of inputs) c.observed = seen.get(`${c.agentKey}\0${c.skillId}`) ?? null;
+  } catch (error) {
+    // The metrics read model not migrated yet (a saga process started first): route on declared values.
+    deps.log.warn({ err: safeErr(error) }, 'routing: observed metrics unreadable; declared values only');
+  }
 };
 
 /** Routes one submitted task: what the consumer runs (and the benchmark times). */
@@ -383,6 +441,7 @@ export const routeTask = async (deps: RoutingDeps, submitted: RecordedEvent): Pr
       probeInFlight,
     });
   }
+  await addObserved(deps, tenant, inputs, at);
   const candidates = scoreCandidates(inputs, weights, limits);
 
   // Best first, the circuit confirmed on its stream (the read model may lag a circuit that just opened).

@@ -137,8 +137,9 @@ export const readWorkflowRun = async (
   store: EventStore,
   tenant: string,
   runId: string,
-): Promise<WorkflowRun | null> => {
+): Promise<(WorkflowRun & { revision: number }) | null> => {
   const events = await store.readStream(runStream(runId));
   if (events.length === 0 || events[0]!.metadata.tenant !== tenant) return null;
-  return fold(workflowRunDecider, events);
+  // The revision says whether the run changed (the read API's ETag).
+  return { ...fold(workflowRunDecider, events), revision: events[events.length - 1]!.revision };
 };

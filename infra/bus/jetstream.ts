@@ -64,6 +64,7 @@ import {
   validDurable,
 } from './codec.ts';
 import { DEFAULT_STREAMS_REMEMBERED, liveTaps } from './live.ts';
+import { natsConnectTarget } from './nats-url.ts';
 import {
   type Bus,
   type Consumer,
@@ -74,6 +75,7 @@ import {
 } from './port.ts';
 
 export interface JetStreamBusOptions {
+  /** NATS URLs, comma-separated or a list; `nats://user:pass@host:4222` or `nats://token@host` authenticate. */
   servers: string | string[];
   /** Subject prefix and stream-name prefix. Default `ac`. Tests use a unique one each. */
   namespace?: string;
@@ -132,7 +134,8 @@ export const createJetStreamBus = async (options: JetStreamBusOptions): Promise<
   if (!/^[A-Za-z0-9_-]+$/.test(ns)) throw new Error(`namespace "${ns}" must be letters, digits, "_" or "-"`);
   const streams = { events: `${ns.toUpperCase()}_EVENTS`, dlq: `${ns.toUpperCase()}_DLQ` } as const;
   const nc: NatsConnection = await connect({
-    servers: options.servers,
+    // Credentials in the URLs (`nats://user:pass@host`) become options: nats.js ignores a URL's userinfo.
+    ...natsConnectTarget(options.servers),
     name: options.name ?? `agentcore-bus-${ns}`,
     maxReconnectAttempts: -1,
     // Otherwise every request (each JetStream publish) captures a stack trace up front in case it fails:

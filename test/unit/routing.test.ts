@@ -11,6 +11,7 @@ import { needsRouting, taskDecider } from '../../commands/task.ts';
 import type { Message } from '../../events/a2a.ts';
 import type { RoutingCandidate, TaskEvent } from '../../events/task.ts';
 import {
+  blendObserved,
   DEFAULT_ROUTING_WEIGHTS,
   explainNoRoute,
   limitsFromMetadata,
@@ -125,6 +126,62 @@ test('latency, cost and quality are scored against the candidates’ medians, hi
   assert.is(byQuality[0]!.agentKey, 'a:good');
   assert.is(byQuality[0]!.score, 0.9);
 });
+
+test('observed figures: the declared values are the prior, blended by sample count', () => {
+  const seen = (samples: number, successRate: number | null, p95Ms: number | null, cost: number | null) => ({
+    samples,
+    successRate,
+    p95Ms,
+    cost,
+  });
+  // Nothing observed (null) or not asked (absent): the declared values as they are.
+  assert.equal(blendObserved(candidate({ agentKey: 'a:x', latencyMs: 300, cost: 2, observed: null })), {
+    latencyMs: 300,
+    cost: 2,
+    quality: 0.5,
+  });
+  // 8 successes of 8 with the neutral prior: (8 + 1) / (8 + 2); p95 and cost weigh 8 against the prior's 2.
+  const b = blendObserved(
+    candidate({ agentKey: 'a:x', latencyMs: 300, cost: 2, observed: seen(8, 1, 20, 1) }),
+  );
+  assert.equal(b, { latencyMs: (2 * 300 + 8 * 20) / 10, cost: (2 * 2 + 8 * 1) / 10, quality: 0.9 });
+  // Nothing declared: the observed latency alone; no judged task yet: the prior quality.
+  assert.equal(blendObserved(candidate({ agentKey: 'a:x', observed: seen(0, null, 40, 0) })), {
+    latencyMs: 40,
+    cost: 0,
+    quality: 0.5,
+  });
+});
+
+test('the observed fast agent beats the observed slow one; the figures are recorded', () => {
+  const [first, second] = scoreCandidates(
+    [
+      candidate({ agentKey: 'a:slow', observed: { samples: 10, successRate: 1, p95Ms: 400, cost: 0 } }),
+      candidate({ agentKey: 'a:fast', observed: { samples: 10, successRate: 1, p95Ms: 20, cost: 0 } }),
+      candidate({ agentKey: 'a:new', similarity: 0.6 }),
+    ],
+    W,
+  );
+  assert.is(first!.agentKey, 'a:fast');
+  assert.equal(first!.observed, { samples: 10, successRate: 1, p95Ms: 20, cost: 0 });
+  assert.is(first!.latencyMs, 20);
+  assert.is(first!.quality, round(11 / 12));
+  assert.is(second!.agentKey, 'a:slow');
+  // An agent never observed is scored on its declared values and records none.
+  const unobserved = scoreCandidates([candidate({ agentKey: 'a:new' })], W)[0]!;
+  assert.not.ok('observed' in unobserved);
+  // A flaky fast agent loses to a reliable slower one when quality weighs enough.
+  const [best] = scoreCandidates(
+    [
+      candidate({ agentKey: 'a:flaky', observed: { samples: 20, successRate: 0.2, p95Ms: 20, cost: 0 } }),
+      candidate({ agentKey: 'a:steady', observed: { samples: 20, successRate: 1, p95Ms: 60, cost: 0 } }),
+    ],
+    { similarity: 0, latency: 0.3, cost: 0, quality: 0.7 },
+  );
+  assert.is(best!.agentKey, 'a:steady');
+});
+
+const round = (x: number) => Math.round(x * 1e6) / 1e6;
 
 test('weights are normalised by their sum; all-zero weights are refused', () => {
   const a = scoreCandidates([candidate({ agentKey: 'a:x', similarity: 0.8, quality: 0.4 })], {
