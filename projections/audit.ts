@@ -143,6 +143,7 @@ const applyAuditBatch = async (events: RecordedEvent[], tx: SqlExecutor): Promis
 /** The audit trail: every command of every tenant, chained per tenant. */
 export const auditProjection: Projection = {
   name: 'audit',
+  batchDelayMs: 250,
   tables: ['rm_audit'],
   migrations: [
     `CREATE TABLE rm_audit (

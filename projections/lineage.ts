@@ -62,6 +62,7 @@ const TYPES = [
 
 export const lineageProjection: Projection = {
   name: 'lineage',
+  batchDelayMs: 250,
   tables: LINEAGE_TABLES,
   filter: { types: TYPES },
   migrations: LINEAGE_MIGRATIONS,

@@ -60,6 +60,7 @@ const KEY_COLUMNS = 'tenant, resolution, scope, bucket, agent, skill, workflow';
  */
 export const metricsProjection = (retention: MetricsRetention = DEFAULT_METRICS_RETENTION): Projection => ({
   name: 'metrics',
+  batchDelayMs: 250,
   tables: METRICS_TABLES,
   filter: { types: METRICS_EVENT_TYPES },
   migrations: [

@@ -226,15 +226,26 @@ export const runProjections = (
       };
     });
   const pollMs = options.pollMs ?? 100;
+  const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
   const loop = async (l: (typeof loops)[number]) => {
     const { projection } = l;
+    const delayMs = projection.batchDelayMs ?? 0;
+    const batchSize = 500;
+    let lastApplied = 0;
     let retryMs = 1;
     let checkpoint: number | undefined;
     while (!stopped) {
       let progressed = false;
       try {
-        const { applied, events, position } = await projectBatch(db, store, projection, 500, checkpoint);
+        const { applied, events, position } = await projectBatch(
+          db,
+          store,
+          projection,
+          batchSize,
+          checkpoint,
+        );
         checkpoint = position;
+        lastApplied = applied;
         if (applied > 0) {
           progressed = true;
           options.onCommitted?.(projection.name, events);
@@ -245,6 +256,8 @@ export const runProjections = (
       }
       if (progressed || stopped) {
         retryMs = 1;
+        // Caught up (a batch short of full): let the next appends gather instead of a batch per append.
+        if (delayMs > 0 && !stopped && batchSize > lastApplied) await pause(delayMs);
         continue;
       }
       // An announced append may not be readable yet: a transaction older than it was still open (the
@@ -252,6 +265,7 @@ export const runProjections = (
       const expecting = Date.now() - l.announcedAt < 2000;
       retryMs = expecting ? Math.min(retryMs * 2, 100) : 1;
       await sleep(l, expecting ? retryMs : pollMs);
+      if (delayMs > 0 && !stopped && !expecting) await pause(delayMs);
     }
   };
   const running = Promise.all(loops.map(loop));

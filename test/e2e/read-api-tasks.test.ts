@@ -5,6 +5,8 @@
 import { randomUUID } from 'node:crypto';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { rebuild } from '../../projections/runner.ts';
+import { workflowRunsProjection } from '../../projections/workflow-runs.ts';
 import { runtimesFor, startHub, type TestHub } from '../support/hub.ts';
 import { waitFor } from '../support/wait.ts';
 
@@ -166,6 +168,15 @@ for (const kind of kinds) {
       304,
     );
     assert.is((await get(`/workflow-runs/${runIds[0]}`, otherKey)).status, 404);
+  });
+
+  s('the workflow runs read model rebuilt from the log equals the live one', async () => {
+    const { db, store } = hub.runtime;
+    const dump = () => db.query('SELECT * FROM rm_workflow_runs ORDER BY id');
+    const live = await dump();
+    assert.ok(live.length >= 3);
+    await rebuild(db, store, workflowRunsProjection);
+    assert.equal(await dump(), live);
   });
 
   s.run();
