@@ -21,6 +21,8 @@ export const tasksProjection: Projection = {
     // The task's size, so that ListTasks can stop a page at its byte budget before reading any task.
     `ALTER TABLE rm_tasks ADD COLUMN task_bytes int NOT NULL DEFAULT 0;
      UPDATE rm_tasks SET task_bytes = octet_length(task::text)`,
+    // The read API's agent filter (GET /api/tasks?agent=): a rare agent otherwise walks every task.
+    'CREATE INDEX rm_tasks_agent ON rm_tasks (tenant, agent, status_at DESC, id DESC)',
   ],
   apply: (event, tx) => applyTaskEvents([event], tx),
   applyBatch: (events, tx, prefetched) => applyTaskEvents(events, tx, prefetched as StoredRow[] | undefined),
