@@ -3,19 +3,13 @@
  * refused, chained per tenant); a command split across batches is one entry; a rebuild equals the live
  * model; a row changed directly in the database is named by verify.
  */
+
 import { randomUUID } from 'node:crypto';
-import { PGlite } from '@electric-sql/pglite';
-import postgres from 'postgres';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { recordRefusal } from '../../commands/audit.ts';
 import type { EventMetadata, NewEvent } from '../../events/envelope.ts';
-import { createPgliteEventStore } from '../../infra/event-store/pglite.ts';
-import type { EventStore } from '../../infra/event-store/port.ts';
-import { createPostgresEventStore } from '../../infra/event-store/postgres.ts';
-import { pgliteDatabase } from '../../infra/sql/pglite.ts';
 import type { SqlDatabase } from '../../infra/sql/port.ts';
-import { postgresDatabase } from '../../infra/sql/postgres.ts';
 import { auditProjection } from '../../projections/audit.ts';
 import { chainHash, GENESIS_HASH, verifyChain } from '../../projections/audit-chain.ts';
 import { listAuditEntries } from '../../projections/audit-query.ts';
@@ -26,14 +20,9 @@ import {
   rebuild,
   runProjections,
 } from '../../projections/runner.ts';
-import { DATABASE_URL, requireService, uniqueName } from '../support/services.ts';
+import { type ProjectionFixture, pgliteFixture, postgresFixture } from '../support/projection-fixture.ts';
+import { requireService } from '../support/services.ts';
 import { visibleInLog } from '../support/wait.ts';
-
-interface Fixture {
-  store: EventStore;
-  db: SqlDatabase;
-  cleanup(): Promise<void>;
-}
 
 /** One command's events, as handle() writes them: a shared causation id and metadata. */
 const command = (
@@ -59,13 +48,13 @@ const dump = (db: SqlDatabase) =>
             request_id, source, prev_hash, hash FROM rm_audit ORDER BY tenant, seq`,
   );
 
-const auditSuite = (name: string, available: boolean, make: () => Promise<Fixture>) => {
+const auditSuite = (name: string, available: boolean, make: () => Promise<ProjectionFixture>) => {
   const s = suite(`audit projection on ${name}`);
   if (!available) {
     s.skip('audit projection tests (service unreachable)', () => {});
     return s.run();
   }
-  let f: Fixture;
+  let f: ProjectionFixture;
   s.before.each(async () => {
     f = await make();
     await migrateProjection(f.db, auditProjection);
@@ -217,26 +206,6 @@ const auditSuite = (name: string, available: boolean, make: () => Promise<Fixtur
 // Every await happens before the first suite runs: uvu starts a suite's run at once.
 const pgUp = await requireService('postgres');
 
-auditSuite('PGlite', true, async () => {
-  const pglite = await PGlite.create();
-  const store = await createPgliteEventStore({ db: pglite });
-  return { store, db: pgliteDatabase(pglite), cleanup: async () => pglite.close() };
-});
+auditSuite('PGlite', true, pgliteFixture);
 
-auditSuite('PostgreSQL', pgUp, async () => {
-  const schema = uniqueName('audit');
-  const admin = postgres(DATABASE_URL, { max: 1, onnotice: () => {} });
-  await admin.unsafe(`CREATE SCHEMA ${schema}`);
-  const sql = postgres(DATABASE_URL, { max: 4, onnotice: () => {}, connection: { search_path: schema } });
-  const store = await createPostgresEventStore({ sql, schema });
-  return {
-    store,
-    db: postgresDatabase(sql),
-    cleanup: async () => {
-      await store.close();
-      await sql.end();
-      await admin.unsafe(`DROP SCHEMA ${schema} CASCADE`);
-      await admin.end();
-    },
-  };
-});
+auditSuite('PostgreSQL', pgUp, () => postgresFixture('audit'));

@@ -4,29 +4,19 @@
  * tenant's task; the graph walk, its cap, and a rebuild equal to the live model. On PGlite in-process, and
  * on PostgreSQL when it answers.
  */
+
 import { randomUUID } from 'node:crypto';
-import { PGlite } from '@electric-sql/pglite';
-import postgres from 'postgres';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { NewEvent } from '../../events/envelope.ts';
-import { createPgliteEventStore } from '../../infra/event-store/pglite.ts';
 import type { EventStore } from '../../infra/event-store/port.ts';
-import { createPostgresEventStore } from '../../infra/event-store/postgres.ts';
-import { pgliteDatabase } from '../../infra/sql/pglite.ts';
 import type { SqlDatabase } from '../../infra/sql/port.ts';
-import { postgresDatabase } from '../../infra/sql/postgres.ts';
 import { lineageProjection } from '../../projections/lineage.ts';
 import { lineageGraph } from '../../projections/lineage-graph.ts';
 import { catchUp, migrateProjection, rebuild, runProjections } from '../../projections/runner.ts';
 import { whyOfDecision } from '../../read-api/lineage-why.ts';
-import { DATABASE_URL, requireService, uniqueName } from '../support/services.ts';
-
-interface Fixture {
-  store: EventStore;
-  db: SqlDatabase;
-  cleanup(): Promise<void>;
-}
+import { type ProjectionFixture, pgliteFixture, postgresFixture } from '../support/projection-fixture.ts';
+import { requireService } from '../support/services.ts';
 
 const at = '2025-01-01T00:00:00.000Z';
 const id = () => randomUUID();
@@ -227,13 +217,13 @@ const has = (
   kind: string,
 ) => edges.some((e) => e.from === from && e.to === to && e.kind === kind);
 
-const lineageSuite = (name: string, available: boolean, make: () => Promise<Fixture>) => {
+const lineageSuite = (name: string, available: boolean, make: () => Promise<ProjectionFixture>) => {
   const s = suite(`lineage projection on ${name}`);
   if (!available) {
     s.skip('lineage projection tests (service unreachable)', () => {});
     return s.run();
   }
-  let f: Fixture;
+  let f: ProjectionFixture;
   // One workload per database; the last test (the rebuild) is the only one that adds to it.
   s.before(async () => {
     f = await make();
@@ -349,25 +339,6 @@ const lineageSuite = (name: string, available: boolean, make: () => Promise<Fixt
 
 const pgUp = await requireService('postgres');
 
-lineageSuite('PGlite', true, async () => {
-  const pglite = await PGlite.create();
-  const store = await createPgliteEventStore({ db: pglite });
-  return { store, db: pgliteDatabase(pglite), cleanup: async () => pglite.close() };
-});
+lineageSuite('PGlite', true, pgliteFixture);
 
-lineageSuite('PostgreSQL', pgUp, async () => {
-  const schema = uniqueName('lin');
-  const admin = postgres(DATABASE_URL, { max: 1, onnotice: () => {} });
-  await admin.unsafe(`CREATE SCHEMA ${schema}`);
-  const sql = postgres(DATABASE_URL, { max: 4, onnotice: () => {}, connection: { search_path: schema } });
-  const store = await createPostgresEventStore({ sql, schema });
-  return {
-    store,
-    db: postgresDatabase(sql),
-    cleanup: async () => {
-      await sql.end();
-      await admin.unsafe(`DROP SCHEMA ${schema} CASCADE`);
-      await admin.end();
-    },
-  };
-});
+lineageSuite('PostgreSQL', pgUp, () => postgresFixture('lin'));
