@@ -21,7 +21,7 @@ import { parseArgs } from 'node:util';
 import { createRuntime } from '../app/compose.ts';
 import { loadConfig, parseRoles } from '../app/config.ts';
 import { AUDIT_USAGE, AuditUsageError, auditCommand } from './audit-cli.ts';
-import { hubClient } from './hub-client.ts';
+import { HUB_OPTIONS, hubClient } from './hub-client.ts';
 import { NATS_ACCESS_USAGE, natsAccessCommand } from './nats-access.ts';
 import { WEBHOOKS_USAGE, WebhooksUsageError, webhooksCommand } from './webhooks-cli.ts';
 
@@ -82,16 +82,12 @@ const agentsCommand = async (argv: string[]): Promise<number> => {
     args: argv,
     allowPositionals: true,
     options: {
-      hub: { type: 'string' },
-      key: { type: 'string' },
-      tenant: { type: 'string' },
-      json: { type: 'boolean', default: false },
+      ...HUB_OPTIONS,
       id: { type: 'string' },
       cost: { type: 'string' },
       description: { type: 'string' },
       reason: { type: 'string' },
       unconditional: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
     },
   });
   const [command, arg] = positionals;

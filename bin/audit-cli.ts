@@ -3,7 +3,7 @@
  * (GET /api/audit/verify) and prints ok, or the first entry whose chain breaks; exit code 1 when broken.
  */
 import { parseArgs } from 'node:util';
-import { hubClient } from './hub-client.ts';
+import { HUB_OPTIONS, hubClient } from './hub-client.ts';
 
 export const AUDIT_USAGE = `usage: agentcore audit verify [options]
   verify    check the tenant's audit hash chain; prints the first broken entry (exit code 1) or ok
@@ -24,11 +24,7 @@ export const auditCommand = async (argv: string[]): Promise<number> => {
     args: argv,
     allowPositionals: true,
     options: {
-      hub: { type: 'string' },
-      key: { type: 'string' },
-      tenant: { type: 'string' },
-      json: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
+      ...HUB_OPTIONS,
     },
   });
   const [command] = positionals;

@@ -53,3 +53,12 @@ export const hubClient = (options: HubOptions, missingKey: (message: string) => 
     return json;
   };
 };
+
+/** The options every hub-calling subcommand takes, for its parseArgs `options`. */
+export const HUB_OPTIONS = {
+  hub: { type: 'string' },
+  key: { type: 'string' },
+  tenant: { type: 'string' },
+  json: { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const;

@@ -1,6 +1,6 @@
 /** `agentcore webhooks ...`: manages a running hub's webhook subscriptions through /api/admin/webhooks. */
 import { parseArgs } from 'node:util';
-import { hubClient } from './hub-client.ts';
+import { HUB_OPTIONS, hubClient } from './hub-client.ts';
 
 export const WEBHOOKS_USAGE = `usage: agentcore webhooks <command> [options]
   create <url> [--types T1,T2] [--stream-prefix P] [--correlation-id C] [--secret whsec_...] [--after N]
@@ -42,10 +42,7 @@ export const webhooksCommand = async (argv: string[]): Promise<number> => {
     args: argv,
     allowPositionals: true,
     options: {
-      hub: { type: 'string' },
-      key: { type: 'string' },
-      tenant: { type: 'string' },
-      json: { type: 'boolean', default: false },
+      ...HUB_OPTIONS,
       types: { type: 'string' },
       'stream-prefix': { type: 'string' },
       'correlation-id': { type: 'string' },
@@ -53,7 +50,6 @@ export const webhooksCommand = async (argv: string[]): Promise<number> => {
       after: { type: 'string' },
       description: { type: 'string' },
       event: { type: 'string', multiple: true },
-      help: { type: 'boolean', short: 'h', default: false },
     },
   });
   const [command, arg] = positionals;
