@@ -26,7 +26,7 @@ import type { Discovery } from '../infra/discovery/port.ts';
 import type { EventStore } from '../infra/event-store/port.ts';
 import type { IdempotencyStore } from '../infra/idempotency/port.ts';
 import type { EventStreamLimits } from '../infra/limits.ts';
-import type { SqlExecutor } from '../infra/sql/port.ts';
+import type { SqlDatabase } from '../infra/sql/port.ts';
 import { agentRoutes } from '../read-api/agents.ts';
 import { apiDocsRoutes } from '../read-api/api-docs.ts';
 import { auditRoutes } from '../read-api/audit.ts';
@@ -55,7 +55,7 @@ export interface EdgeOptions {
   /** Agent discovery, for GET /api/agents (read API). */
   discovery: Discovery;
   /** The read models' database, for the read API's queries (tasks, workflow runs, metrics, ...). */
-  readModels: SqlExecutor;
+  readModels: SqlDatabase;
   /** Caps of the integrators' event streams (AGENTCORE_*EVENT_STREAM*); absent: from the environment. */
   eventStreams?: EventStreamLimits;
   /** Answers kept by `Idempotency-Key` for the POSTs of /api (admin-api/idempotency.ts). */

@@ -2,7 +2,7 @@
  * Reading one graph out of the lineage read model: what produced a node (its ancestors) and what it went on
  * to cause (its descendants), plus the circuit changes that influenced a decision in it, at most `maxNodes`.
  */
-import type { SqlExecutor } from '../infra/sql/port.ts';
+import type { SqlDatabase, SqlExecutor } from '../infra/sql/port.ts';
 
 /** The most nodes one answer holds by default, and the most a caller may ask for (`maxNodes`). */
 export const LINEAGE_DEFAULT_NODES = 500;
@@ -56,12 +56,27 @@ const REACH = `
   SELECT id, 0 AS side FROM (SELECT id FROM up LIMIT $3) a
   UNION ALL SELECT id, 1 AS side FROM (SELECT id FROM down LIMIT $3) b`;
 
-/** The graph around `root` (a node id) in the tenant's read model; null when the tenant has no such node. */
-export const lineageGraph = async (
-  db: SqlExecutor,
+/**
+ * The graph around `root` (a node id) in the tenant's read model; null when the tenant has no such node.
+ * Its five reads share one snapshot: read apart, a batch the projection commits between the walk and the
+ * node rows would show a run already `failed` without the compensation step the walk did not yet reach.
+ */
+export const lineageGraph = (
+  db: SqlDatabase,
   tenant: string,
   root: string,
   maxNodes = LINEAGE_DEFAULT_NODES,
+): Promise<LineageGraph | null> =>
+  db.transaction(async (tx) => {
+    await tx.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY');
+    return readGraph(tx, tenant, root, maxNodes);
+  });
+
+const readGraph = async (
+  db: SqlExecutor,
+  tenant: string,
+  root: string,
+  maxNodes: number,
 ): Promise<LineageGraph | null> => {
   const [exists] = await db.query('SELECT 1 FROM rm_lineage_nodes WHERE tenant = $1 AND id = $2', [
     tenant,

@@ -12,7 +12,7 @@
  */
 import type { JSONValue } from 'hono/utils/types';
 import { z } from 'zod';
-import type { SqlExecutor } from '../infra/sql/port.ts';
+import type { SqlDatabase } from '../infra/sql/port.ts';
 import { lineageIds } from '../projections/lineage.ts';
 import {
   LINEAGE_DEFAULT_NODES,
@@ -95,7 +95,7 @@ const routes = {
   }),
 };
 
-export const lineageRoutes = (db: SqlExecutor) => {
+export const lineageRoutes = (db: SqlDatabase) => {
   const app = readRouter();
   /** The graph as served, or null: no such task or run in the tenant's lineage. */
   const graphOf = async (tenant: string, what: 'task' | 'run', id: string, maxNodes: number) => {

@@ -13,7 +13,7 @@ import type { AgentDirectory } from '../../agents/directory.ts';
 import { edgeApp } from '../../app/http.ts';
 import type { Discovery } from '../../infra/discovery/port.ts';
 import type { EventStore } from '../../infra/event-store/port.ts';
-import type { SqlExecutor } from '../../infra/sql/port.ts';
+import type { SqlDatabase, SqlExecutor } from '../../infra/sql/port.ts';
 import { startHub, type TestHub } from '../support/hub.ts';
 import { waitFor } from '../support/wait.ts';
 
@@ -49,7 +49,7 @@ test('the document is OpenAPI 3.1 and names every /api route the app serves', ()
     checks: [],
     store: {} as EventStore,
     discovery: {} as Discovery,
-    readModels: {} as SqlExecutor,
+    readModels: {} as SqlDatabase,
     log: pino({ level: 'silent' }),
     admin: { store: {} as EventStore, readModels: {} as SqlExecutor, allowPrivateUrls: false },
   });

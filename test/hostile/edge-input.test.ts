@@ -14,7 +14,7 @@ import type { AgentDirectory } from '../../agents/directory.ts';
 import { edgeApp } from '../../app/http.ts';
 import type { Discovery } from '../../infra/discovery/port.ts';
 import type { EventStore } from '../../infra/event-store/port.ts';
-import type { SqlExecutor } from '../../infra/sql/port.ts';
+import type { SqlDatabase } from '../../infra/sql/port.ts';
 import { runtimesFor, startHub, type TestHub } from '../support/hub.ts';
 import {
   type Answer,
@@ -260,7 +260,7 @@ failure(
       checks: [],
       store: {} as EventStore,
       discovery: {} as Discovery,
-      readModels: {} as SqlExecutor,
+      readModels: {} as SqlDatabase,
       log: pino({ level: 'error' }, sink),
     });
     const call = (path: string, body: string) =>

@@ -314,6 +314,52 @@ const lineageSuite = (name: string, available: boolean, make: () => Promise<Proj
     );
   });
 
+  s('a graph is read from one snapshot: a batch committed during the read shows in none of it', async () => {
+    // PGlite is one session that runs one transaction at a time: only PostgreSQL can commit in between.
+    if (f.db.kind !== 'postgres') return;
+    const late = id();
+    const commitDuringRead: SqlDatabase = {
+      ...f.db,
+      transaction: (fn) =>
+        f.db.transaction((tx) =>
+          fn({
+            async query<Row>(text: string, params?: unknown[]) {
+              const rows = await tx.query<Row>(text, params);
+              if (!text.includes('WITH RECURSIVE')) return rows;
+              // What a projection batch does meanwhile, on another connection: a step, and the run's news.
+              await f.db.query(
+                `INSERT INTO rm_lineage_nodes SELECT tenant, $1, kind, label, subject, attributes, correlation_id,
+                   causation_id, event_id, position, occurred_at FROM rm_lineage_nodes WHERE tenant = 'acme' AND id = $2`,
+                [`step:${late}`, `step:${S1}`],
+              );
+              await f.db.query(
+                `INSERT INTO rm_lineage_edges (tenant, src, dst, kind, position) VALUES ('acme', $1, $2, 'scheduled', 0)`,
+                [`run:${RUN}`, `step:${late}`],
+              );
+              await f.db.query(
+                `UPDATE rm_lineage_nodes SET attributes = attributes || '{"state":"late"}' WHERE tenant = 'acme' AND id = $1`,
+                [`run:${RUN}`],
+              );
+              return rows;
+            },
+          }),
+        ),
+    };
+    const g = (await lineageGraph(commitDuringRead, 'acme', `run:${RUN}`))!;
+    assert.is(g.nodes.find((n) => n.id === `run:${RUN}`)!.attributes.state, 'failed');
+    assert.not.ok(g.nodes.some((n) => n.id === `step:${late}`));
+    // Read again, the batch shows whole: the step and the run's news together.
+    const after = (await lineageGraph(f.db, 'acme', `run:${RUN}`))!;
+    assert.is(after.nodes.find((n) => n.id === `run:${RUN}`)!.attributes.state, 'late');
+    assert.ok(after.nodes.some((n) => n.id === `step:${late}`));
+    await f.db.query(`DELETE FROM rm_lineage_edges WHERE tenant = 'acme' AND dst = $1`, [`step:${late}`]);
+    await f.db.query(`DELETE FROM rm_lineage_nodes WHERE tenant = 'acme' AND id = $1`, [`step:${late}`]);
+    await f.db.query(
+      `UPDATE rm_lineage_nodes SET attributes = attributes || '{"state":"failed"}' WHERE tenant = 'acme' AND id = $1`,
+      [`run:${RUN}`],
+    );
+  });
+
   s('catching up again changes nothing; a rebuild equals the live model', async () => {
     assert.is(await catchUp(f.db, f.store, lineageProjection), 0);
     const caughtUp = await dump(f.db);
