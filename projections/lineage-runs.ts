@@ -1,7 +1,6 @@
 /** The lineage projection's part for workflow runs: runs, steps, handoffs, compensations (projections/lineage.ts). */
 import type { RecordedEvent } from '../events/envelope.ts';
 import { runIdOfStream, WorkflowRunEvent } from '../events/workflow.ts';
-import type { SqlExecutor } from '../infra/sql/port.ts';
 import {
   addEdge,
   addNode,
@@ -11,8 +10,9 @@ import {
   nodesCausedAlike,
   patchNode,
 } from './lineage-store.ts';
+import type { LineageWrites } from './lineage-writes.ts';
 
-export const applyRunEvent = async (recorded: RecordedEvent, tx: SqlExecutor) => {
+export const applyRunEvent = async (recorded: RecordedEvent, w: LineageWrites) => {
   const parsed = WorkflowRunEvent.safeParse({ type: recorded.type, data: recorded.data });
   if (!parsed.success) return;
   const e = parsed.data;
@@ -23,9 +23,9 @@ export const applyRunEvent = async (recorded: RecordedEvent, tx: SqlExecutor) =>
     case 'WorkflowRunStarted': {
       const { workflow, version } = e.data;
       // A run started by a task of the workflow's A2A endpoint has that task's id (agents/workflow-agent.ts).
-      const parent = (await hasNode(tx, tenant, ids.task(runId))) ? ids.task(runId) : null;
+      const parent = (await hasNode(w, tenant, ids.task(runId))) ? ids.task(runId) : null;
       await addNode(
-        tx,
+        w,
         recorded,
         {
           id: run,
@@ -43,17 +43,17 @@ export const applyRunEvent = async (recorded: RecordedEvent, tx: SqlExecutor) =>
       const step = ids.step(taskId);
       const earlier =
         attempt > 1
-          ? await latestNode(tx, recorded, 'workflow-step', runId, {
+          ? await latestNode(w, recorded, 'workflow-step', runId, {
               stepId,
               iteration,
               compensation,
               attempt: attempt - 1,
             })
           : null;
-      const compensating = compensation ? await latestNode(tx, recorded, 'compensation', runId) : null;
-      const handoffs = await nodesCausedAlike(tx, recorded, 'handoff');
+      const compensating = compensation ? await latestNode(w, recorded, 'compensation', runId) : null;
+      const handoffs = await nodesCausedAlike(w, recorded, 'handoff');
       await addNode(
-        tx,
+        w,
         recorded,
         {
           id: step,
@@ -79,14 +79,14 @@ export const applyRunEvent = async (recorded: RecordedEvent, tx: SqlExecutor) =>
           ...handoffs.map((h) => [h, 'handed-over'] as const),
         ],
       );
-      await addEdge(tx, recorded, step, ids.task(taskId), 'ran');
+      await addEdge(w, recorded, step, ids.task(taskId), 'ran');
       return;
     }
     case 'WorkflowStepCompleted':
-      return patchNode(tx, recorded, ids.step(e.data.taskId), { state: 'completed' });
+      return patchNode(w, recorded, ids.step(e.data.taskId), { state: 'completed' });
     case 'WorkflowStepFailed': {
       const { state, error, willRetry, timedOut } = e.data;
-      return patchNode(tx, recorded, ids.step(e.data.taskId), {
+      return patchNode(w, recorded, ids.step(e.data.taskId), {
         state: 'failed',
         taskState: state,
         error,
@@ -95,12 +95,12 @@ export const applyRunEvent = async (recorded: RecordedEvent, tx: SqlExecutor) =>
       });
     }
     case 'WorkflowStepWaiting':
-      return patchNode(tx, recorded, ids.step(e.data.taskId), { state: 'waiting', taskState: e.data.state });
+      return patchNode(w, recorded, ids.step(e.data.taskId), { state: 'waiting', taskState: e.data.state });
     case 'WorkflowHandoff': {
       const { stepId, taskId, capability, note } = e.data;
       const handoff = ids.handoff(recorded.id);
       await addNode(
-        tx,
+        w,
         recorded,
         {
           id: handoff,
@@ -112,18 +112,18 @@ export const applyRunEvent = async (recorded: RecordedEvent, tx: SqlExecutor) =>
         [[ids.step(taskId), 'handed-over']],
       );
       // The next hop, when the same command scheduled it before this event.
-      for (const next of await nodesCausedAlike(tx, recorded, 'workflow-step'))
-        if (next !== ids.step(taskId)) await addEdge(tx, recorded, handoff, next, 'handed-over');
+      for (const next of await nodesCausedAlike(w, recorded, 'workflow-step'))
+        if (next !== ids.step(taskId)) await addEdge(w, recorded, handoff, next, 'handed-over');
       return;
     }
     case 'WorkflowCompensationStarted': {
       const { failedStep, reason, steps } = e.data;
-      const failed = await latestNode(tx, recorded, 'workflow-step', runId, {
+      const failed = await latestNode(w, recorded, 'workflow-step', runId, {
         stepId: failedStep,
         compensation: false,
       });
       await addNode(
-        tx,
+        w,
         recorded,
         {
           id: ids.compensation(recorded.id),
@@ -137,14 +137,14 @@ export const applyRunEvent = async (recorded: RecordedEvent, tx: SqlExecutor) =>
       return;
     }
     case 'WorkflowRunCancelRequested':
-      return patchNode(tx, recorded, run, { state: 'canceling', cancelReason: e.data.reason });
+      return patchNode(w, recorded, run, { state: 'canceling', cancelReason: e.data.reason });
     case 'WorkflowRunTimedOut':
-      return patchNode(tx, recorded, run, { state: 'timed-out', deadline: e.data.deadline });
+      return patchNode(w, recorded, run, { state: 'timed-out', deadline: e.data.deadline });
     case 'WorkflowRunCompleted':
-      return patchNode(tx, recorded, run, { state: 'completed' });
+      return patchNode(w, recorded, run, { state: 'completed' });
     case 'WorkflowRunFailed': {
       const { failedStep, reason, compensated, compensationFailed } = e.data;
-      return patchNode(tx, recorded, run, {
+      return patchNode(w, recorded, run, {
         state: 'failed',
         failedStep,
         reason,

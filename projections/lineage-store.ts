@@ -1,10 +1,10 @@
 /**
  * How the lineage projection writes its tables (rm_lineage_nodes, rm_lineage_edges, rm_lineage_events):
- * nodes, their attribute patches, edges, and the edges a causation id implies. Every write is keyed, so a
- * replayed event changes nothing.
+ * nodes, their attribute patches, edges, and the edges a causation id implies, buffered per batch
+ * (projections/lineage-writes.ts). Every write is keyed, so a replayed event changes nothing.
  */
 import type { RecordedEvent } from '../events/envelope.ts';
-import type { SqlExecutor } from '../infra/sql/port.ts';
+import { causationEventIds, type LineageWrites } from './lineage-writes.ts';
 
 /** Node ids: a kind's prefix and the id that names it in the log. */
 export const lineageIds = {
@@ -48,88 +48,59 @@ export interface NodeInput {
 }
 
 /** Records that `event` touched `nodeId`, so a later event caused by it (causation id) links to the node. */
-export const noteEvent = async (tx: SqlExecutor, event: RecordedEvent, nodeId: string) => {
-  await tx.query(
-    'INSERT INTO rm_lineage_events (tenant, event_id, node_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING',
-    [event.metadata.tenant, event.id, nodeId],
-  );
-};
+export const noteEvent = (w: LineageWrites, event: RecordedEvent, nodeId: string) =>
+  w.noteEvent({ tenant: event.metadata.tenant, event_id: event.id, node_id: nodeId });
 
 /**
  * Adds the node (the first event to name it wins), its `incoming` edges ([from, kind]), then the edges its
  * causation id implies between nodes not linked already.
  */
 export const addNode = async (
-  tx: SqlExecutor,
+  w: LineageWrites,
   event: RecordedEvent,
   node: NodeInput,
   incoming: ReadonlyArray<readonly [from: string | null, kind: string]> = [],
 ) => {
-  for (const [from, kind] of incoming) if (from) await addEdge(tx, event, from, node.id, kind);
+  for (const [from, kind] of incoming) if (from) addEdge(w, event, from, node.id, kind);
   const m = event.metadata;
-  await tx.query(
-    `INSERT INTO rm_lineage_nodes (tenant, id, kind, label, subject, attributes, correlation_id, causation_id,
-       event_id, position, occurred_at)
-     VALUES ($1, $2, $3, $4, $5, $6::text::jsonb, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING`,
-    [
-      m.tenant,
-      node.id,
-      node.kind,
-      node.label,
-      node.subject,
-      JSON.stringify(node.attributes),
-      m.correlationId,
-      m.causationId,
-      event.id,
-      event.position,
-      event.occurredAt,
-    ],
-  );
-  await noteEvent(tx, event, node.id);
-  await causedBy(tx, event, node.id);
+  await w.insertNode({
+    tenant: m.tenant,
+    ...node,
+    correlation_id: m.correlationId,
+    causation_id: m.causationId,
+    event_id: event.id,
+    position: event.position,
+    occurred_at: event.occurredAt,
+  });
+  noteEvent(w, event, node.id);
+  await causedBy(w, event, node.id);
 };
 
 /** Merges `attributes` into the node's (a later event's news: a state, an outcome); a missing node stays so. */
-export const patchNode = async (
-  tx: SqlExecutor,
+export const patchNode = (
+  w: LineageWrites,
   event: RecordedEvent,
   id: string,
   attributes: Record<string, unknown>,
-) => {
-  await tx.query(
-    'UPDATE rm_lineage_nodes SET attributes = attributes || $3::text::jsonb WHERE tenant = $1 AND id = $2',
-    [event.metadata.tenant, id, JSON.stringify(attributes)],
-  );
-};
+) => w.patchNode(event.metadata.tenant, id, attributes);
 
-export const addEdge = async (
-  tx: SqlExecutor,
-  event: RecordedEvent,
-  src: string,
-  dst: string,
-  kind: string,
-) => {
-  if (src === dst) return;
-  await tx.query(
-    `INSERT INTO rm_lineage_edges (tenant, src, dst, kind, position) VALUES ($1, $2, $3, $4, $5)
-     ON CONFLICT DO NOTHING`,
-    [event.metadata.tenant, src, dst, kind, event.position],
-  );
+export const addEdge = (w: LineageWrites, event: RecordedEvent, src: string, dst: string, kind: string) => {
+  if (src !== dst) w.addEdge({ tenant: event.metadata.tenant, src, dst, kind, position: event.position });
 };
 
 /** Whether the tenant has this node. */
-export const hasNode = async (tx: SqlExecutor, tenant: string, id: string): Promise<boolean> =>
-  (await tx.query('SELECT 1 FROM rm_lineage_nodes WHERE tenant = $1 AND id = $2', [tenant, id])).length > 0;
+export const hasNode = (w: LineageWrites, tenant: string, id: string): Promise<boolean> =>
+  w.hasNode(tenant, id);
 
 /** The most recent node of a kind about `subject` (before `event`) whose attributes contain `match`. */
 export const latestNode = async (
-  tx: SqlExecutor,
+  w: LineageWrites,
   event: RecordedEvent,
   kind: string,
   subject: string,
   match: Record<string, unknown> = {},
 ): Promise<string | null> => {
-  const [row] = await tx.query<{ id: string }>(
+  const [row] = await w.read<{ id: string }>(
     `SELECT id FROM rm_lineage_nodes WHERE tenant = $1 AND kind = $2 AND subject = $3
        AND attributes @> $4::text::jsonb AND position <= $5
      ORDER BY position DESC, id DESC LIMIT 1`,
@@ -139,33 +110,34 @@ export const latestNode = async (
 };
 
 /** Nodes made by events with this causation id (the same command's other effects). */
-export const nodesCausedAlike = async (tx: SqlExecutor, event: RecordedEvent, kind: string) =>
+export const nodesCausedAlike = async (w: LineageWrites, event: RecordedEvent, kind: string) =>
   event.metadata.causationId === null
     ? []
     : (
-        await tx.query<{ id: string }>(
+        await w.read<{ id: string }>(
           'SELECT id FROM rm_lineage_nodes WHERE tenant = $1 AND causation_id = $2 AND kind = $3 ORDER BY id',
           [event.metadata.tenant, event.metadata.causationId, kind],
         )
       ).map((r) => r.id);
 
-const EVENT_IDS = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi;
-
 /**
  * Causation edges: the hub's command ids name the event that caused them (`wf-outcome:<event id>`,
  * `route:<event id>`, `circuit:<event id>`), so a node made by such a command is linked (`caused`) from the
- * node that event touched, unless the two are linked already.
+ * node that event touched, unless the two are linked already. Most causation ids name no event the graph
+ * noted (a client's message id): the buffer knows that without a statement.
  */
-const causedBy = async (tx: SqlExecutor, event: RecordedEvent, nodeId: string) => {
-  const ids = event.metadata.causationId?.match(EVENT_IDS);
-  if (!ids?.length) return;
-  await tx.query(
+const causedBy = async (w: LineageWrites, event: RecordedEvent, nodeId: string) => {
+  const ids = causationEventIds(event);
+  if (!ids.length) return;
+  const known = w.causingNodes(event.metadata.tenant, ids);
+  if (known?.every((n) => n === nodeId)) return;
+  await w.read(
     `INSERT INTO rm_lineage_edges (tenant, src, dst, kind, position)
      SELECT DISTINCT e.tenant, e.node_id, $3, 'caused', $4::bigint FROM rm_lineage_events e
       WHERE e.tenant = $1 AND e.event_id = ANY($2::text[]) AND e.node_id <> $3
         AND NOT EXISTS (SELECT 1 FROM rm_lineage_edges x WHERE x.tenant = e.tenant
           AND ((x.src = e.node_id AND x.dst = $3) OR (x.src = $3 AND x.dst = e.node_id)))
      ON CONFLICT DO NOTHING`,
-    [event.metadata.tenant, ids.map((i) => i.toLowerCase()), nodeId, event.position],
+    [event.metadata.tenant, ids, nodeId, event.position],
   );
 };

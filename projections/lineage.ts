@@ -29,6 +29,7 @@ import {
   noteEvent,
   patchNode,
 } from './lineage-store.ts';
+import { LineageWrites } from './lineage-writes.ts';
 import type { Projection } from './projection.ts';
 
 export { lineageIds };
@@ -66,14 +67,23 @@ export const lineageProjection: Projection = {
   tables: LINEAGE_TABLES,
   filter: { types: TYPES },
   migrations: LINEAGE_MIGRATIONS,
-  async apply(event, tx) {
-    if (event.stream.startsWith('task-')) return applyTaskEvent(event, tx);
-    if (event.stream.startsWith('wfrun-')) return applyRunEvent(event, tx);
-    if (event.stream.startsWith('circuit-')) return applyCircuitEvent(event, tx);
-  },
+  apply: (event, tx) => applyLineage([event], tx),
+  applyBatch: (events, tx) => applyLineage(events, tx),
 };
 
-const applyTaskEvent = async (recorded: RecordedEvent, tx: SqlExecutor) => {
+/** A batch in a few statements: its writes buffered (projections/lineage-writes.ts), written at the end. */
+const applyLineage = async (events: RecordedEvent[], tx: SqlExecutor) => {
+  const w = new LineageWrites(tx);
+  await w.prefetch(events);
+  for (const event of events) {
+    if (event.stream.startsWith('task-')) await applyTaskEvent(event, w);
+    else if (event.stream.startsWith('wfrun-')) await applyRunEvent(event, w);
+    else if (event.stream.startsWith('circuit-')) await applyCircuitEvent(event, w);
+  }
+  await w.flush();
+};
+
+const applyTaskEvent = async (recorded: RecordedEvent, w: LineageWrites) => {
   const parsed = TaskEvent.safeParse({ type: recorded.type, data: recorded.data });
   if (!parsed.success) return;
   const e = parsed.data;
@@ -85,7 +95,7 @@ const applyTaskEvent = async (recorded: RecordedEvent, tx: SqlExecutor) => {
       const upstream = up ? ids.upstream(up.taskId ?? up.correlationId) : null;
       if (up && upstream) {
         const where = up.hub ? ` on ${up.hub}` : ' on the calling hub';
-        await addNode(tx, recorded, {
+        await addNode(w, recorded, {
           id: upstream,
           kind: 'upstream-task',
           label: `${up.taskId ? `task ${up.taskId}` : `correlation ${up.correlationId}`}${where}`,
@@ -95,7 +105,7 @@ const applyTaskEvent = async (recorded: RecordedEvent, tx: SqlExecutor) => {
       }
       const { agent, contextId } = e.data;
       await addNode(
-        tx,
+        w,
         recorded,
         {
           id: task,
@@ -109,10 +119,10 @@ const applyTaskEvent = async (recorded: RecordedEvent, tx: SqlExecutor) => {
       return;
     }
     case 'TaskStatusUpdated':
-      await patchNode(tx, recorded, task, { state: e.data.state });
+      await patchNode(w, recorded, task, { state: e.data.state });
       // What a workflow reacts to (`wf-outcome:<this event's id>`): a later step links back to this task.
       if (TERMINAL_STATES.has(e.data.state) || INTERRUPTED_STATES.has(e.data.state))
-        await noteEvent(tx, recorded, task);
+        await noteEvent(w, recorded, task);
       return;
     case 'TaskRouted':
     case 'TaskRoutingFailed': {
@@ -120,7 +130,7 @@ const applyTaskEvent = async (recorded: RecordedEvent, tx: SqlExecutor) => {
       const routed = e.type === 'TaskRouted';
       const { candidates, weights, limits } = e.data;
       await addNode(
-        tx,
+        w,
         recorded,
         {
           id: decision,
@@ -147,23 +157,23 @@ const applyTaskEvent = async (recorded: RecordedEvent, tx: SqlExecutor) => {
           .map((c) => c.agentKey),
       );
       for (const agentKey of [...shut].sort()) {
-        const change = await latestNode(tx, recorded, 'circuit-change', agentKey);
-        if (change) await addEdge(tx, recorded, change, decision, 'influenced');
+        const change = await latestNode(w, recorded, 'circuit-change', agentKey);
+        if (change) await addEdge(w, recorded, change, decision, 'influenced');
       }
       return;
     }
     case 'RemoteCallIntended': {
       const { callId, agentKey, attempt, idempotencyKey } = e.data;
       const call = ids.call(callId);
-      if (await hasNode(tx, recorded.metadata.tenant, call)) {
-        await patchNode(tx, recorded, call, { attempts: attempt });
+      if (await hasNode(w, recorded.metadata.tenant, call)) {
+        await patchNode(w, recorded, call, { attempts: attempt });
         return;
       }
       // The call id is its trigger's event id: a routing decision's, or the task's own submission.
       const decision = ids.decision(callId);
-      const from = (await hasNode(tx, recorded.metadata.tenant, decision)) ? decision : task;
+      const from = (await hasNode(w, recorded.metadata.tenant, decision)) ? decision : task;
       await addNode(
-        tx,
+        w,
         recorded,
         {
           id: call,
@@ -179,7 +189,7 @@ const applyTaskEvent = async (recorded: RecordedEvent, tx: SqlExecutor) => {
     case 'RemoteTaskLinked': {
       const { agentKey, callId, remoteTaskId, remoteContextId } = e.data;
       await addNode(
-        tx,
+        w,
         recorded,
         {
           id: ids.remoteTask(agentKey, remoteTaskId),
@@ -194,25 +204,25 @@ const applyTaskEvent = async (recorded: RecordedEvent, tx: SqlExecutor) => {
     }
     case 'RemoteCallCompleted': {
       const { callId, ok, outcome, latencyMs, error } = e.data;
-      await patchNode(tx, recorded, ids.call(callId), {
+      await patchNode(w, recorded, ids.call(callId), {
         ok,
         outcome,
         latencyMs,
         ...(error ? { error } : {}),
       });
-      await noteEvent(tx, recorded, ids.call(callId));
+      await noteEvent(w, recorded, ids.call(callId));
       return;
     }
   }
 };
 
-const applyCircuitEvent = async (recorded: RecordedEvent, tx: SqlExecutor) => {
+const applyCircuitEvent = async (recorded: RecordedEvent, w: LineageWrites) => {
   const parsed = CircuitEvent.safeParse({ type: recorded.type, data: recorded.data });
   if (!parsed.success) return;
   const e = parsed.data;
   const node = (change: string, attributes: Record<string, unknown>, callId?: string) =>
     addNode(
-      tx,
+      w,
       recorded,
       {
         id: ids.circuit(recorded.id),
