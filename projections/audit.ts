@@ -74,8 +74,13 @@ const newEntries = async (events: RecordedEvent[], tx: SqlExecutor): Promise<Unc
     seen.add(key);
     entries.push({ ...entry, revision: event.revision });
   }
-  // A refusal is one event; an accepted command at revision 0 began its stream: neither can be a continuation.
-  const maybeBegun = entries.filter((e) => e.outcome === 'accepted' && e.revision > 0);
+  // A refusal is one event; an accepted command at revision 0 began its stream; and one whose stream's
+  // previous event is in this batch began here (a command's events in a stream are consecutive): none of
+  // these can continue the previous batch, so only the few a batch boundary cut are looked up.
+  const inBatch = new Set(events.map((e) => `${e.stream}\u0000${e.revision}`));
+  const maybeBegun = entries.filter(
+    (e) => e.outcome === 'accepted' && e.revision > 0 && !inBatch.has(`${e.stream}\u0000${e.revision - 1}`),
+  );
   const begun = new Set<string>();
   if (maybeBegun.length > 0) {
     const rows = await tx.query<{ stream: string; command_id: string }>(

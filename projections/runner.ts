@@ -6,6 +6,7 @@ import type { InlineProjection } from '../infra/event-store/sql.ts';
 import type { Appended } from '../infra/observe.ts';
 import type { SqlDatabase } from '../infra/sql/port.ts';
 import type { Projection } from './projection.ts';
+import { type ReadAll, sharedReads } from './shared-reads.ts';
 
 const BOOKKEEPING = `
 CREATE TABLE IF NOT EXISTS projection_checkpoints (
@@ -67,6 +68,8 @@ export const projectBatch = async (
   batchSize = 500,
   /** The checkpoint as the caller last saw it (a running loop): saves reading it; a stale one is caught. */
   knownCheckpoint?: number,
+  /** How the log is read: the store's readAll, or pages shared with other projections (shared-reads.ts). */
+  readAll: ReadAll = (options) => store.readAll(options),
 ): Promise<CatchUpResult> => {
   let from = knownCheckpoint;
   if (from === undefined) {
@@ -76,7 +79,7 @@ export const projectBatch = async (
     );
     from = Number(row?.position ?? 0);
   }
-  const events = await store.readAll({ after: from, maxCount: batchSize, filter: projection.filter });
+  const events = await readAll({ after: from, maxCount: batchSize, filter: projection.filter });
   if (events.length === 0) return { applied: 0, position: from, events: [] };
   const to = events[events.length - 1]!.position;
   let actual = from;
@@ -227,12 +230,15 @@ export const runProjections = (
     });
   const pollMs = options.pollMs ?? 100;
   const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const shared = sharedReads(store);
   const loop = async (l: (typeof loops)[number]) => {
     const { projection } = l;
     const delayMs = projection.batchDelayMs ?? 0;
     // One that may lag gathers bigger batches: under load the appends of a pause fill one batch, not four,
-    // and its statements cost per batch, not per event (grouped upserts, buffered lineage writes).
+    // and its statements cost per batch, not per event (grouped upserts, buffered lineage writes). Those
+    // also share their reads of the log.
     const batchSize = delayMs > 0 ? 2000 : 500;
+    const read = delayMs > 0 ? shared : undefined;
     let lastApplied = 0;
     let retryMs = 1;
     let checkpoint: number | undefined;
@@ -245,6 +251,7 @@ export const runProjections = (
           projection,
           batchSize,
           checkpoint,
+          read,
         );
         checkpoint = position;
         lastApplied = applied;
