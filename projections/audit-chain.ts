@@ -1,9 +1,8 @@
 /**
- * The audit trail's hash chain: an entry's canonical form (RFC 8785, the `canonicalize` package), its hash
+ * The audit trail's hash chain: an entry's canonical form (RFC 8785), its hash
  * sha256(previous entry's hash || canonical form), and the walk that finds the first entry whose chain breaks.
  */
 import { createHash } from 'node:crypto';
-import canonicalize from 'canonicalize';
 import type { SqlExecutor } from '../infra/sql/port.ts';
 
 /** One command, accepted or refused, as the audit read model keeps it (no secrets: see events/secrets.ts). */
@@ -33,23 +32,27 @@ export interface AuditEntry {
 /** The previous hash of a tenant's first entry. */
 export const GENESIS_HASH = '0'.repeat(64);
 
-/** The entry as its hash covers it: every field, in RFC 8785 canonical JSON. */
+/**
+ * The entry as its hash covers it: every field, in RFC 8785 canonical JSON. For this flat shape (strings,
+ * an integer, nulls) that is JSON.stringify with the keys in code-unit order, which RFC 8785 builds on; the
+ * unit test holds it equal to the `canonicalize` package, at a fraction of its cost per entry.
+ */
 export const canonicalEntry = (e: AuditEntry): string =>
-  canonicalize({
-    id: e.id,
-    tenant: e.tenant,
-    seq: e.seq,
+  JSON.stringify({
     at: e.at,
-    principal: e.principal,
-    keyId: e.keyId,
-    commandType: e.commandType,
     commandId: e.commandId,
-    stream: e.stream,
+    commandType: e.commandType,
+    id: e.id,
+    keyId: e.keyId,
     outcome: e.outcome,
+    principal: e.principal,
     reason: e.reason,
     requestId: e.requestId,
+    seq: e.seq,
     source: e.source,
-  })!;
+    stream: e.stream,
+    tenant: e.tenant,
+  });
 
 export const chainHash = (previousHash: string, entry: AuditEntry): string =>
   createHash('sha256').update(previousHash).update(canonicalEntry(entry)).digest('hex');

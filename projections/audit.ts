@@ -68,8 +68,14 @@ const newEntries = async (events: RecordedEvent[], tx: SqlExecutor): Promise<Unc
   const seen = new Set<string>();
   const entries: Array<Unchained & { revision: number }> = [];
   for (const event of events) {
+    // A command's later events are most of the log: skip them before building an entry.
+    const fast =
+      event.type === 'CommandRefused'
+        ? null
+        : `${event.stream}\u0000${event.metadata.causationId ?? event.id}`;
+    if (fast && seen.has(fast)) continue;
     const entry = entryOf(event);
-    const key = `${event.stream}\u0000${entry?.commandId}`;
+    const key = fast ?? `${event.stream}\u0000${entry?.commandId}`;
     if (!entry || seen.has(key)) continue;
     seen.add(key);
     entries.push({ ...entry, revision: event.revision });
