@@ -79,7 +79,7 @@ export const applyRunEvent = async (recorded: RecordedEvent, w: LineageWrites) =
           ...handoffs.map((h) => [h, 'handed-over'] as const),
         ],
       );
-      await addEdge(w, recorded, step, ids.task(taskId), 'ran');
+      addEdge(w, recorded, step, ids.task(taskId), 'ran');
       return;
     }
     case 'WorkflowStepCompleted':
@@ -113,7 +113,7 @@ export const applyRunEvent = async (recorded: RecordedEvent, w: LineageWrites) =
       );
       // The next hop, when the same command scheduled it before this event.
       for (const next of await nodesCausedAlike(w, recorded, 'workflow-step'))
-        if (next !== ids.step(taskId)) await addEdge(w, recorded, handoff, next, 'handed-over');
+        if (next !== ids.step(taskId)) addEdge(w, recorded, handoff, next, 'handed-over');
       return;
     }
     case 'WorkflowCompensationStarted': {

@@ -119,10 +119,10 @@ const applyTaskEvent = async (recorded: RecordedEvent, w: LineageWrites) => {
       return;
     }
     case 'TaskStatusUpdated':
-      await patchNode(w, recorded, task, { state: e.data.state });
+      patchNode(w, recorded, task, { state: e.data.state });
       // What a workflow reacts to (`wf-outcome:<this event's id>`): a later step links back to this task.
       if (TERMINAL_STATES.has(e.data.state) || INTERRUPTED_STATES.has(e.data.state))
-        await noteEvent(w, recorded, task);
+        noteEvent(w, recorded, task);
       return;
     case 'TaskRouted':
     case 'TaskRoutingFailed': {
@@ -158,7 +158,7 @@ const applyTaskEvent = async (recorded: RecordedEvent, w: LineageWrites) => {
       );
       for (const agentKey of [...shut].sort()) {
         const change = await latestNode(w, recorded, 'circuit-change', agentKey);
-        if (change) await addEdge(w, recorded, change, decision, 'influenced');
+        if (change) addEdge(w, recorded, change, decision, 'influenced');
       }
       return;
     }
@@ -166,7 +166,7 @@ const applyTaskEvent = async (recorded: RecordedEvent, w: LineageWrites) => {
       const { callId, agentKey, attempt, idempotencyKey } = e.data;
       const call = ids.call(callId);
       if (await hasNode(w, recorded.metadata.tenant, call)) {
-        await patchNode(w, recorded, call, { attempts: attempt });
+        patchNode(w, recorded, call, { attempts: attempt });
         return;
       }
       // The call id is its trigger's event id: a routing decision's, or the task's own submission.
@@ -204,13 +204,13 @@ const applyTaskEvent = async (recorded: RecordedEvent, w: LineageWrites) => {
     }
     case 'RemoteCallCompleted': {
       const { callId, ok, outcome, latencyMs, error } = e.data;
-      await patchNode(w, recorded, ids.call(callId), {
+      patchNode(w, recorded, ids.call(callId), {
         ok,
         outcome,
         latencyMs,
         ...(error ? { error } : {}),
       });
-      await noteEvent(w, recorded, ids.call(callId));
+      noteEvent(w, recorded, ids.call(callId));
       return;
     }
   }
