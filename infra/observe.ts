@@ -31,6 +31,7 @@ export const observeAppends = (store: EventStore): { store: EventStore; appended
     readStream: (stream, options) => store.readStream(stream, options),
     readStreams: (streams) => store.readStreams(streams),
     readAll: (options) => store.readAll(options),
+    ...(store.head ? { head: () => store.head!() } : {}),
     subscribeAll: (options) => store.subscribeAll(options),
     close: () => store.close(),
   };

@@ -53,6 +53,8 @@ export interface CatchUpResult {
   position: number;
   /** What was applied. */
   events: RecordedEvent[];
+  /** Events read for the batch (applied, or left to another copy that got there first). */
+  read: number;
 }
 
 /**
@@ -70,6 +72,8 @@ export const projectBatch = async (
   knownCheckpoint?: number,
   /** How the log is read: the store's readAll, or pages shared with other projections (shared-reads.ts). */
   readAll: ReadAll = (options) => store.readAll(options),
+  /** Where to read from when the caller knows nothing matches between the checkpoint and it (a loop). */
+  readAfter?: number,
 ): Promise<CatchUpResult> => {
   let from = knownCheckpoint;
   if (from === undefined) {
@@ -79,8 +83,8 @@ export const projectBatch = async (
     );
     from = Number(row?.position ?? 0);
   }
-  const events = await readAll({ after: from, maxCount: batchSize, filter: projection.filter });
-  if (events.length === 0) return { applied: 0, position: from, events: [] };
+  const events = await readAll({ after: readAfter ?? from, maxCount: batchSize, filter: projection.filter });
+  if (events.length === 0) return { applied: 0, position: from, events: [], read: 0 };
   const to = events[events.length - 1]!.position;
   let actual = from;
   const applied = await db.transaction(async (tx) => {
@@ -99,7 +103,7 @@ export const projectBatch = async (
     return events.length;
   });
   // Not applied: `actual` is where another copy (or the table) says the checkpoint is.
-  return { applied, position: applied ? to : actual, events: applied ? events : [] };
+  return { applied, position: applied ? to : actual, events: applied ? events : [], read: events.length };
 };
 
 /** Applies batches until the projection has caught up with the log as it is now. */
@@ -242,18 +246,24 @@ export const runProjections = (
     let lastApplied = 0;
     let retryMs = 1;
     let checkpoint: number | undefined;
+    // Where the next read starts: the checkpoint, or past it when an idle look found nothing matching up
+    // to the log's head. A projection whose events are rare (tenants, agents) would otherwise read the
+    // whole log after its last event on every look: 235 ms a second on PostgreSQL at 400,000 events.
+    let cursor: number | undefined;
     while (!stopped) {
       let progressed = false;
       try {
-        const { applied, events, position } = await projectBatch(
-          db,
-          store,
-          projection,
-          batchSize,
-          checkpoint,
-          read,
-        );
+        // Read before the batch: whatever is below it and matches, the batch's read (later) sees.
+        const head = lastApplied === 0 && store.head ? await store.head() : undefined;
+        const {
+          applied,
+          events,
+          position,
+          read: taken,
+        } = await projectBatch(db, store, projection, batchSize, checkpoint, read, cursor);
         checkpoint = position;
+        // Nothing matched up to the head; events applied move it; a batch another copy applied: start over.
+        cursor = taken === 0 ? (head ?? cursor) : applied > 0 ? position : undefined;
         lastApplied = applied;
         if (applied > 0) {
           progressed = true;
@@ -261,6 +271,7 @@ export const runProjections = (
         }
       } catch (error) {
         checkpoint = undefined; // read it again: the failure may have been anywhere
+        cursor = undefined;
         options.onError?.(error, projection.name);
       }
       if (progressed || stopped) {

@@ -95,6 +95,12 @@ export interface EventStore {
   readStreams(streams: string[]): Promise<Map<string, RecordedEvent[]>>;
   /** Events of every stream, in log order. */
   readAll(options?: ReadAllOptions): Promise<RecordedEvent[]>;
+  /**
+   * The position of the newest event that readAll can return now (0: none), where the store can tell
+   * cheaply (the SQL stores; absent on EventStoreDB). A filtered reader that then reads nothing knows that
+   * nothing before it matches, and need not read those events again (projections/runner.ts).
+   */
+  head?(): Promise<number>;
   /** Catch-up from `after`, then live, in log order, each event once. */
   subscribeAll(options?: SubscribeOptions): Subscription;
   close(): Promise<void>;

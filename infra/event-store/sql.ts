@@ -17,7 +17,7 @@ import type {
   Subscription,
 } from './port.ts';
 import { GroupCommit } from './sql/append.ts';
-import { readAll, readStream, readStreams } from './sql/read.ts';
+import { readAll, readHead, readStream, readStreams } from './sql/read.ts';
 import { channelFor, quoteIdent } from './sql/schema.ts';
 import { type LiveLog, subscribe, Wakeup } from './sql/subscribe.ts';
 import type { SqlDriver, SqlStoreOptions } from './sql/types.ts';
@@ -91,6 +91,10 @@ export class SqlEventStore implements EventStore {
 
   readAll(options: ReadAllOptions = {}): Promise<RecordedEvent[]> {
     return readAll(this.#live, options);
+  }
+
+  head(): Promise<number> {
+    return readHead(this.#live);
   }
 
   subscribeAll(options: SubscribeOptions = {}): Subscription {

@@ -33,6 +33,7 @@ export const upcastingStore = (store: EventStore, schemas: EventSchemaRegistry):
     readStreams: async (streams) =>
       new Map([...(await store.readStreams(streams))].map(([stream, events]) => [stream, up(events)])),
     readAll: async (options) => up(await store.readAll(options)),
+    ...(store.head ? { head: () => store.head!() } : {}),
     subscribeAll: (options): Subscription => {
       const subscription = store.subscribeAll(options);
       return {

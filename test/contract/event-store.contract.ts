@@ -655,6 +655,20 @@ export const eventStoreContract = (
     }
   });
 
+  it('head: the newest position readAll can return, where the store tells it', async ({ store }) => {
+    if (!store.head) return; // EventStoreDB: optional
+    const p = prefix();
+    const mine = (e: RecordedEvent) => e.stream.startsWith(p);
+    for (const type of ['Alpha', 'Beta', 'Gamma']) await store.append(`${p}h-1`, [event(type)]);
+    const [, , last] = await readAllUntil(store, {}, (seen) => seen.length === 3, mine);
+    // Once the appends are readable, the head is at or past the last of them, and nothing follows it.
+    let head = await store.head();
+    for (let i = 0; i < 100 && head < last!.position; i++) head = await store.head();
+    assert.ok(head >= last!.position, `head ${head}, last appended ${last!.position}`);
+    assert.equal(await store.readAll({ after: head }), []);
+    assert.ok((await store.readAll({ after: 0, maxCount: 1_000_000 })).some((e) => e.position === head));
+  });
+
   it('filters by types and by stream prefix, for readAll and subscribeAll', async ({ store }) => {
     const p = prefix();
     const mine = (e: RecordedEvent) => e.stream.startsWith(p);

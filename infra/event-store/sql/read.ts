@@ -93,6 +93,16 @@ export const readAll = async (db: SqlContext, options: ReadAllOptions = {}): Pro
   return (rows as Row[]).map(toRecordedEvent);
 };
 
+/** The newest event below the visibility horizon, in log order: what readAll can return now (0: none). */
+export const readHead = async (db: SqlContext): Promise<number> => {
+  const rows = await db.driver.query(
+    `SELECT e.position FROM ${db.s}.events e WHERE e.tx_id < (SELECT pg_snapshot_xmin(pg_current_snapshot()))
+      ORDER BY e.tx_id DESC, e.position DESC LIMIT 1`,
+    [],
+  );
+  return rows[0] ? Number(rows[0].position) : 0;
+};
+
 /** The log-order cursor of `position`; throws when it is not in the log. */
 export const cursorOf = async (db: SqlContext, position: number): Promise<Cursor> => {
   if (position === 0) return { tx: 0n, position: 0 };
