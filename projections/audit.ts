@@ -68,15 +68,12 @@ const newEntries = async (events: RecordedEvent[], tx: SqlExecutor): Promise<Unc
   const seen = new Set<string>();
   const entries: Array<Unchained & { revision: number }> = [];
   for (const event of events) {
-    // A command's later events are most of the log: skip them before building an entry.
-    const fast =
-      event.type === 'CommandRefused'
-        ? null
-        : `${event.stream}\u0000${event.metadata.causationId ?? event.id}`;
-    if (fast && seen.has(fast)) continue;
+    // The entry's command id, known before the entry is built: a command's later events (most of the
+    // log) are skipped without building one.
+    const key = `${event.stream}\u0000${event.metadata.causationId ?? event.id}`;
+    if (seen.has(key)) continue;
     const entry = entryOf(event);
-    const key = fast ?? `${event.stream}\u0000${entry?.commandId}`;
-    if (!entry || seen.has(key)) continue;
+    if (!entry) continue;
     seen.add(key);
     entries.push({ ...entry, revision: event.revision });
   }
